@@ -1,0 +1,93 @@
+"""The ``wcs`` console script: one entry point for every process of the system."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from wcs.errors import WcsError
+from wcs.logs import configure_logging
+from wcs.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="wcs",
+    help="Warehouse control system: controller, drivers, simulator, API and tools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+FloorOption = Annotated[
+    Path, typer.Option("--floor", "-f", help="Floor file (YAML) listing devices and stations.")
+]
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except Exception as exc:  # pydantic errors name the variable; show them plainly
+        typer.secho(f"configuration error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
+
+
+def _run(coro: object) -> None:
+    """Run a coroutine; turn our own errors into one red line and exit code 1."""
+    try:
+        asyncio.run(coro)  # type: ignore[arg-type]
+    except WcsError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Create or migrate the schema to the latest revision."""
+    from wcs.persistence.migrate import upgrade
+
+    settings = _settings()
+    upgrade(settings.database_url, revision)
+    typer.echo(f"database at revision {revision}")
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the REST API, the status page and /metrics."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def drivers(floor: FloorOption) -> None:
+    """Run the drivers of every device on the floor (device protocols <-> MQTT)."""
+    from drivers.runner import run_floor
+
+    settings = _settings()
+    _run(run_floor(floor, settings))
+
+
+@app.command()
+def sim(floor: FloorOption) -> None:
+    """Run simulated devices for the floor, speaking their real wire protocols."""
+    from device_sim.runner import run_floor
+
+    settings = _settings()
+    _run(run_floor(floor, settings))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,182 @@
+"""The floor file: which devices exist, how they are reached, where they stand.
+
+One validated YAML file is read by ``wcs drivers`` (the host side), ``wcs sim`` (the
+device side) and the controller (zones, stations, slot-to-location maps), so the three
+cannot disagree about the floor. Example: ``floors/sample.yaml``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from wcs.errors import ConfigError
+
+Zone = Literal["pick", "qc", "pack", "outbound", "exception", "returns"]
+DEVICE_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SerialLink(_Strict):
+    """A serial port by URL: ``/dev/ttyUSB0``, ``socket://host:port`` or a pty path."""
+
+    type: Literal["serial"] = "serial"
+    url: str = Field(min_length=1)
+    baudrate: int = 9600
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    xonxoff: bool = False
+
+
+class TcpLink(_Strict):
+    """A raw TCP socket (label printers: port 9100 by convention)."""
+
+    type: Literal["tcp"] = "tcp"
+    host: str = "127.0.0.1"
+    port: int = Field(default=9100, ge=1, le=65535)
+
+
+class ModbusLink(_Strict):
+    type: Literal["modbus"] = "modbus"
+    host: str = "127.0.0.1"
+    port: int = Field(default=502, ge=1, le=65535)
+    unit: int = Field(default=1, ge=0, le=247)
+    timeout_s: float = Field(default=1.0, gt=0)
+    poll_interval_s: float = Field(default=0.05, gt=0)
+
+
+class _Device(_Strict):
+    id: Annotated[str, Field(pattern=DEVICE_ID)]
+    zone: Zone
+    station: str | None = None
+
+
+class ScannerDevice(_Device):
+    kind: Literal["scanner"] = "scanner"
+    link: SerialLink
+    terminator: Literal["CR", "CRLF", "auto"] = "auto"
+
+
+class ScaleDevice(_Device):
+    kind: Literal["scale"] = "scale"
+    link: SerialLink
+    protocol: Literal["mt-sics", "toledo-continuous"] = "mt-sics"
+    unit: Literal["g", "kg"] = "g"
+
+
+class PrinterDevice(_Device):
+    kind: Literal["printer"] = "printer"
+    link: TcpLink | SerialLink = Field(discriminator="type")
+    status_poll_s: float = Field(default=2.0, gt=0)
+    status_timeout_s: float = Field(default=1.0, gt=0)
+
+
+class PtlDevice(_Device):
+    kind: Literal["ptl"] = "ptl"
+    link: ModbusLink
+    # slot number (1-based, as printed on the panel) -> location code it lights
+    slots: dict[int, str] = Field(min_length=1)
+
+
+class DiverterDevice(_Device):
+    kind: Literal["diverter"] = "diverter"
+    link: ModbusLink
+    point: str = Field(min_length=1, max_length=64)
+    # lane number as the PLC knows it -> route name: qc, pack:<station>, outbound, exception
+    lanes: dict[int, str] = Field(min_length=1)
+    default_lane: int = 0  # lane the PLC takes when no decision arrives in time
+
+    @model_validator(mode="after")
+    def _lanes_are_routes(self) -> DiverterDevice:
+        for number, route in self.lanes.items():
+            lane = route.split(":", 1)[0]
+            if lane not in ("qc", "pack", "outbound", "exception"):
+                raise ValueError(f"diverter {self.id}: lane {number} route {route!r} is unknown")
+        if self.default_lane and self.default_lane not in self.lanes:
+            raise ValueError(f"diverter {self.id}: default_lane {self.default_lane} is not a lane")
+        return self
+
+    def lane_for(self, lane: str, station: str | None = None) -> int | None:
+        wanted = f"{lane}:{station}" if station else lane
+        for number, route in sorted(self.lanes.items()):
+            if route == wanted or (station is None and route.split(":", 1)[0] == lane):
+                return number
+        return None
+
+
+Device = Annotated[
+    ScannerDevice | ScaleDevice | PrinterDevice | PtlDevice | DiverterDevice,
+    Field(discriminator="kind"),
+]
+
+
+class Station(_Strict):
+    """A work place that groups devices: a QC bench or a pack station."""
+
+    id: Annotated[str, Field(pattern=DEVICE_ID)]
+    kind: Literal["qc", "pack", "pick", "returns"]
+    scanner: str | None = None
+    scale: str | None = None
+    printer: str | None = None
+    backup_printer: str | None = None
+
+
+class Floor(_Strict):
+    site: str = "wh1"
+    devices: list[Device] = Field(default_factory=list)
+    stations: list[Station] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Floor:
+        ids = [d.id for d in self.devices]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"device ids used twice: {', '.join(dupes)}")
+        known = set(ids)
+        for station in self.stations:
+            for role in ("scanner", "scale", "printer", "backup_printer"):
+                ref = getattr(station, role)
+                if ref is not None and ref not in known:
+                    raise ValueError(f"station {station.id}: {role} {ref!r} is not a device")
+        return self
+
+    def device(self, device_id: str) -> Device:
+        for device in self.devices:
+            if device.id == device_id:
+                return device
+        raise ConfigError(f"device {device_id!r} is not on this floor")
+
+    def of_kind(self, kind: str) -> list[Device]:
+        return [d for d in self.devices if d.kind == kind]
+
+    def station(self, station_id: str) -> Station:
+        for station in self.stations:
+            if station.id == station_id:
+                return station
+        raise ConfigError(f"station {station_id!r} is not on this floor")
+
+
+def load_floor(path: str | Path) -> Floor:
+    """Read and validate a floor file; errors name the file and the offending entry."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"floor file {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"floor file {path} is not valid YAML: {exc}") from None
+    try:
+        return Floor.model_validate(data or {})
+    except ValidationError as exc:
+        lines = [
+            f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_url=False)
+        ]
+        raise ConfigError(f"floor file {path} is invalid:\n" + "\n".join(lines)) from None

@@ -1,0 +1,1 @@
+"""MQTT plumbing shared by every process: client factory and the embedded broker."""

@@ -1,0 +1,110 @@
+"""Typed settings, read once from ``WCS_*`` environment variables and injected.
+
+Nested groups use a double underscore: ``WCS_PACK__WEIGHT_TOLERANCE_PCT=3``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB_URL = "sqlite+aiosqlite:///wcs.db"
+DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+
+
+class MqttEndpoint(BaseModel):
+    """A broker address parsed from ``mqtt://[user:pass@]host:port`` (``mqtts://`` for TLS)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise ValueError(
+                f"MQTT URL {url!r} must start with mqtt:// or mqtts:// (e.g. mqtt://127.0.0.1:1883)"
+            )
+        tls = parts.scheme in ("mqtts", "ssl")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or (8883 if tls else 1883),
+            username=parts.username,
+            password=parts.password,
+            tls=tls,
+        )
+
+
+class PackSettings(BaseModel):
+    weight_tolerance_pct: float = Field(default=5.0, ge=0, le=50)
+    weight_tolerance_min_g: float = Field(default=20.0, ge=0)
+    mismatch_streak_alert: int = Field(default=3, ge=1)
+
+
+class ControllerSettings(BaseModel):
+    group: str = "controllers"
+    shared_subscription: bool = False
+    batch_max: int = Field(default=256, ge=1)
+    batch_wait_ms: float = Field(default=1.0, ge=0)
+    committers: int = Field(default=2, ge=1)
+    tote_decision_timeout_s: float = Field(default=5.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything configurable, one prefix: ``WCS_``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WCS_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    site: str = Field(default="wh1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    database_url: str = DEFAULT_DB_URL
+    mqtt_url: str = DEFAULT_MQTT_URL
+    # Start an in-process broker when nothing answers at mqtt_url (laptops, demos).
+    embedded_broker: bool = True
+    admin_token: str | None = None
+    log_level: str = "INFO"
+    log_json: bool = False
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    pod_dir: Path = Path("var/pod")
+    pod_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    carrier_url: str = "http://127.0.0.1:8765"
+    carrier_webhook_secret: str = "dev-webhook-secret"
+    auto_close_days: int = Field(default=7, ge=1)
+    pack: PackSettings = PackSettings()
+    controller: ControllerSettings = ControllerSettings()
+
+    @field_validator("admin_token")
+    @classmethod
+    def _token_is_not_a_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and value.strip().lower() in {"", "changeme", "change-me", "secret"}:
+            raise ValueError("WCS_ADMIN_TOKEN is a placeholder; set a real random token")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_parses(cls, value: str) -> str:
+        MqttEndpoint.parse(value)
+        return value
+
+    @cached_property
+    def mqtt(self) -> MqttEndpoint:
+        return MqttEndpoint.parse(self.mqtt_url)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides winning."""
+    return Settings(**overrides)  # type: ignore[arg-type]
