@@ -89,5 +89,27 @@ def sim(floor: FloorOption) -> None:
     _run(run_floor(floor, settings))
 
 
+@app.command("bench")
+def bench_command(
+    only: Annotated[
+        list[str] | None, typer.Argument(help="Benchmarks to run (default: all).")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Small loads, for a smoke run.")] = False,
+) -> None:
+    """Run the benchmarks and print latency percentiles, throughput and ratios."""
+    import os
+
+    from bench.report import BenchOptions
+    from bench.runner import run
+
+    _settings()
+    opts = BenchOptions(
+        quick=quick,
+        pg_url=os.environ.get("WCS_BENCH_PG_URL"),
+        mqtt_url=os.environ.get("WCS_BENCH_MQTT_URL"),
+    )
+    run(opts, only or ())
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
