@@ -9,9 +9,15 @@
     │   └── IdempotencyConflict  same Idempotency-Key, different body
     ├── InsufficientStock        not enough available units to reserve
     ├── Forbidden                role not admitted
-    └── DeviceError              a device or its link misbehaved
-        ├── DeviceUnavailable    cannot reach it now (retry, check cable/power)
-        └── ProtocolError        it answered something the codec cannot accept
+    │   └── SignatureInvalid     webhook signature missing, wrong or too old
+    ├── DeviceError              a device or its link misbehaved
+    │   ├── DeviceUnavailable    cannot reach it now (retry, check cable/power)
+    │   └── ProtocolError        it answered something the codec cannot accept
+    └── CarrierError             booking with a carrier failed, or none fits
+        ├── CarrierUnavailable   carrier unreachable or failing after retries (rebook later
+        │                        or allocate another carrier; the same shipment id is safe)
+        ├── CarrierRejected      the carrier refused the shipment data (fix it, then rebook)
+        └── NoCarrierAvailable   no carrier/service fits destination, parcel and SLA
 
 Foreign exceptions (SQLAlchemy, aiomqtt, pyserial, pymodbus) are translated at the
 edges into these, so callers never depend on a library's error types.
@@ -82,3 +88,23 @@ class DeviceUnavailable(DeviceError):
 
 class ProtocolError(DeviceError):
     code = "protocol"
+
+
+class SignatureInvalid(Forbidden):
+    code = "signature_invalid"
+
+
+class CarrierError(WcsError):
+    code = "carrier"
+
+
+class CarrierUnavailable(CarrierError):
+    code = "carrier_unavailable"
+
+
+class CarrierRejected(CarrierError):
+    code = "carrier_rejected"
+
+
+class NoCarrierAvailable(CarrierError):
+    code = "no_carrier"
