@@ -98,3 +98,69 @@ def _no_leaked_threads() -> Iterator[None]:
             break
         threading.Event().wait(0.1)
     assert not leaked, f"test left threads running: {[t.name for t in leaked]}"
+
+
+# --- databases -------------------------------------------------------------------
+
+_MIGRATED: set[str] = set()
+
+
+def _migrate_once(url: str) -> None:
+    if url not in _MIGRATED:
+        from wcs.persistence.migrate import upgrade
+
+        upgrade(url)
+        _MIGRATED.add(url)
+
+
+async def _wipe(engine: object) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from wcs.persistence.models import Base
+
+    assert isinstance(engine, AsyncEngine)
+    names = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+        else:
+            for name in names:
+                await conn.execute(text(f"DELETE FROM {name}"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    """Run the test on both databases the product supports, schema at head."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/wcs.db"
+    else:
+        url = request.getfixturevalue("pg_url")
+    _migrate_once(url)
+    return url
+
+
+@pytest.fixture
+def pg_only_url(pg_url: str) -> str:
+    _migrate_once(pg_url)
+    return pg_url
+
+
+@pytest.fixture
+async def engine(db_url: str) -> object:
+    from wcs.persistence.db import make_engine
+
+    eng = make_engine(db_url)
+    await _wipe(eng)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def pg_engine(pg_only_url: str) -> object:
+    from wcs.persistence.db import make_engine
+
+    eng = make_engine(pg_only_url, pool_size=40)
+    await _wipe(eng)
+    yield eng
+    await eng.dispose()

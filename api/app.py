@@ -1,0 +1,66 @@
+"""The FastAPI application factory: everything is built in the lifespan and injected."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import problems
+from api.deps import TokenCache
+from api.guards import RequestGuards
+from api.routes import catalog, health, orders
+from wcs.contract.topics import Topics
+from wcs.persistence.db import make_engine
+from wcs.persistence.outbox import OutboxRelay
+from wcs.settings import Settings
+
+# Endpoints that take multipart uploads (their own size limit applies).
+UPLOAD_PATHS: tuple[str, ...] = (r"/api/v1/shipments/[^/]+/pod",)
+
+
+def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, pool_size=20)
+        app.state.engine = engine
+        async with contextlib.AsyncExitStack() as stack:
+            relay: OutboxRelay | None = None
+            if run_relay:
+                relay = await stack.enter_async_context(OutboxRelay(engine, settings.mqtt))
+            app.state.relay = relay
+            app.state.wake_relay = relay.wake if relay else (lambda: None)
+            try:
+                yield
+            finally:
+                await engine.dispose()
+
+    app = FastAPI(
+        title="wcs",
+        version="1",
+        summary="Warehouse control system API",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.topics = Topics(settings.site)
+    app.state.token_cache = TokenCache()
+    app.state.relay = None
+    app.state.wake_relay = lambda: None
+    problems.install(app)
+    app.include_router(health.router)
+    app.include_router(orders.router)
+    app.include_router(catalog.router)
+    app.add_middleware(
+        RequestGuards,
+        max_json_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.pod_max_bytes + 64 * 1024,
+        upload_paths=UPLOAD_PATHS,
+    )
+    return app
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    return create_app(settings, run_relay=False).openapi()

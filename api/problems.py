@@ -1,0 +1,127 @@
+"""RFC 9457 problem details for every error the API returns.
+
+Every error body is ``application/problem+json`` with ``type``, ``title``,
+``status``, ``detail`` and, where useful, ``errors`` (one entry per invalid field)
+or extension members such as ``order_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.metrics import API_ERRORS
+from wcs.errors import (
+    Conflict,
+    Forbidden,
+    IdempotencyConflict,
+    IllegalTransition,
+    InsufficientStock,
+    NotFound,
+    ValidationFailed,
+    WcsError,
+)
+from wcs.persistence.db import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "urn:wcs:problem:"
+
+_STATUS: list[tuple[type[WcsError], int]] = [
+    (IdempotencyConflict, 409),
+    (IllegalTransition, 409),
+    (Conflict, 409),
+    (NotFound, 404),
+    (ValidationFailed, 422),
+    (InsufficientStock, 409),
+    (Forbidden, 403),
+    (DatabaseUnavailable, 503),
+]
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"{TYPE_BASE}{code}" if code else "about:blank",
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        **(extra or {}),
+    }
+    API_ERRORS.labels(status=str(status)).inc()
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for err in exc.errors()[:50]:
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            where, loc = loc[0], loc[1:]
+        else:
+            where = "body"
+        errors.append(
+            {"in": where, "field": ".".join(loc) or "(whole body)", "message": err.get("msg", "")}
+        )
+    return errors
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        if any(e["message"].startswith("JSON decode error") for e in errors):
+            return problem(
+                400, "request body is not valid JSON", code="invalid-json", extra={"errors": errors}
+            )
+        first = errors[0] if errors else {"field": "?", "message": "invalid"}
+        detail = f"{first['in']} field '{first['field']}': {first['message']}"
+        if len(errors) > 1:
+            detail += f" (and {len(errors) - 1} more)"
+        return problem(422, detail, code="validation", extra={"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+    @app.exception_handler(WcsError)
+    async def _domain(_: Request, exc: WcsError) -> JSONResponse:
+        status = next((s for cls, s in _STATUS if isinstance(exc, cls)), 400)
+        extra = {k: v for k, v in exc.context.items() if isinstance(v, str | int | float | list)}
+        if status >= 500:
+            log.error("request failed: %s", exc.message)
+        return problem(status, exc.message, code=exc.code.replace("_", "-"), extra=extra)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem(500, "internal error; it has been logged", code="internal")

@@ -1,0 +1,143 @@
+"""Request and response bodies (API schemas are separate from the tables)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Str64 = Annotated[str, Field(min_length=1, max_length=64)]
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class CustomerIn(_In):
+    name: str = Field(max_length=200)
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=254)
+    ref: str | None = Field(default=None, max_length=64, description="the shop's customer id")
+
+
+class AddressIn(_In):
+    line1: str = Field(max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str = Field(max_length=100)
+    postal_code: str = Field(max_length=20)
+    country: str = Field(
+        min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2"
+    )
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class LineIn(_In):
+    sku: Code
+    qty: int = Field(gt=0, le=10_000, strict=True)
+
+
+class OrderIn(_In):
+    external_id: str = Field(min_length=1, max_length=128)
+    customer: CustomerIn
+    address: AddressIn
+    lines: list[LineIn] = Field(min_length=1, max_length=200)
+    priority: int = Field(default=0, ge=0, le=9, strict=True)
+    service: Literal["standard", "express", "same_day"] = "standard"
+
+
+class LineOut(BaseModel):
+    line_no: int
+    sku: str
+    qty: int
+    qty_picked: int
+
+
+class OrderOut(BaseModel):
+    id: str
+    external_id: str
+    state: str
+    seq: int
+    priority: int
+    service: str
+    lines: list[LineOut]
+    customer: dict[str, Any]
+    address: dict[str, Any]
+    exception_reason: str | None
+    sla_deadline: datetime | None
+    linked_order_id: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class EventOut(BaseModel):
+    seq: int
+    from_state: str | None = Field(serialization_alias="from")
+    to_state: str = Field(serialization_alias="to")
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+class CancelIn(_In):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class SkuIn(_In):
+    name: str = Field(min_length=1, max_length=200)
+    weight_g: float = Field(gt=0, le=1_000_000)
+    dims_mm: tuple[
+        Annotated[int, Field(gt=0, le=10_000)],
+        Annotated[int, Field(gt=0, le=10_000)],
+        Annotated[int, Field(gt=0, le=10_000)],
+    ] = Field(description="length, width, height in millimetres")
+    barcode: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class SkuOut(BaseModel):
+    sku: str
+    name: str
+    weight_g: float
+    dims_mm: tuple[int, int, int]
+    barcode: str | None
+
+
+class LocationIn(_In):
+    zone: Literal["pick", "qc", "pack", "outbound", "exception", "returns"]
+    aisle: int = Field(ge=1, le=999)
+    bay: int = Field(ge=1, le=999)
+    level: int = Field(ge=0, le=99)
+
+
+class LocationOut(LocationIn):
+    code: str
+
+
+class ReceiptIn(_In):
+    sku: Code
+    location: Code
+    qty: int = Field(gt=0, le=1_000_000, strict=True)
+
+
+class ReceiptOut(BaseModel):
+    sku: str
+    location: str
+    on_hand: int
+    reserved: int
+    backorders_reserved: list[str]
+
+
+class InventoryOut(BaseModel):
+    sku: str
+    on_hand: int
+    reserved: int
+    available: int
+    in_totes: int
+    locations: list[dict[str, Any]]

@@ -1,0 +1,80 @@
+"""A real uvicorn server on a free port, in a thread, with the app's full lifespan."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from wcs.settings import MqttEndpoint, Settings
+
+ADMIN = "test-admin-token-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    base_url: str
+    settings: Settings
+
+    def client(self, token: str | None = ADMIN, **kw: object) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+
+
+def serve(settings: Settings) -> Iterator[Served]:
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test API server did not start")
+        time.sleep(0.02)
+    try:
+        yield Served(f"http://127.0.0.1:{port}", settings)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def api(db_url: str, engine: object, mqtt_endpoint: MqttEndpoint, site: str) -> Iterator[Served]:
+    settings = Settings(
+        database_url=db_url,
+        mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
+        site=site,
+        admin_token=ADMIN,
+        embedded_broker=False,
+    )
+    yield from serve(settings)
+
+
+@pytest.fixture
+def pg_api(
+    pg_only_url: str, pg_engine: object, mqtt_endpoint: MqttEndpoint, site: str
+) -> Iterator[Served]:
+    settings = Settings(
+        database_url=pg_only_url,
+        mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
+        site=site,
+        admin_token=ADMIN,
+        embedded_broker=False,
+    )
+    yield from serve(settings)

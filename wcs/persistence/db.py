@@ -1,0 +1,86 @@
+"""Engine construction: the same code runs on SQLite (embedded) and PostgreSQL.
+
+SQLite needs three things to behave under concurrent writers: WAL (readers do not
+block the writer), a busy timeout (writers queue instead of failing at once) and
+``BEGIN IMMEDIATE`` (a transaction takes the write lock at its start; otherwise two
+readers that both decide to write deadlock and one gets "database is locked").
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from wcs.errors import WcsError
+
+
+class DatabaseUnavailable(WcsError):
+    code = "database_unavailable"
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    if is_sqlite(url):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        _sqlite_tuning(engine.sync_engine)
+        return engine
+    return create_async_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def _sqlite_tuning(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below) instead of pysqlite's lazy BEGIN.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One unit of work; commits on success, rolls back on error.
+
+    Connection failures become DatabaseUnavailable with a message an operator can act on.
+    """
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    except (OperationalError, DBAPIError) as exc:
+        if getattr(exc, "connection_invalidated", False) or _looks_like_outage(exc):
+            raise DatabaseUnavailable(
+                f"database unreachable or failing ({type(exc.orig).__name__}); "
+                "check that PostgreSQL is running and WCS_DATABASE_URL is right"
+            ) from exc
+        raise
+
+
+def _looks_like_outage(exc: DBAPIError) -> bool:
+    text = str(exc.orig).lower()
+    return any(
+        hint in text
+        for hint in ("connection", "could not connect", "terminating", "shutting down", "closed")
+    )

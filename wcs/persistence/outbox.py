@@ -1,0 +1,208 @@
+"""Transactional outbox: messages are written with the state change that causes them
+and published after commit by the relay, so a crash or a broker outage loses nothing.
+
+Ordering: rows are published strictly in id order over one MQTT connection, a batch
+at a time; a batch is marked published only after every PUBACK arrived. A failed
+batch is sent again from its first row, so delivery is at least once and never out
+of order; ``order/{id}/state`` carries ``seq`` so a subscriber drops a repeat.
+Only the holder of the ``outbox-relay`` lease publishes, so several processes can
+run a relay and exactly one is active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiomqtt
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from wcs.contract.payloads import Payload
+from wcs.ids import new_id
+from wcs.mqtt.client import make_client
+from wcs.persistence.leases import acquire_lease, release_lease
+from wcs.persistence.tables import outbox
+from wcs.settings import MqttEndpoint
+from wcs.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    topic: str
+    payload: bytes
+    retain: bool = False
+    qos: int = 1
+
+
+def message(topic: str, payload: Payload, *, retain: bool = False) -> OutboxMessage:
+    return OutboxMessage(topic, payload.to_json(), retain)
+
+
+async def enqueue(conn: AsyncConnection, messages: Sequence[OutboxMessage]) -> None:
+    """Write messages inside the caller's transaction (they publish after commit)."""
+    if not messages:
+        return
+    now = utcnow()
+    await conn.execute(
+        insert(outbox),
+        [
+            {
+                "topic": m.topic,
+                "payload": m.payload.decode(),
+                "qos": m.qos,
+                "retain": m.retain,
+                "created_at": now,
+            }
+            for m in messages
+        ],
+    )
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    batches: int = 0
+    failures: int = 0
+    active: bool = False
+
+
+class OutboxRelay:
+    """Publishes outbox rows; run it as ``async with OutboxRelay(...) as relay``."""
+
+    LEASE = "outbox-relay"
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        endpoint: MqttEndpoint,
+        *,
+        batch_size: int = 200,
+        idle_poll_s: float = 0.02,
+        lease_ttl_s: float = 10.0,
+        keep_published: timedelta = timedelta(hours=24),
+    ) -> None:
+        self._engine = engine
+        self._endpoint = endpoint
+        self._batch_size = batch_size
+        self._idle_poll_s = idle_poll_s
+        self._lease_ttl = timedelta(seconds=lease_ttl_s)
+        self._keep = keep_published
+        self._holder = new_id("relay-")
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.stats = RelayStats()
+
+    def wake(self) -> None:
+        """Tell the relay new rows were committed (saves one poll interval)."""
+        self._wake.set()
+
+    async def __aenter__(self) -> OutboxRelay:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await release_lease(self._engine, self.LEASE, self._holder)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                async with make_client(self._endpoint, identifier=self._holder) as client:
+                    backoff = 0.2
+                    await self._serve(client)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: keep rows, retry later
+                self.stats.failures += 1
+                self.stats.active = False
+                log.warning("outbox relay paused: %s; retrying in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, 5.0)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        lease_until: datetime | None = None
+        last_cleanup = utcnow()
+        while True:
+            now = utcnow()
+            if lease_until is None or now >= lease_until - self._lease_ttl / 3:
+                if await acquire_lease(self._engine, self.LEASE, self._holder, self._lease_ttl):
+                    lease_until = now + self._lease_ttl
+                    self.stats.active = True
+                else:
+                    lease_until = None
+                    self.stats.active = False
+                    await asyncio.sleep(self._lease_ttl.total_seconds() / 3)
+                    continue
+            sent = await self._publish_batch(client)
+            if now - last_cleanup > timedelta(minutes=5):
+                await self._cleanup()
+                last_cleanup = now
+            if sent == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+
+    async def _publish_batch(self, client: aiomqtt.Client) -> int:
+        async with self._engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(
+                        outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.qos, outbox.c.retain
+                    )
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+            await conn.rollback()
+        if not rows:
+            return 0
+        # Sent in id order on one connection: the broker keeps that order per topic.
+        pending = [
+            asyncio.ensure_future(
+                client.publish(row.topic, row.payload.encode(), qos=row.qos, retain=row.retain)
+            )
+            for row in rows
+        ]
+        await asyncio.gather(*pending)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(and_(outbox.c.id.in_([r.id for r in rows]), outbox.c.published_at.is_(None)))
+                .values(published_at=utcnow())
+            )
+        self.stats.published += len(rows)
+        self.stats.batches += 1
+        return len(rows)
+
+    async def _cleanup(self) -> None:
+        cutoff = utcnow() - self._keep
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(outbox).where(
+                    and_(outbox.c.published_at.is_not(None), outbox.c.published_at < cutoff)
+                )
+            )
+
+
+async def pending_count(engine: AsyncEngine) -> int:
+    from sqlalchemy import func
+
+    async with engine.connect() as conn:
+        value = await conn.scalar(
+            select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+        )
+    return int(value or 0)

@@ -1,0 +1,31 @@
+"""Core ``Table`` handles for hot paths (statements without ORM unit-of-work cost)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table
+
+from wcs.persistence.models import Base
+
+_T = Base.metadata.tables
+
+
+def table(name: str) -> Table:
+    return _T[name]
+
+
+skus = _T["skus"]
+locations = _T["locations"]
+stock = _T["stock"]
+stock_moves = _T["stock_moves"]
+orders = _T["orders"]
+order_lines = _T["order_lines"]
+reservations = _T["reservations"]
+order_events = _T["order_events"]
+outbox = _T["outbox"]
+replenishment_requests = _T["replenishment_requests"]
+devices = _T["devices"]
+alerts = _T["alerts"]
+processed_messages = _T["processed_messages"]
+leases = _T["leases"]
+kv = _T["kv"]
+api_tokens = _T["api_tokens"]

@@ -1,0 +1,144 @@
+"""SKUs, locations and the stock view (design §6 catalogue endpoints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wcs.errors import Conflict, NotFound
+from wcs.persistence.db import transaction
+from wcs.persistence.tables import locations, reservations, skus, stock
+from wcs.timeutil import utcnow
+
+
+@dataclass(frozen=True)
+class SkuData:
+    sku: str
+    name: str
+    weight_g: float
+    length_mm: int
+    width_mm: int
+    height_mm: int
+    barcode: str | None = None
+
+
+@dataclass(frozen=True)
+class LocationData:
+    code: str
+    zone: str
+    aisle: int
+    bay: int
+    level: int
+
+
+async def upsert_sku(engine: AsyncEngine, data: SkuData) -> bool:
+    """Create or replace a SKU; True when it was created."""
+    values: dict[str, Any] = {
+        "name": data.name,
+        "weight_g": data.weight_g,
+        "length_mm": data.length_mm,
+        "width_mm": data.width_mm,
+        "height_mm": data.height_mm,
+        "barcode": data.barcode,
+        "updated_at": utcnow(),
+    }
+    async with transaction(engine) as conn:
+        if data.barcode is not None:
+            owner = await conn.scalar(
+                select(skus.c.sku).where(
+                    and_(skus.c.barcode == data.barcode, skus.c.sku != data.sku)
+                )
+            )
+            if owner is not None:
+                raise Conflict(f"barcode {data.barcode} already belongs to SKU {owner}")
+        result = await conn.execute(update(skus).where(skus.c.sku == data.sku).values(**values))
+        if result.rowcount == 1:
+            return False
+        await conn.execute(insert(skus).values(sku=data.sku, **values))
+        return True
+
+
+async def upsert_location(engine: AsyncEngine, data: LocationData) -> bool:
+    values = {
+        "zone": data.zone,
+        "aisle": data.aisle,
+        "bay": data.bay,
+        "level": data.level,
+        "updated_at": utcnow(),
+    }
+    async with transaction(engine) as conn:
+        result = await conn.execute(
+            update(locations).where(locations.c.code == data.code).values(**values)
+        )
+        if result.rowcount == 1:
+            return False
+        await conn.execute(insert(locations).values(code=data.code, **values))
+        return True
+
+
+async def get_sku(engine: AsyncEngine, sku: str) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(skus).where(skus.c.sku == sku))).mappings().first()
+    if row is None:
+        raise NotFound(f"SKU {sku!r} does not exist")
+    return dict(row)
+
+
+async def get_location(engine: AsyncEngine, code: str) -> dict[str, Any]:
+    async with engine.connect() as conn:
+        row = (
+            (await conn.execute(select(locations).where(locations.c.code == code)))
+            .mappings()
+            .first()
+        )
+    if row is None:
+        raise NotFound(f"location {code!r} does not exist")
+    return dict(row)
+
+
+async def stock_view(engine: AsyncEngine, sku: str) -> dict[str, Any]:
+    """On hand, reserved and available, in total and per location."""
+    async with engine.connect() as conn:
+        exists = await conn.scalar(select(skus.c.sku).where(skus.c.sku == sku))
+        if exists is None:
+            raise NotFound(f"SKU {sku!r} does not exist")
+        rows = (
+            await conn.execute(
+                select(
+                    stock.c.location,
+                    stock.c.on_hand,
+                    stock.c.reserved,
+                    locations.c.zone,
+                )
+                .join(locations, locations.c.code == stock.c.location)
+                .where(stock.c.sku == sku)
+                .order_by(stock.c.location)
+            )
+        ).all()
+        in_totes = await conn.scalar(
+            select(func.coalesce(func.sum(reservations.c.qty), 0)).where(
+                and_(reservations.c.sku == sku, reservations.c.state == "picked")
+            )
+        )
+    on_hand = sum(r.on_hand for r in rows)
+    reserved = sum(r.reserved for r in rows)
+    return {
+        "sku": sku,
+        "on_hand": on_hand,
+        "reserved": reserved,
+        "available": sum(r.on_hand - r.reserved for r in rows if r.zone == "pick"),
+        "in_totes": int(in_totes or 0),
+        "locations": [
+            {
+                "location": r.location,
+                "zone": r.zone,
+                "on_hand": r.on_hand,
+                "reserved": r.reserved,
+                "available": r.on_hand - r.reserved,
+            }
+            for r in rows
+        ],
+    }
