@@ -89,6 +89,33 @@ def sim(floor: FloorOption) -> None:
     _run(run_floor(floor, settings))
 
 
+@app.command("fake-carrier")
+def fake_carrier(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(help="Where tracking events are pushed; {shipment_id} is filled in."),
+    ] = None,
+    fail_next: Annotated[int, typer.Option(help="Answer the next N requests with 503.")] = 0,
+    fail_rate: Annotated[float, typer.Option(help="Fail this fraction of requests.")] = 0.0,
+    delay_next: Annotated[int, typer.Option(help="Delay the next N responses.")] = 0,
+    delay_s: Annotated[float, typer.Option(help="Seconds each delayed response waits.")] = 0.0,
+) -> None:
+    """Run a fake parcel carrier (booking, tracking, signed webhooks, fault injection)."""
+    from wcs.carriers.fake_server import FakeCarrierConfig, Faults, serve
+
+    settings = _settings()
+    config = FakeCarrierConfig(
+        webhook_url=webhook_url,
+        webhook_secret=settings.carrier_webhook_secret,
+        faults=Faults(
+            fail_next=fail_next, fail_rate=fail_rate, delay_next=delay_next, delay_s=delay_s
+        ),
+    )
+    serve(config, host, port)
+
+
 @app.command("bench")
 def bench_command(
     only: Annotated[

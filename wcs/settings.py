@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     pod_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     carrier_url: str = "http://127.0.0.1:8765"
     carrier_webhook_secret: str = "dev-webhook-secret"
+    # Carrier/service rules (YAML); None uses the rules shipped in wcs/carriers/rules.yaml.
+    carrier_rules_path: Path | None = None
     auto_close_days: int = Field(default=7, ge=1)
     pack: PackSettings = PackSettings()
     controller: ControllerSettings = ControllerSettings()
