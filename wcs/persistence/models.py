@@ -278,3 +278,24 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+
+class Activity(Base):
+    """Floor facts that are not order state changes, for KPIs, alerts and audits.
+
+    kinds: pick, mispick, short_pick, qc_pass, qc_fail, weight_ok, weight_mismatch,
+    label_printed, print_failed, route, tote_unknown, device_fault, ...
+    ``ok`` says whether the fact counts as a success for its KPI.
+    """
+
+    __tablename__ = "activity"
+    __table_args__ = (Index("ix_activity_kind_at", "kind", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(Timestamp, index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    order_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64))
+    station: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, object] | None] = mapped_column(JSON)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Table
 
-from wcs.persistence.models import Base
+from wcs.persistence.schema import Base
 
 _T = Base.metadata.tables
 
@@ -29,3 +29,4 @@ processed_messages = _T["processed_messages"]
 leases = _T["leases"]
 kv = _T["kv"]
 api_tokens = _T["api_tokens"]
+activity = _T["activity"]

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from wcs.persistence.db import make_engine
-from wcs.persistence.models import Base
+from wcs.persistence.schema import Base
 
 target_metadata = Base.metadata
 
