@@ -19,7 +19,7 @@ Conventions (design §8), every length in metres:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -143,7 +143,30 @@ class Layout:
             return abs(a.y - b.y)
         if a.y == b.y and a.y in (0.0, self.aisle_length_m):
             return abs(a.aisle - b.aisle) * self.aisle_spacing_m
-        raise ValueError(f"{a} -> {b} is not along an aisle or a cross-aisle")
+        raise ValidationFailed(f"{a} -> {b} is not along an aisle or a cross-aisle")
 
     def polyline_length(self, waypoints: Sequence[Position]) -> float:
         return sum(self.leg(a, b) for a, b in pairwise(waypoints))
+
+
+def layouts_for(
+    locations: Iterable[Location],
+    *,
+    aisle_spacing_m: float = 3.0,
+    bay_spacing_m: float = 1.0,
+    cross_aisle_gap_m: float = 1.0,
+) -> dict[str, Layout]:
+    """One layout per zone, just large enough for its known locations.
+
+    For sites that describe a zone only through its location table: the back
+    cross-aisle is taken to run behind the highest bay number in use. A zone whose
+    racks go further than its stocked bays should be given an explicit ``Layout``.
+    """
+    extent: dict[str, tuple[int, int]] = {}
+    for location in locations:
+        aisles, bays = extent.get(location.zone, (1, 1))
+        extent[location.zone] = (max(aisles, location.aisle), max(bays, location.bay))
+    return {
+        zone: Layout(aisles, bays, aisle_spacing_m, bay_spacing_m, cross_aisle_gap_m)
+        for zone, (aisles, bays) in sorted(extent.items())
+    }

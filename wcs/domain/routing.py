@@ -51,8 +51,11 @@ equivalence class of the two frontier vertices ``(a, b)``: the degree class of e
 component or in two. Every component must touch the frontier: one that does not can
 never be joined again, so the state is refused (the programme stops at the rightmost
 aisle with picks, so a closed-off piece before it always leaves picks unconnected).
-That gives at most 3 x 3 x 2 = 18 states per stage, so the programme runs in
-O(A) with a constant of a few hundred transitions per aisle. When a frontier vertex
+Of the 3 x 3 x 2 combinations only six are reachable, Ratliff & Rosenthal's classes
+(U,U,1C), (E,0,1C), (0,E,1C), (E,E,1C), (E,E,2C) and (0,0,0C) (U odd, E even and
+positive, 0 no edge; 1C/2C one or two components); their seventh, a finished tour
+(0,0,1C), is the acceptance test at the last aisle here. A stage is therefore a
+fixed handful of transitions and the programme runs in O(A). When a frontier vertex
 leaves the frontier its degree must be even, and the depot ``a_1`` must have been
 reached. At the rightmost aisle with picks the accepted classes are: both degrees even
 (at least one positive) and a single component. The chosen stages are replayed into

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from wcs.domain.geometry import Layout, PickPoint, Position
+from wcs.domain.geometry import Layout, Location, PickPoint, Position, layouts_for
 from wcs.errors import ValidationFailed
 
 BLOCK = Layout(aisles=10, bays=30)
@@ -89,7 +89,7 @@ def test_path_goes_round_the_shorter_end() -> None:
 
 def test_leg_must_follow_aisles_or_cross_aisles() -> None:
     assert BLOCK.leg(Position(2, 0.0), Position(5, 0.0)) == 9.0
-    with pytest.raises(ValueError, match="not along"):
+    with pytest.raises(ValidationFailed, match="not along"):
         BLOCK.leg(Position(2, 5.0), Position(3, 5.0))
 
 
@@ -111,3 +111,13 @@ def test_points_outside_the_block_are_refused(point: tuple[int, int]) -> None:
 def test_bad_layouts_are_refused(kwargs: dict[str, int | float]) -> None:
     with pytest.raises(ValidationFailed):
         Layout(**kwargs)  # type: ignore[arg-type]
+
+
+def test_layouts_for_a_location_table() -> None:
+    table = [
+        Location("A-03-07-1", 3, 7, 1, "A"),
+        Location("A-01-22-4", 1, 22, 4, "A"),
+        Location("B-02-05-1", 2, 5, 1, "B"),
+    ]
+    assert layouts_for(table) == {"A": Layout(3, 22), "B": Layout(2, 5)}
+    assert layouts_for(table, aisle_spacing_m=2.0)["B"] == Layout(2, 5, aisle_spacing_m=2.0)

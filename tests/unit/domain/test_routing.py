@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wcs.domain import routing
 from wcs.domain.geometry import Layout, Location, PickPoint
 from wcs.domain.routing import (
     EXACT_MAX_POINTS,
@@ -243,3 +244,30 @@ def test_picks_sharing_a_point_with_another_do_not_change_the_route() -> None:
 
 def test_point_order_is_by_pick_point() -> None:
     assert sorted(group_stops(BLOCK, locs((2, 3), (1, 9)))) == [PickPoint(1, 9), PickPoint(2, 3)]
+
+
+def test_programme_reaches_exactly_the_six_classes_of_the_paper() -> None:
+    """(U,U,1C), (E,0,1C), (0,E,1C), (E,E,1C), (E,E,2C), (0,0,0C) - and nothing else."""
+    seen = {routing._EMPTY}
+    todo = [routing._EMPTY]
+    while todo:
+        state = todo.pop()
+        found: list[tuple[int, int, bool] | None] = [
+            routing._vertical_next(state, op) for op in routing._VERTICAL_EDGES
+        ]
+        for ha, hb in routing._HORIZONTAL_COPIES:
+            for depot_here in (True, False):
+                found.append(routing._horizontal_next(state, ha, hb, depot_here))
+        for nxt in found:
+            if nxt is not None and nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    odd, even = 1, 2
+    assert seen == {
+        (odd, odd, True),
+        (even, 0, False),
+        (0, even, False),
+        (even, even, True),
+        (even, even, False),
+        (0, 0, False),
+    }
