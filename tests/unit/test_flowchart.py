@@ -181,7 +181,7 @@ def test_layout_reads_top_down_without_overlaps(machine: Machine) -> None:
         apart = a.right <= b.left or b.right <= a.left or a.bottom <= b.top or b.bottom <= a.top
         assert apart, f"{a.state} overlaps {b.state}"
     for box in boxes:
-        assert 0 <= box.left
+        assert box.left >= 0
         assert box.right <= lay.width
         assert box.bottom <= lay.height
     assert _layer_of(lay, machine.initial) == 0
