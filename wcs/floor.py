@@ -50,6 +50,8 @@ class ModbusLink(_Strict):
     unit: int = Field(default=1, ge=0, le=247)
     timeout_s: float = Field(default=1.0, gt=0)
     poll_interval_s: float = Field(default=0.05, gt=0)
+    # Pause between frames on a shared bus (RS-485 gateways need time to turn around).
+    frame_gap_s: float = Field(default=0.0, ge=0, le=1.0)
 
 
 class _Device(_Strict):

@@ -1,0 +1,1 @@
+"""Conveyor diverters (one decision point each) on Modbus TCP."""

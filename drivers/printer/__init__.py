@@ -1,0 +1,1 @@
+"""Zebra-style label printers: ZPL II over raw TCP (port 9100) or serial."""

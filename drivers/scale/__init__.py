@@ -1,0 +1,1 @@
+"""Scales on a serial port: METTLER TOLEDO MT-SICS, or Toledo continuous output."""

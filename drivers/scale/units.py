@@ -1,0 +1,20 @@
+"""Weight units a scale may report, converted to grams (the contract's unit)."""
+
+from __future__ import annotations
+
+GRAMS_PER_UNIT: dict[str, float] = {
+    "g": 1.0,
+    "kg": 1000.0,
+    "mg": 0.001,
+    "t": 1_000_000.0,
+    "lb": 453.59237,
+    "oz": 28.349523125,
+}
+
+
+def to_grams(value: float, unit: str) -> float:
+    factor = GRAMS_PER_UNIT.get(unit)
+    if factor is None:
+        raise ValueError(f"unknown weight unit {unit!r}")
+    # Rounding to 0.1 mg removes float noise such as 1.2345 kg -> 1234.4999999 g.
+    return round(value * factor, 4)
