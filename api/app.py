@@ -62,5 +62,15 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
     return app
 
 
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (each worker process builds its own app)."""
+    from wcs.logs import configure_logging
+    from wcs.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return create_app(settings)
+
+
 def openapi_document(settings: Settings) -> dict[str, Any]:
     return create_app(settings, run_relay=False).openapi()

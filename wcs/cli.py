@@ -61,14 +61,21 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
 def api(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
 ) -> None:
     """Serve the REST API, the status page and /metrics."""
     import uvicorn
 
-    from api.app import create_app
-
-    settings = _settings()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    _settings()  # fail fast on bad configuration, before forking workers
+    uvicorn.run(
+        "api.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 @app.command()
