@@ -9,12 +9,15 @@ van der Poort & Wolters 1999):
 
 - Orders are grouped by the set of zones they touch; a batch never mixes groups,
   so a cart does not wander into a zone most of its orders do not need.
-- Seed: the most urgent order not yet batched opens the next batch. Batches are
-  therefore numbered in urgency order: every order of batch ``j`` comes after the
-  first order of every earlier batch in the release order.
-- Fill: candidates are the next ``window`` unbatched orders in release order (the
-  whole wave when ``window`` is None), so urgent orders are not spread thin over many
-  carts. Each candidate that fits the capacity gets a quick score in aisle space -
+- Seed: the most urgent order not yet batched opens the next batch, so batches are
+  numbered in urgency order and the first tote of each holds its most urgent order.
+- Fill: candidates are the next ``window`` unbatched orders after the seed in release
+  order (the whole wave when ``window`` is None). This is the priority guarantee: an
+  order joins a cart only while fewer than ``window`` more urgent orders are left
+  waiting for later carts, so an order due for a carrier cut-off (released first)
+  cannot be pushed to the last cart of a large wave. The default (five carts' worth)
+  walks 2-5 % more than an unlimited window on the benchmark. Each
+  candidate that fits the capacity gets a quick score in aisle space -
   the aisle lengths it adds (aisles the batch does not visit yet) plus the extra
   cross-aisle walk when it reaches further right; the ``shortlist`` best are then
   scored exactly by the optimal route length of the grown batch, and the cheapest
@@ -42,8 +45,8 @@ from wcs.errors import ValidationFailed
 class BatchPolicy:
     max_orders: int = 8  # totes on one cart
     max_items: int = 40  # units one cart carries
-    window: int | None = None
-    shortlist: int = 6
+    window: int | None = 40  # candidates after the seed; see the module docstring
+    shortlist: int = 8  # candidates re-scored with the exact router
 
     def __post_init__(self) -> None:
         if self.max_orders < 1 or self.max_items < 1:
