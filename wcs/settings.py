@@ -58,6 +58,26 @@ class ControllerSettings(BaseModel):
     tote_decision_timeout_s: float = Field(default=5.0, gt=0)
 
 
+class MonitoringSettings(BaseModel):
+    """Alert rules, live status page and KPI refresh (``WCS_MONITORING__*``)."""
+
+    alert_interval_s: float = Field(default=15.0, gt=0)
+    # Per-state overrides of the stuck-order limits, in minutes (0 switches a state off),
+    # e.g. WCS_MONITORING__STUCK_AFTER_MIN='{"picking": 45}'.
+    stuck_after_min: dict[str, float] = Field(default_factory=dict)
+    sla_margin_min: float = Field(default=60.0, ge=0)
+    device_grace_s: float = Field(default=30.0, ge=0)
+    pick_accuracy_min: float = Field(default=0.98, ge=0, le=1)
+    pick_accuracy_window_min: float = Field(default=60.0, gt=0)
+    pick_accuracy_min_picks: int = Field(default=50, ge=1)
+    carrier_failure_streak: int = Field(default=3, ge=1)
+    per_order_max: int = Field(default=10, ge=1)
+    refresh_s: float = Field(default=10.0, gt=0)
+    sse_queue: int = Field(default=256, ge=8)
+    # The status page and its event stream without a token (isolated floor network).
+    status_public: bool = False
+
+
 class Settings(BaseSettings):
     """Everything configurable, one prefix: ``WCS_``."""
 
@@ -84,6 +104,7 @@ class Settings(BaseSettings):
     auto_close_days: int = Field(default=7, ge=1)
     pack: PackSettings = PackSettings()
     controller: ControllerSettings = ControllerSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @field_validator("admin_token")
     @classmethod
