@@ -111,8 +111,9 @@ def toledo_frame(
         raise ValueError("Toledo continuous output carries 0-5 decimals")
     scale = 10**decimals
     factor = 1 / 1000.0 if unit == "kg" else 1.0
-    shown = round(abs(displayed_g) * factor * scale)
-    tare = round(abs(tare_g) * factor * scale)
+    # Half up, as an indicator display rounds (Python's round() would go to even).
+    shown = math.floor(abs(displayed_g) * factor * scale + 0.5)
+    tare = math.floor(abs(tare_g) * factor * scale + 0.5)
     if shown > 999_999:
         shown, out_of_range = 999_999, True
     tare = min(tare, 999_999)
