@@ -293,8 +293,9 @@ class CarrierClient:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, _Transient) and error.retry_after_s is not None:
-            # The carrier said when; honour it, but never beyond our own cap.
-            return min(self.retry.max_s, max(backoff, error.retry_after_s))
+            # The carrier said when; asking sooner would only be refused again. The
+            # deadline still bounds it: a wait past it ends the retrying instead.
+            return max(backoff, error.retry_after_s)
         return backoff
 
     def _log_retry(self, state: RetryCallState) -> None:
@@ -352,7 +353,8 @@ class CarrierClient:
             elapsed = time.monotonic() - started
             raise CarrierUnavailable(
                 f"carrier {self.carrier} at {self.base_url} could not {what}: "
-                f"{attempts} attempts in {elapsed:.1f} s, last {exc.description}. "
+                f"{attempts} attempt{'' if attempts == 1 else 's'} in {elapsed:.1f} s, "
+                f"last {exc.description}. "
                 "Retry later (the same shipment id will not book twice) or allocate "
                 "another carrier",
                 carrier=self.carrier,

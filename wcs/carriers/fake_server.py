@@ -105,7 +105,10 @@ class ShipmentIn(_Model):
 
 class FaultsIn(_Model):
     fail_next: int | None = Field(default=None, ge=0)
-    fail_status: int | None = Field(default=None, ge=500, le=599)
+    # 5xx, or 429 (rate limited) which a client must also retry.
+    fail_status: int | None = Field(default=None, ge=429, le=599)
+    # Sent as Retry-After with injected failures; negative clears it.
+    retry_after_s: float | None = Field(default=None, le=60)
     delay_next: int | None = Field(default=None, ge=0)
     delay_s: float | None = Field(default=None, ge=0, le=60)
     fail_rate: float | None = Field(default=None, ge=0, le=1)
@@ -133,11 +136,13 @@ class Faults:
     delay_next: int = 0
     delay_s: float = 0.0
     fail_rate: float = 0.0
+    retry_after_s: float | None = None
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | None]:
         return {
             "fail_next": self.fail_next,
             "fail_status": self.fail_status,
+            "retry_after_s": self.retry_after_s,
             "delay_next": self.delay_next,
             "delay_s": self.delay_s,
             "fail_rate": self.fail_rate,
@@ -185,7 +190,9 @@ class _State:
                 return number
 
 
-def _error(status: int, error: str, detail: str, **headers: str) -> JSONResponse:
+def _error(
+    status: int, error: str, detail: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse({"error": error, "detail": detail}, status_code=status, headers=headers)
 
 
@@ -243,11 +250,14 @@ def create_app(config: FakeCarrierConfig | None = None) -> FastAPI:
         if expected_auth is not None and request.headers.get("authorization") != expected_auth:
             return _error(401, "unauthorized", "missing or wrong API key")
         faults = cfg.faults
+        headers = None
+        if faults.retry_after_s is not None:
+            headers = {"Retry-After": f"{faults.retry_after_s:g}"}
         if faults.fail_next > 0:
             faults.fail_next -= 1
-            return _error(faults.fail_status, "unavailable", "injected failure")
+            return _error(faults.fail_status, "unavailable", "injected failure", headers)
         if faults.fail_rate > 0 and state.rng.random() < faults.fail_rate:
-            return _error(faults.fail_status, "unavailable", "injected random failure")
+            return _error(faults.fail_status, "unavailable", "injected random failure", headers)
         return None
 
     async def respond(response: JSONResponse) -> JSONResponse:
@@ -355,9 +365,11 @@ def create_app(config: FakeCarrierConfig | None = None) -> FastAPI:
     # -- test and demo controls ------------------------------------------------------
 
     @app.put("/admin/faults")
-    async def set_faults(change: FaultsIn) -> dict[str, float | int]:
+    async def set_faults(change: FaultsIn) -> dict[str, float | int | None]:
         for name, value in change.model_dump(exclude_none=True).items():
             setattr(cfg.faults, name, value)
+        if change.retry_after_s is not None and change.retry_after_s < 0:
+            cfg.faults.retry_after_s = None
         return cfg.faults.as_dict()
 
     @app.put("/admin/webhook")

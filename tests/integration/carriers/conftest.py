@@ -18,6 +18,14 @@ import httpx
 import pytest
 
 WEBHOOK_SECRET = "test-webhook-secret-5f1c"
+NO_FAULTS = {
+    "fail_next": 0,
+    "fail_status": 503,
+    "retry_after_s": -1,
+    "delay_next": 0,
+    "delay_s": 0,
+    "fail_rate": 0,
+}
 
 
 def free_port() -> int:
@@ -106,10 +114,10 @@ def carrier_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeCa
 @pytest.fixture
 def carrier(carrier_process: FakeCarrier) -> Iterator[FakeCarrier]:
     """The shared carrier process, with no faults and no webhook for this test."""
-    carrier_process.faults(fail_next=0, delay_next=0, delay_s=0, fail_rate=0)
+    carrier_process.faults(**NO_FAULTS)
     carrier_process.set_webhook(None)
     yield carrier_process
-    carrier_process.faults(fail_next=0, delay_next=0, delay_s=0, fail_rate=0)
+    carrier_process.faults(**NO_FAULTS)
     carrier_process.set_webhook(None)
 
 

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import random
 import sys
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -90,6 +91,39 @@ async def test_injected_503s_are_retried_and_the_booking_succeeds(carrier: FakeC
     assert booking.tracking_no
     assert stats["attempts"][request.shipment_id] == 4  # three 503s, then success
     assert stats["bookings"][request.shipment_id] == 1
+
+
+async def test_rate_limit_is_retried_after_the_carriers_retry_after(
+    carrier: FakeCarrier,
+) -> None:
+    carrier.faults(fail_next=1, fail_status=429, retry_after_s=0.4)
+    request = shipment()
+    started = time.monotonic()
+    async with client(carrier) as api:  # its own backoff would wait at most 0.02 s
+        booking = await api.book(request)
+    assert time.monotonic() - started >= 0.4
+    assert booking.tracking_no
+    assert carrier.stats()["attempts"][request.shipment_id] == 2
+
+
+async def test_retry_after_beyond_the_deadline_gives_up_at_once(carrier: FakeCarrier) -> None:
+    carrier.faults(fail_next=1, fail_status=503, retry_after_s=30)
+    policy = RetryPolicy(attempts=5, initial_s=0.01, max_s=0.05, deadline_s=2)
+    started = time.monotonic()
+    async with client(carrier, retry=policy) as api:
+        with pytest.raises(CarrierUnavailable, match="1 attempt in"):
+            await api.book(shipment())
+    assert time.monotonic() - started < 1.5
+
+
+def test_backoff_is_capped_full_jitter() -> None:
+    policy = RetryPolicy(initial_s=0.5, max_s=4.0)
+    rng = random.Random(3)
+    for attempt, ceiling in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 4.0), (9, 4.0)]:
+        waits = [policy.backoff(attempt, rng) for _ in range(300)]
+        assert all(0 <= w <= ceiling for w in waits)
+        assert max(waits) > 0.9 * ceiling  # spread over the whole range, not clustered
+        assert min(waits) < 0.1 * ceiling
 
 
 async def test_a_timed_out_booking_retried_is_not_booked_twice(carrier: FakeCarrier) -> None:
@@ -206,6 +240,23 @@ async def test_tracking_event_is_pushed_signed_to_the_webhook(
     assert event["shipment_id"] == request.shipment_id
     assert status.status == "in_transit"
     assert [e.status for e in status.events] == ["in_transit"]
+
+
+async def test_webhook_receiver_down_is_reported_not_fatal(carrier: FakeCarrier) -> None:
+    carrier.set_webhook(f"http://127.0.0.1:{free_port()}/hook")
+    async with client(carrier) as api:
+        booking = await api.book(shipment())
+        async with httpx.AsyncClient(base_url=carrier.url) as admin:
+            pushed = await admin.post(
+                f"/admin/shipments/{booking.tracking_no}/events", json={"status": "delayed"}
+            )
+        status = await api.status(booking.tracking_no)
+    webhook = pushed.json()["webhook"]
+    assert pushed.status_code == 200
+    assert webhook["delivered"] is False
+    assert webhook["attempts"] == 3
+    assert "ConnectError" in webhook["error"]
+    assert status.status == "delayed"
 
 
 async def test_cancel_before_pickup_is_idempotent(carrier: FakeCarrier) -> None:
