@@ -903,10 +903,6 @@ def transition_table(machine: Machine = ORDER_MACHINE) -> str:
     return "\n".join(rows) + "\n"
 
 
-def states_of(transitions: Iterable[Transition]) -> set[str]:
-    return {s for t in transitions for s in (t.src, t.dst)}
-
-
 __all__ = [
     "ORDER_MACHINE",
     "RETURN_MACHINE",
@@ -917,6 +913,5 @@ __all__ = [
     "order_flow_svg",
     "render_svg",
     "return_flow_svg",
-    "states_of",
     "transition_table",
 ]
