@@ -79,6 +79,19 @@ def api(
 
 
 @app.command()
+def controller(
+    floor: Annotated[
+        Path | None, typer.Option("--floor", "-f", help="Floor file (devices and stations).")
+    ] = None,
+) -> None:
+    """Run floor control: device events in, decisions, device commands out."""
+    from controller.runtime import run
+
+    settings = _settings()
+    _run(run(settings, str(floor) if floor else None))
+
+
+@app.command()
 def drivers(floor: FloorOption) -> None:
     """Run the drivers of every device on the floor (device protocols <-> MQTT)."""
     from drivers.runner import run_floor

@@ -128,6 +128,8 @@ class Station(_Strict):
     scale: str | None = None
     printer: str | None = None
     backup_printer: str | None = None
+    # Pick stations: the PTL panels whose slots this station's picker works.
+    panels: list[str] = Field(default_factory=list)
 
 
 class Floor(_Strict):
@@ -147,6 +149,9 @@ class Floor(_Strict):
                 ref = getattr(station, role)
                 if ref is not None and ref not in known:
                     raise ValueError(f"station {station.id}: {role} {ref!r} is not a device")
+            for panel in station.panels:
+                if panel not in known:
+                    raise ValueError(f"station {station.id}: panel {panel!r} is not a device")
         return self
 
     def device(self, device_id: str) -> Device:
@@ -157,6 +162,23 @@ class Floor(_Strict):
 
     def of_kind(self, kind: str) -> list[Device]:
         return [d for d in self.devices if d.kind == kind]
+
+    def slot_of(self, location: str) -> tuple[str, int] | None:
+        """The PTL (panel, slot) that lights ``location``, if any."""
+        for device in self.devices:
+            if isinstance(device, PtlDevice):
+                for slot, code in device.slots.items():
+                    if code == location:
+                        return device.id, slot
+        return None
+
+    def station_of_device(self, device_id: str) -> Station | None:
+        for station in self.stations:
+            if device_id in (station.scanner, station.scale, station.printer):
+                return station
+            if device_id in station.panels:
+                return station
+        return None
 
     def station(self, station_id: str) -> Station:
         for station in self.stations:

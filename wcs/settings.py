@@ -56,6 +56,13 @@ class ControllerSettings(BaseModel):
     batch_wait_ms: float = Field(default=1.0, ge=0)
     committers: int = Field(default=2, ge=1)
     tote_decision_timeout_s: float = Field(default=5.0, gt=0)
+    tote_pattern: str = r"^T[0-9]{3,12}$"
+    # QC passes on a complete count unless the operator records a failure; set true to
+    # also wait for the operator's packaging/appearance result.
+    qc_require_operator: bool = False
+    wave_interval_s: float = Field(default=2.0, gt=0)
+    auto_release: bool = True
+    allocate_interval_s: float = Field(default=1.0, gt=0)
 
 
 class MonitoringSettings(BaseModel):
@@ -76,6 +83,23 @@ class MonitoringSettings(BaseModel):
     sse_queue: int = Field(default=256, ge=8)
     # The status page and its event stream without a token (isolated floor network).
     status_public: bool = False
+    # Forecasting: the site's IANA time zone sets the weekday/hour pattern of demand.
+    timezone: str = "UTC"
+    forecast_history_days: int = Field(default=112, ge=2)
+    picks_per_picker_hour: float = Field(default=120.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name like Europe/Paris"
+            ) from None
+        return value
 
 
 class Settings(BaseSettings):

@@ -196,6 +196,9 @@ class Outbox(Base):
     retain: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     published_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # A process that publishes its own rows right after commit (the controller) sets
+    # this, so the relay leaves them alone unless that process dies before publishing.
+    deferred_until: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class ReplenishmentRequest(Base):

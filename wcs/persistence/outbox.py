@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiomqtt
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.contract.payloads import Payload
@@ -46,24 +47,69 @@ def message(topic: str, payload: Payload, *, retain: bool = False) -> OutboxMess
     return OutboxMessage(topic, payload.to_json(), retain)
 
 
+class Collector:
+    """Rows written while it is active; their writer publishes them after commit."""
+
+    def __init__(self, defer: timedelta) -> None:
+        self.defer = defer
+        self.rows: list[tuple[int, OutboxMessage]] = []
+
+
+_collector: ContextVar[Collector | None] = ContextVar("outbox_collector", default=None)
+
+
+@contextlib.contextmanager
+def collecting(defer: timedelta = timedelta(seconds=10)) -> Iterator[Collector]:
+    """Collect the outbox rows written in this context (for publish-after-commit).
+
+    The rows are still durable: if the process dies before publishing them, the relay
+    sends them once ``defer`` has passed.
+    """
+    collector = Collector(defer)
+    token = _collector.set(collector)
+    try:
+        yield collector
+    finally:
+        _collector.reset(token)
+
+
 async def enqueue(conn: AsyncConnection, messages: Sequence[OutboxMessage]) -> None:
     """Write messages inside the caller's transaction (they publish after commit)."""
     if not messages:
         return
     now = utcnow()
-    await conn.execute(
-        insert(outbox),
-        [
-            {
-                "topic": m.topic,
-                "payload": m.payload.decode(),
-                "qos": m.qos,
-                "retain": m.retain,
-                "created_at": now,
-            }
-            for m in messages
-        ],
-    )
+    collector = _collector.get()
+    rows = [
+        {
+            "topic": m.topic,
+            "payload": m.payload.decode(),
+            "qos": m.qos,
+            "retain": m.retain,
+            "created_at": now,
+            "deferred_until": now + collector.defer if collector else None,
+        }
+        for m in messages
+    ]
+    if collector is None:
+        await conn.execute(insert(outbox), rows)
+        return
+    ids = (
+        await conn.scalars(
+            insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True), rows
+        )
+    ).all()
+    collector.rows.extend(zip(ids, messages, strict=True))
+
+
+async def mark_published(engine: AsyncEngine, ids: Sequence[int]) -> None:
+    if not ids:
+        return
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(outbox)
+            .where(and_(outbox.c.id.in_(list(ids)), outbox.c.published_at.is_(None)))
+            .values(published_at=utcnow())
+        )
 
 
 @dataclass
@@ -162,7 +208,15 @@ class OutboxRelay:
                     select(
                         outbox.c.id, outbox.c.topic, outbox.c.payload, outbox.c.qos, outbox.c.retain
                     )
-                    .where(outbox.c.published_at.is_(None))
+                    .where(
+                        and_(
+                            outbox.c.published_at.is_(None),
+                            or_(
+                                outbox.c.deferred_until.is_(None),
+                                outbox.c.deferred_until < utcnow(),
+                            ),
+                        )
+                    )
                     .order_by(outbox.c.id)
                     .limit(self._batch_size)
                 )

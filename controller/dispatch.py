@@ -1,0 +1,73 @@
+"""Which handler an inbound message goes to, by topic kind, event kind and station."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from controller.context import BatchContext
+from controller.handlers import conveyor, devices, pack, pick, qc
+from wcs.contract.payloads import (
+    Ack,
+    ArrivalEvent,
+    ConfirmEvent,
+    DeviceStatus,
+    ScanEvent,
+    WeightEvent,
+)
+from wcs.contract.topics import TopicInfo
+
+
+@dataclass
+class Inbound:
+    """One MQTT message on its way through the controller."""
+
+    topic: str
+    info: TopicInfo
+    payload: Any  # the parsed contract model
+    raw: bytes
+    mid: int
+    generation: int  # MQTT connection it arrived on (acks only go back on the same one)
+    received: float
+
+    @property
+    def device_id(self) -> str:
+        assert self.info.device_id is not None
+        return self.info.device_id
+
+    @property
+    def inbox_key(self) -> str | None:
+        msg_id = getattr(self.payload, "msg_id", None)
+        return f"{self.device_id}/{msg_id}" if msg_id else None
+
+
+async def dispatch(ctx: BatchContext, item: Inbound) -> None:
+    device_id = item.device_id
+    payload = item.payload
+    if isinstance(payload, DeviceStatus):
+        await devices.handle_status(ctx, device_id, payload)
+        return
+    if isinstance(payload, Ack):
+        await devices.handle_ack(ctx, device_id, payload)
+        return
+    station = ctx.floor.station_of.get(device_id)
+    if isinstance(payload, ConfirmEvent):
+        await pick.handle_confirm(ctx, device_id, station.id if station else None, payload)
+    elif isinstance(payload, ArrivalEvent):
+        await conveyor.handle_arrival(ctx, device_id, payload)
+    elif isinstance(payload, WeightEvent):
+        if station is None or station.kind != "pack":
+            ctx.record("weight_no_station", ok=False, device_id=device_id, grams=payload.grams)
+            return
+        await pack.handle_weight(ctx, device_id, station, payload)
+    elif isinstance(payload, ScanEvent):
+        if station is None:
+            ctx.record("scan_no_station", ok=False, device_id=device_id, code=payload.code[:64])
+        elif station.kind == "pick":
+            await pick.handle_scan(ctx, device_id, station.id, payload)
+        elif station.kind == "qc":
+            await qc.handle_scan(ctx, device_id, station.id, payload)
+        elif station.kind == "pack":
+            await pack.handle_scan(ctx, device_id, station, payload.code)
+        else:
+            ctx.record("scan_ignored", ok=False, device_id=device_id, station=station.id)

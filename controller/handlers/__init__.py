@@ -1,0 +1,1 @@
+"""Event handlers: one module per floor process (pick, conveyor, QC, pack, devices)."""

@@ -1,0 +1,472 @@
+"""The controller process: MQTT in, group-committed decisions, commands out.
+
+Flow of one event::
+
+    MQTT (QoS 1, manual ack) -> parse against the contract (bad -> dlq)
+      -> committer queue (sharded by device, so one device's events stay in order)
+      -> micro-batch: one transaction for all its events
+           inbox claim (a msg_id seen before is skipped: exactly one effect)
+           handlers decide and write state + events + outbox rows
+      -> commit -> publish the batch's commands and state messages -> PUBACK to broker
+
+The broker's message is acknowledged only after its effect committed, on a
+persistent session, so a crash before commit means redelivery, never loss.
+Batches are optimistic: without savepoints first; if any event fails, the batch is
+rolled back and replayed with a savepoint per event so one bad event cannot take
+its neighbours down. Refused events (illegal transition, unknown station ...) keep
+their inbox row, are counted and go to ``dlq`` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import aiomqtt
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from controller.context import BatchContext
+from controller.dispatch import Inbound, dispatch
+from controller.handlers import pick
+from controller.index import FloorIndex
+from wcs.contract.payloads import Ack, DeviceStatus, dlq_for, parse_event, parse_payload
+from wcs.contract.topics import Topics
+from wcs.domain.states import OrderState
+from wcs.errors import ValidationFailed, WcsError
+from wcs.floor import Floor
+from wcs.ids import new_id
+from wcs.mqtt.client import make_client
+from wcs.persistence.db import make_engine, transaction
+from wcs.persistence.outbox import OutboxRelay, collecting, mark_published
+from wcs.persistence.tables import orders, pick_batches, processed_messages
+from wcs.services.waves import release_wave
+from wcs.settings import Settings
+from wcs.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ControllerStats:
+    received: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    dlq: int = 0
+    batches: int = 0
+    retried_batches: int = 0
+    commit_errors: int = 0
+    commands_sent: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+class Controller:
+    """Run as ``async with Controller(settings, floor) as controller: await controller.wait()``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        floor: Floor,
+        *,
+        engine: AsyncEngine | None = None,
+        instance: str | None = None,
+        run_relay: bool = True,
+        housekeeping: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.cfg = settings.controller
+        self.index = FloorIndex(floor)
+        self.topics = Topics(settings.site)
+        self.instance = instance or "c1"
+        self._own_engine = engine is None
+        self.engine = engine or make_engine(settings.database_url, pool_size=10)
+        self._run_relay = run_relay
+        self._housekeeping = housekeeping
+        self.stats = ControllerStats()
+        self.down_stations: set[str] = set()
+        self.sku_cache: dict[str, tuple[float, str | None]] = {}
+        self._queues: list[asyncio.Queue[Inbound]] = [
+            asyncio.Queue() for _ in range(self.cfg.committers)
+        ]
+        self._client: aiomqtt.Client | None = None
+        self._generation = 0
+        self._connected = asyncio.Event()
+        self._stack = contextlib.AsyncExitStack()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._relay: OutboxRelay | None = None
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self.on_committed: Callable[[Sequence[Inbound]], None] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Controller:
+        if self._run_relay:
+            self._relay = await self._stack.enter_async_context(
+                OutboxRelay(self.engine, self.settings.mqtt)
+            )
+        spawn = self._spawn
+        spawn(self._mqtt_loop(), "controller-mqtt")
+        for n, queue in enumerate(self._queues):
+            spawn(self._committer(queue), f"controller-committer-{n}")
+        if self._housekeeping:
+            spawn(self._housekeeping_loop(), "controller-housekeeping")
+        try:
+            async with asyncio.timeout(15):
+                await self._connected.wait()
+        except TimeoutError:
+            await self.__aexit__(None, None, None)
+            from wcs.errors import ConfigError
+
+            raise ConfigError(
+                f"controller cannot reach the MQTT broker at {self.settings.mqtt.host}:"
+                f"{self.settings.mqtt.port}; start it or fix WCS_MQTT_URL"
+            ) from None
+        log.info("controller %s running for site %s", self.instance, self.settings.site)
+        return self
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.append(task)
+
+    async def drain(self, limit_s: float = 10.0) -> None:
+        """Stop taking messages and let the queued ones commit (graceful SIGTERM).
+
+        What does not commit within ``limit_s`` stays unacknowledged at the broker and
+        is redelivered to the next controller: nothing is lost either way."""
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit_s):
+                for queue in self._queues:
+                    await queue.join()
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self._stack.aclose()
+        if self._own_engine:
+            await self.engine.dispose()
+
+    async def wait(self) -> None:
+        """Until cancelled (signals are handled by the caller)."""
+        await asyncio.Event().wait()
+
+    # --- MQTT ----------------------------------------------------------------------
+
+    def _client_id(self) -> str:
+        return f"wcs-ctl-{self.settings.site}-{self.instance}"
+
+    async def _mqtt_loop(self) -> None:
+        backoff = 0.2
+        evt = self.topics.all_events()
+        ack = self.topics.all_acks()
+        if self.cfg.shared_subscription:
+            evt = Topics.shared(self.cfg.group, evt)
+            ack = Topics.shared(self.cfg.group, ack)
+        while True:
+            client = make_client(
+                self.settings.mqtt,
+                identifier=self._client_id(),
+                protocol=5 if self.cfg.shared_subscription else 3,
+                clean_session=False,
+                max_queued_incoming=None,
+            )
+            # Acknowledge QoS 1 messages only after their effect committed.
+            client._client._manual_ack = True
+            try:
+                async with client:
+                    self._generation += 1
+                    self._client = client
+                    await client.subscribe(evt, qos=1)
+                    await client.subscribe(ack, qos=1)
+                    await client.subscribe(self.topics.all_statuses(), qos=1)
+                    self._connected.set()
+                    backoff = 0.2
+                    generation = self._generation
+                    async for message in client.messages:
+                        if self._stopping:
+                            continue  # not acked: the broker redelivers after restart
+                        self._accept(message, generation)
+            except aiomqtt.MqttError as exc:
+                self._client = None
+                log.warning("controller lost the broker (%s); reconnecting in %.1fs", exc, backoff)
+                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
+                backoff = min(backoff * 2, 5.0)
+
+    def _ack_mqtt(self, items: Sequence[Inbound]) -> None:
+        client = self._client
+        if client is None:
+            return
+        for item in items:
+            if item.generation == self._generation and item.mid:
+                client._client.ack(item.mid, 1)
+
+    def _accept(self, message: aiomqtt.Message, generation: int) -> None:
+        topic = str(message.topic)
+        raw = (
+            message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+        )
+        self.stats.received += 1
+        try:
+            info = self.topics.parse(topic)
+            if info.kind == "evt":
+                payload: Any = parse_event(info.name or "", raw)
+            elif info.kind == "status":
+                payload = parse_payload(DeviceStatus, raw)
+            elif info.kind == "ack":
+                payload = parse_payload(Ack, raw)
+            else:
+                raise ValidationFailed(f"controller does not consume {info.kind} topics")
+            if info.device_id is None or not self.index.known(info.device_id):
+                raise ValidationFailed(f"device {info.device_id!r} is not on this floor")
+        except ValidationFailed as exc:
+            self._dead_letter(topic, raw, exc.message)
+            self._ack_mqtt([Inbound(topic, None, None, raw, message.mid, generation, 0.0)])  # type: ignore[arg-type]
+            return
+        item = Inbound(topic, info, payload, raw, message.mid, generation, time.perf_counter())
+        shard = zlib.crc32(info.device_id.encode()) % len(self._queues)
+        self._queues[shard].put_nowait(item)
+
+    def _dead_letter(self, topic: str, raw: bytes, error: str) -> None:
+        self.stats.dlq += 1
+        log.warning("dead letter from %s: %s", topic, error)
+        client = self._client
+        if client is None:
+            return
+        payload = dlq_for(topic, raw, error).to_json()
+        task = asyncio.ensure_future(client.publish(self.topics.dlq(), payload, qos=1))
+        task.add_done_callback(lambda t: t.exception())
+
+    # --- group commit ----------------------------------------------------------------
+
+    async def _committer(self, queue: asyncio.Queue[Inbound]) -> None:
+        while True:
+            batch = [await queue.get()]
+            if self.cfg.batch_wait_ms > 0 and queue.empty():
+                await asyncio.sleep(self.cfg.batch_wait_ms / 1000)
+            while len(batch) < self.cfg.batch_max and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                await self._commit_with_retry(batch)
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    async def _commit_with_retry(self, batch: list[Inbound]) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._commit(batch)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database away: keep the batch, try again
+                self.stats.commit_errors += 1
+                log.warning(
+                    "batch of %d not committed (%s); retrying in %.1fs", len(batch), exc, delay
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _context(self, conn: AsyncConnection) -> BatchContext:
+        return BatchContext(
+            conn=conn,
+            topics=self.topics,
+            floor=self.index,
+            settings=self.settings,
+            now=utcnow(),
+            actor=f"controller:{self.instance}",
+            down_stations=self.down_stations,
+            sku_cache=self.sku_cache,
+        )
+
+    async def _claim(self, conn: AsyncConnection, batch: list[Inbound]) -> set[str]:
+        """Insert the batch's msg_ids into the inbox; returns the ones not seen before."""
+        keys = {item.inbox_key for item in batch if item.inbox_key}
+        if not keys:
+            return set()
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        now = utcnow()
+        rows = [{"msg_id": k, "topic": "", "at": now} for k in sorted(keys)]
+        stmt = (
+            dialect.insert(processed_messages)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["msg_id"])
+            .returning(processed_messages.c.msg_id)
+        )
+        return set((await conn.scalars(stmt)).all())
+
+    async def _commit(self, batch: list[Inbound]) -> None:
+        savepoints = False
+        while True:
+            refusals: list[tuple[Inbound, str]] = []
+            with collecting(timedelta(seconds=10)) as outbox_rows:
+                try:
+                    async with transaction(self.engine) as conn:
+                        ctx = self._context(conn)
+                        fresh = await self._claim(conn, batch)
+                        for item in batch:
+                            key = item.inbox_key
+                            if key is not None and key not in fresh:
+                                self.stats.duplicates += 1
+                                continue
+                            if not savepoints:
+                                await dispatch(ctx, item)
+                                continue
+                            error = await self._guarded(ctx, conn, item)
+                            if error is not None:
+                                refusals.append((item, error))
+                        await ctx.flush()
+                except _Retry:
+                    savepoints = True
+                    continue
+                except WcsError as exc:
+                    if savepoints:
+                        raise
+                    log.debug("batch replayed with savepoints: %s", exc)
+                    savepoints = True
+                    self.stats.retried_batches += 1
+                    continue
+                except Exception as exc:
+                    if savepoints or _is_outage(exc):
+                        raise
+                    log.warning("batch replayed with savepoints after: %r", exc)
+                    savepoints = True
+                    self.stats.retried_batches += 1
+                    continue
+            break
+        self.stats.batches += 1
+        self.stats.applied += len(batch) - len(refusals)
+        self.stats.batch_sizes.append(len(batch))
+        for item, error in refusals:
+            self.stats.refused += 1
+            self._dead_letter(item.topic, item.raw, error)
+        await self._publish(outbox_rows.rows)
+        self._ack_mqtt(batch)
+        if self.on_committed is not None:
+            self.on_committed(batch)
+
+    async def _guarded(self, ctx: BatchContext, conn: AsyncConnection, item: Inbound) -> str | None:
+        savepoint = await conn.begin_nested()
+        pending = len(ctx.activity_rows)
+        try:
+            await dispatch(ctx, item)
+        except WcsError as exc:
+            await savepoint.rollback()
+            del ctx.activity_rows[pending:]
+            ctx.record("refused", ok=False, device_id=item.device_id, error=exc.message[:300])
+            return exc.message
+        except Exception as exc:
+            if _is_outage(exc):
+                raise
+            await savepoint.rollback()
+            del ctx.activity_rows[pending:]
+            log.exception("event from %s failed", item.topic)
+            ctx.record("failed", ok=False, device_id=item.device_id, error=repr(exc)[:300])
+            return f"internal error while applying the event: {type(exc).__name__}"
+        await savepoint.commit()
+        return None
+
+    async def _publish(self, rows: list[tuple[int, Any]]) -> None:
+        """Send what the batch committed, in commit order, then mark it published."""
+        client = self._client
+        if not rows or client is None:
+            return
+        try:
+            await asyncio.gather(
+                *(client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain) for _, m in rows)
+            )
+        except aiomqtt.MqttError:
+            return  # the relay sends them once their deferral ends
+        self.stats.commands_sent += len(rows)
+        ids = [row_id for row_id, _ in rows]
+        task = asyncio.ensure_future(mark_published(self.engine, ids))
+        task.add_done_callback(lambda t: t.exception())
+
+    # --- housekeeping: waves and idle stations -------------------------------------------
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.wave_interval_s)
+            try:
+                await self.housekeeping_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("housekeeping failed: %s", exc)
+
+    async def housekeeping_once(self) -> None:
+        stations = [s.id for s in self.index.pick_stations()]
+        if self.cfg.auto_release and stations:
+            async with self.engine.connect() as conn:
+                waiting = await conn.scalar(
+                    select(func.count())
+                    .select_from(orders)
+                    .where(orders.c.state == OrderState.RESERVED)
+                )
+                queued = await conn.scalar(
+                    select(func.count())
+                    .select_from(pick_batches)
+                    .where(pick_batches.c.state == "open")
+                )
+            if waiting and (queued or 0) < len(stations):
+                with collecting() as rows:
+                    await release_wave(
+                        self.engine,
+                        self.topics,
+                        self.index.floor,
+                        actor=f"controller:{self.instance}",
+                    )
+                await self._publish(rows.rows)
+        with collecting() as rows:
+            async with transaction(self.engine) as conn:
+                ctx = self._context(conn)
+                for station in stations:
+                    await pick.activate_next(ctx, station)
+                await ctx.flush()
+        await self._publish(rows.rows)
+
+
+class _Retry(Exception):
+    pass
+
+
+def _is_outage(exc: BaseException) -> bool:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from wcs.persistence.db import DatabaseUnavailable
+
+    if isinstance(exc, DatabaseUnavailable | OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(getattr(exc, "connection_invalidated", False))
+
+
+async def run(settings: Settings, floor_path: str | None) -> None:
+    """``wcs controller``: run until SIGINT/SIGTERM, draining on the way out."""
+    import signal
+    from pathlib import Path
+
+    from wcs.floor import load_floor
+
+    floor = load_floor(Path(floor_path)) if floor_path else Floor(site=settings.site)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Controller(settings, floor, instance=new_id("c")[-8:]) as controller:
+        await stop.wait()
+        log.info("controller stopping: draining queued events")
+        await controller.drain()
