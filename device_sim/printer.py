@@ -92,6 +92,7 @@ class PrinterSim(Simulator):
         self.connections_served = 0
         self._serial = serial
         self._serial_interp = ZplInterpreter()
+        self._serial_items: asyncio.Queue[Label | Immediate] = asyncio.Queue()
         self._server: asyncio.Server | None = None
         self._sessions = TaskSet(f"{device_id}:tcp", self.log)
         self._writers: set[asyncio.StreamWriter] = set()
@@ -208,6 +209,8 @@ class PrinterSim(Simulator):
 
     def _start_behaviour(self) -> None:
         self.tasks.spawn(self._print_loop(), "print")
+        if self._serial is not None:
+            self.tasks.spawn(self._serial_loop(self._serial), "serial-rx")
 
     async def _print_loop(self) -> None:
         while True:
@@ -259,11 +262,15 @@ class PrinterSim(Simulator):
     # -- serial link ---------------------------------------------------------------
 
     def _serial_data(self, data: bytes) -> None:
-        assert self._serial is not None
-        items = self._serial_interp.feed(data)
-        if items:
-            link = _Link(None, self._serial)
-            self.tasks.spawn(self._handle(items, link), "serial-rx")
+        for item in self._serial_interp.feed(data):
+            self._serial_items.put_nowait(item)
+
+    async def _serial_loop(self, endpoint: SerialEndpoint) -> None:
+        # One consumer keeps answers in the order the commands arrived.
+        link = _Link(None, endpoint)
+        while True:
+            item = await self._serial_items.get()
+            await self._handle([item], link)
 
     # -- TCP link ------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ the printer encodes it: invocation codes (``>;`` start C, ``>8`` FNC1, ``><`` a 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from device_sim import gs1
 
@@ -86,7 +86,6 @@ class Label:
     raw: str
     fields: tuple[Field, ...]
     quantity: int = 1
-    meta: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def texts(self) -> list[str]:

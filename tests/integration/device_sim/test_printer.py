@@ -6,9 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import serial
 
 from device_sim.printer import PrinterOptions, PrinterSim
-from tests.integration.device_sim.wire import port_closed
+from device_sim.serial_link import PtyEndpoint
+from tests.integration.device_sim.wire import port_closed, read_until
 
 READY = (
     b"\x02030,0,0,1218,000,0,0,0,000,0,0,0\x03\r\n"
@@ -261,3 +263,16 @@ async def test_identification() -> None:
         finally:
             await close(writer)
     assert frame == b"\x02ZD621-203dpi,V93.21.26Z,8,8192KB\x03\r\n"
+
+
+async def test_serially_attached_printer() -> None:
+    async with PrinterSim.over_serial("prn-serial", PtyEndpoint("prn-serial")) as printer:
+        port = serial.Serial(printer.address, timeout=0)
+        try:
+            port.write(LABEL_D + b"~HS")
+            status = await read_until(port, b"1234,0\x03\r\n")
+            label = await printer.next_label(timeout_s=1)
+        finally:
+            port.close()
+    assert status.startswith(b"\x02030,0,0,1218,")
+    assert label.sscc == SSCC

@@ -28,6 +28,15 @@ async def host(panel: PtlSim) -> AsyncIterator[AsyncModbusTcpClient]:
     client.close()
 
 
+@pytest.fixture
+async def impatient(panel: PtlSim) -> AsyncIterator[AsyncModbusTcpClient]:
+    """A client that gives up quickly, for the faults that make it wait."""
+    client = AsyncModbusTcpClient(panel.host, port=panel.port, timeout=0.2, retries=0)
+    assert await client.connect()
+    yield client
+    client.close()
+
+
 async def ir(client: AsyncModbusTcpClient, address: int, count: int = 1) -> list[int]:
     response = await client.read_input_registers(address, count=count, device_id=UNIT)
     assert not response.isError(), response
@@ -171,8 +180,9 @@ async def test_injected_exception_codes(
 
 
 async def test_not_answering_times_the_client_out(
-    panel: PtlSim, host: AsyncModbusTcpClient
+    panel: PtlSim, impatient: AsyncModbusTcpClient
 ) -> None:
+    host = impatient
     panel.stop_answering()
     with pytest.raises(ModbusIOException):
         await host.write_coil(0, True, device_id=UNIT)
@@ -187,7 +197,9 @@ async def test_not_answering_times_the_client_out(
     assert await ir(host, 0) == [8]
 
 
-async def test_slow_and_garbled_replies(panel: PtlSim, host: AsyncModbusTcpClient) -> None:
+async def test_slow_and_garbled_replies(
+    panel: PtlSim, host: AsyncModbusTcpClient, impatient: AsyncModbusTcpClient
+) -> None:
     panel.reply_delay_s = 0.2
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -196,14 +208,16 @@ async def test_slow_and_garbled_replies(panel: PtlSim, host: AsyncModbusTcpClien
     panel.reply_delay_s = 0.0
     panel.garbage_replies = True
     with pytest.raises(ModbusIOException):
-        await ir(host, 0)
+        await ir(impatient, 0)
 
 
-async def test_disconnect_keeps_the_panel_memory(panel: PtlSim, host: AsyncModbusTcpClient) -> None:
-    await host.write_register(100, 9, device_id=UNIT)
+async def test_disconnect_keeps_the_panel_memory(
+    panel: PtlSim, impatient: AsyncModbusTcpClient
+) -> None:
+    await impatient.write_register(100, 9, device_id=UNIT)
     await panel.disconnect()
     with pytest.raises(ModbusIOException):
-        await ir(host, 100)
+        await ir(impatient, 100)
     await panel.reconnect()
     client = AsyncModbusTcpClient(panel.host, port=panel.port, timeout=0.5, retries=0)
     assert await client.connect()
