@@ -189,6 +189,7 @@ class MqttBridge:
                 will=self._will(),
                 keepalive=self.options.mqtt_keepalive_s,
             )
+            cancelled = False
             try:
                 async with client:
                     self.counters.mqtt_connects += 1
@@ -196,8 +197,16 @@ class MqttBridge:
                         self.log.info("broker reachable again", buffered=len(self.outbox))
                     failing = False
                     backoff.reset()
-                    await self._session(client)
+                    try:
+                        await self._session(client)
+                    except asyncio.CancelledError:
+                        cancelled = True
+                        raise
             except aiomqtt.MqttError as exc:
+                if cancelled:
+                    # aiomqtt's __aexit__ may turn a cancelled session into a disconnect
+                    # timeout; we are stopping all the same.
+                    raise asyncio.CancelledError from exc
                 self.counters.mqtt_failures += 1
                 if not failing:
                     self.log.error(
@@ -206,7 +215,9 @@ class MqttBridge:
                         reason=str(exc),
                     )
                 failing = True
-            except Exception:  # a bug here must not end the driver: log, reconnect
+            except Exception as exc:  # a bug here must not end the driver: log, reconnect
+                if cancelled:
+                    raise asyncio.CancelledError from exc
                 self.counters.mqtt_failures += 1
                 self.log.exception("MQTT session failed; reconnecting")
                 failing = True

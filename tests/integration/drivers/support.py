@@ -146,6 +146,8 @@ class Watch:
                     self._client = client
                     await client.subscribe(f"{self.topics.root}/#", qos=1)
                     self.subscribed.set()
+                    async with self._changed:
+                        self._changed.notify_all()
                     async for message in client.messages:
                         payload = message.payload
                         raw = payload if isinstance(payload, bytes) else str(payload).encode()
@@ -211,8 +213,12 @@ class Watch:
         return cmd_id
 
     async def publish(self, suffix: str, payload: bytes) -> None:
-        async with make_client(self.endpoint) as client:
-            await client.publish(f"{self.topics.root}/{suffix}", payload, qos=1)
+        # Publish on the watching connection: a connection per publish churns sockets,
+        # and aiomqtt registers socket writers late enough to race a quick close.
+        if self._client is None:
+            await self.wait(lambda: self._client is not None, 10)
+        assert self._client is not None
+        await self._client.publish(f"{self.topics.root}/{suffix}", payload, qos=1)
 
     async def ack(self, device_id: str, cmd_id: str, within: float = 5.0) -> dict[str, Any]:
         def found() -> list[dict[str, Any]]:
