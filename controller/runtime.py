@@ -320,9 +320,11 @@ class Controller:
                         fresh = await self._claim(conn, batch)
                         for item in batch:
                             key = item.inbox_key
-                            if key is not None and key not in fresh:
-                                self.stats.duplicates += 1
-                                continue
+                            if key is not None:
+                                if key not in fresh:
+                                    self.stats.duplicates += 1
+                                    continue
+                                fresh.discard(key)  # a repeat inside this batch is a duplicate too
                             if not savepoints:
                                 await dispatch(ctx, item)
                                 continue

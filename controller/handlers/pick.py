@@ -14,6 +14,7 @@ current one is done. Totes are bound to the batch's orders by scanning them firs
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
@@ -37,6 +38,13 @@ from wcs.persistence.tables import (
 
 LIT = "lit"
 DONE = ("done", "short", "cancelled")
+
+
+def _with(row: Any, **changes: Any) -> SimpleNamespace:
+    """A row with some columns changed (SQLAlchemy rows are read-only)."""
+    values = dict(row._mapping) if hasattr(row, "_mapping") else dict(vars(row))
+    values.update(changes)
+    return SimpleNamespace(**values)
 
 
 async def active_batch(ctx: BatchContext, station: str) -> str | None:
@@ -91,7 +99,8 @@ async def light_next(ctx: BatchContext, batch_id: str) -> None:
         return
     stop = rows[0].seq
     busy = {(r.ptl_device, r.ptl_slot) for r in rows if r.state == LIT and r.ptl_device}
-    to_light = []
+    to_light: list[Any] = []
+    row: Any
     for row in rows:
         if row.seq != stop or row.state == LIT:
             continue
@@ -99,7 +108,7 @@ async def light_next(ctx: BatchContext, batch_id: str) -> None:
             # Tasks planned without the floor file (API, re-pick) get their slot now.
             slot = ctx.floor.slot_of.get(row.location)
             if slot is not None:
-                row = row._replace(ptl_device=slot[0], ptl_slot=slot[1])
+                row = _with(row, ptl_device=slot[0], ptl_slot=slot[1])
                 await ctx.conn.execute(
                     update(pick_tasks)
                     .where(pick_tasks.c.id == row.id)
@@ -310,7 +319,7 @@ async def record_units(
         location=task.location,
     )
     await _started(ctx, task.order_id)
-    updated = task._replace(qty_picked=picked)  # Row is a named tuple
+    updated = _with(task, qty_picked=picked)
     if finish and picked >= task.qty:
         await finish_task(ctx, updated, device_id, station)
     return updated

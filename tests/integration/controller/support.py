@@ -51,15 +51,26 @@ FLOOR = {
     "stations": [
         {"id": "PK1", "kind": "pick", "scanner": "scan-pk", "panels": ["ptl-1"]},
         {"id": "QC1", "kind": "qc", "scanner": "scan-qc"},
-        {"id": "P1", "kind": "pack", "scanner": "scan-p1", "scale": "scale-p1",
-         "printer": "prn-p1", "backup_printer": "prn-p2"},
-        {"id": "P2", "kind": "pack", "scanner": "scan-p2", "scale": "scale-p2",
-         "printer": "prn-p2"},
+        {
+            "id": "P1",
+            "kind": "pack",
+            "scanner": "scan-p1",
+            "scale": "scale-p1",
+            "printer": "prn-p1",
+            "backup_printer": "prn-p2",
+        },
+        {
+            "id": "P2",
+            "kind": "pack",
+            "scanner": "scan-p2",
+            "scale": "scale-p2",
+            "printer": "prn-p2",
+        },
     ],
 }
 
 
-def test_floor(site: str) -> Floor:
+def floor_for(site: str) -> Floor:
     return Floor.model_validate({"site": site, **FLOOR})
 
 
@@ -83,11 +94,17 @@ class FakeFloor:
     async def raw(self, topic: str, payload: bytes) -> None:
         await self.client.publish(topic, payload, qos=1)
 
-    async def status(self, device: str, kind: str, zone: str, state: str, detail: str | None = None) -> None:
+    async def status(
+        self, device: str, kind: str, zone: str, state: str, detail: str | None = None
+    ) -> None:
         payload = DeviceStatus(state=state, kind=kind, zone=zone, detail=detail)  # type: ignore[arg-type]
-        await self.client.publish(self.topics.dev_status(device), payload.to_json(), qos=1, retain=True)
+        await self.client.publish(
+            self.topics.dev_status(device), payload.to_json(), qos=1, retain=True
+        )
 
-    async def ack(self, device: str, cmd_id: str, ok: bool = True, error: str | None = None) -> None:
+    async def ack(
+        self, device: str, cmd_id: str, ok: bool = True, error: str | None = None
+    ) -> None:
         payload = Ack(cmd_id=cmd_id, ok=ok, error=error)
         await self.client.publish(self.topics.dev_ack(device), payload.to_json(), qos=1)
 
