@@ -123,7 +123,7 @@ class Simulator(abc.ABC):
         except BaseException:
             await self.stop()
             raise
-        self.log.info("simulator started", address=self.address)
+        self.log.debug("simulator started", address=self.address)
 
     async def stop(self) -> None:
         if not self._running:
@@ -133,7 +133,7 @@ class Simulator(abc.ABC):
         if self._link_up:
             self._link_up = False
             await self._close_link()
-        self.log.info("simulator stopped")
+        self.log.debug("simulator stopped")
         if self.tasks.crash is not None:
             crash, self.tasks.crash = self.tasks.crash, None
             raise crash

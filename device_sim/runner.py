@@ -61,6 +61,7 @@ async def run_floor(
             log.info("simulated floor ready", file=str(floor_path), devices=len(sim.devices))
             await stop.wait()
             log.info("simulated floor stopping")
+        log.info("simulated floor stopped")
     finally:
         for signum in installed:
             loop.remove_signal_handler(signum)

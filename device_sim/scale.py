@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import math
 import zlib
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
@@ -179,8 +180,9 @@ class ScaleSim(SerialSim):
         )
         self.zero_offset_g = 0.0
         self.tare_g = 0.0
-        self.commands: list[str] = []
-        self.replies: list[str] = []
+        # Bounded: a driver polling SI ten times a second runs for hours.
+        self.commands: deque[str] = deque(maxlen=1000)
+        self.replies: deque[str] = deque(maxlen=1000)
         self._fault: Fault | None = None
         self._platter = _Platter()
         self._rx = bytearray()

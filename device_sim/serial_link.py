@@ -104,6 +104,9 @@ class PtyEndpoint(SerialEndpoint):
     async def open(self) -> None:
         if self._master is not None:
             return
+        link = self.link_path
+        if link is not None and link.exists() and not link.is_symlink():
+            raise ConfigError(f"{link} exists and is not a symlink; not replacing it")
         master, slave = os.openpty()
         # Raw mode: no echo of host bytes back to the host, no CR/LF translation.
         tty.setraw(slave)
@@ -117,8 +120,6 @@ class PtyEndpoint(SerialEndpoint):
 
     def _point_link(self) -> None:
         assert self.link_path is not None and self._slave_path is not None
-        if self.link_path.exists() and not self.link_path.is_symlink():
-            raise ConfigError(f"{self.link_path} exists and is not a symlink; not replacing it")
         # Replace atomically so a host polling for the path never sees it missing.
         tmp = self.link_path.with_name(f".{self.link_path.name}.{os.getpid()}.tmp")
         with contextlib.suppress(FileNotFoundError):

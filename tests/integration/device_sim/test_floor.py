@@ -186,6 +186,6 @@ async def test_wcs_sim_command_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     log = stderr.decode()
     assert proc.returncode == 0, log
     assert log.count('"event": "serving"') == len(endpoints(path))
-    assert "simulated floor stopping" in log
+    assert "simulated floor stopped" in log
     for host, port in endpoints(path):
         assert await port_closed(host, port)

@@ -99,7 +99,7 @@ async def test_reset_answers_serial_and_clears_tare(
 async def test_reset_cancels_a_waiting_s(scale: ScaleSim, host: serial.SerialBase) -> None:
     scale.place(900.0, settle_s=0.25)
     host.write(b"S\r\n")
-    await scale.wait_for(lambda: scale.commands == ["S"], 1)
+    await scale.wait_for(lambda: list(scale.commands) == ["S"], 1)
     host.write(b"@\r\n")
     # Only the reset is answered; the S that was waiting for stability is dropped.
     assert await read_until(host, b"\r\n") == b'I4 A "B123456789"\r\n'

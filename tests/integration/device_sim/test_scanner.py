@@ -13,6 +13,7 @@ from device_sim import gs1
 from device_sim.scanner import ScannerOptions, ScannerSim
 from device_sim.serial_link import DEFAULT_GARBAGE
 from tests.integration.device_sim.wire import open_port, read_for, read_n, read_until
+from wcs.errors import ConfigError
 
 SSCC = "106141411234567897"
 
@@ -176,3 +177,13 @@ async def test_frames_are_validated() -> None:
         await scanner.scan("A\rB")
     with pytest.raises(ValueError, match="AIM"):
         await scanner.scan("A", symbology="C1")
+
+
+async def test_a_real_file_at_the_link_path_is_not_replaced(tmp_path: Path) -> None:
+    precious = tmp_path / "ttyUSB0"
+    precious.write_text("not a tty")
+    scanner = ScannerSim.over_pty("scan-t11", link_path=str(precious))
+    with pytest.raises(ConfigError, match="not a symlink"):
+        await scanner.start()
+    assert precious.read_text() == "not a tty"
+    assert not scanner.running
