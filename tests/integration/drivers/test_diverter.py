@@ -104,31 +104,29 @@ async def test_arrival_and_route_handshake(
 async def test_wrong_lane_unknown_lane_and_silence(
     mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
 ) -> None:
-    async with plc() as logic:
-        async with running(make_driver(diverter(logic.regs.port), mqtt_endpoint, site)):
-            await watch.status("div-qc", "online")
-            logic.force_lane = 5
-            cmd = await watch.command("div-qc", "route", tote="T1", lane="qc")
-            ack = await watch.ack("div-qc", cmd)
-            assert ack["ok"] is False
-            assert ack["error"] == "tote T1 took lane 5 (exception) instead of lane 1 (qc)"
+    async with plc() as logic, running(make_driver(diverter(logic.regs.port), mqtt_endpoint, site)):
+        await watch.status("div-qc", "online")
+        logic.force_lane = 5
+        cmd = await watch.command("div-qc", "route", tote="T1", lane="qc")
+        ack = await watch.ack("div-qc", cmd)
+        assert ack["ok"] is False
+        assert ack["error"] == "tote T1 took lane 5 (exception) instead of lane 1 (qc)"
 
-            cmd = await watch.command("div-qc", "route", tote="T2", lane="pack", station="P9")
-            ack = await watch.ack("div-qc", cmd)
-            assert ack["ok"] is False and "no lane for pack:P9" in ack["error"]
+        cmd = await watch.command("div-qc", "route", tote="T2", lane="pack", station="P9")
+        ack = await watch.ack("div-qc", cmd)
+        assert ack["ok"] is False and "no lane for pack:P9" in ack["error"]
 
-            logic.answering = False
-            cmd = await watch.command("div-qc", "route", tote="T3", lane="qc")
-            ack = await watch.ack("div-qc", cmd, within=5)
-            assert ack["ok"] is False and "did not confirm route request" in ack["error"]
+        logic.answering = False
+        cmd = await watch.command("div-qc", "route", tote="T3", lane="qc")
+        ack = await watch.ack("div-qc", cmd, within=5)
+        assert ack["ok"] is False and "did not confirm route request" in ack["error"]
 
 
 async def test_jam_is_a_fault(mqtt_endpoint: MqttEndpoint, site: str, watch: Watch) -> None:
-    async with plc() as logic:
-        async with running(make_driver(diverter(logic.regs.port), mqtt_endpoint, site)):
-            await watch.status("div-qc", "online")
-            await logic.regs.set(1, INPUT, 3, [1])
-            fault = await watch.status("div-qc", "fault")
-            assert fault["detail"] == "diverter div-qc at D1: conveyor jam"
-            await logic.regs.set(1, INPUT, 3, [0])
-            await watch.status("div-qc", "online")
+    async with plc() as logic, running(make_driver(diverter(logic.regs.port), mqtt_endpoint, site)):
+        await watch.status("div-qc", "online")
+        await logic.regs.set(1, INPUT, 3, [1])
+        fault = await watch.status("div-qc", "fault")
+        assert fault["detail"] == "diverter div-qc at D1: conveyor jam"
+        await logic.regs.set(1, INPUT, 3, [0])
+        await watch.status("div-qc", "online")
