@@ -28,6 +28,7 @@ class BatchContext:
     now: datetime
     actor: str
     down_stations: set[str]
+    cause: str | None = None  # msg_id of the event being handled
     sku_cache: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     activity_rows: list[dict[str, Any]] = field(default_factory=list)
 
@@ -37,7 +38,7 @@ class BatchContext:
         """Queue a device command; it is sent after this batch commits."""
         model = COMMAND_MODELS[name]
         cmd_id = new_id("c")
-        payload = model(cmd_id=cmd_id, ts=self.now, **fields)
+        payload = model(cmd_id=cmd_id, ts=self.now, cause=self.cause, **fields)
         raw = payload.to_json()
         await enqueue(self.conn, [OutboxMessage(self.topics.dev_cmd(device_id, name), raw)])
         await self.conn.execute(

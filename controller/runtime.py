@@ -325,6 +325,7 @@ class Controller:
                                     self.stats.duplicates += 1
                                     continue
                                 fresh.discard(key)  # a repeat inside this batch is a duplicate too
+                            ctx.cause = getattr(item.payload, "msg_id", None)
                             if not savepoints:
                                 await dispatch(ctx, item)
                                 continue

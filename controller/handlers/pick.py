@@ -164,7 +164,18 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
     if task is None:
         await mispick(ctx, device_id, station, batch_id, event.code, sku)
         return
-    await record_units(ctx, task, 1, device_id, station)
+    updated = await record_units(ctx, task, 1, device_id, station)
+    left = updated.qty - updated.qty_picked
+    if 0 < left < task.qty - task.qty_picked and task.ptl_device and task.ptl_slot is not None:
+        # The display counts down so the picker sees what is still to take.
+        await ctx.command(
+            task.ptl_device,
+            "light",
+            subject=task.order_id,
+            slot=task.ptl_slot,
+            qty=left,
+            color="green",
+        )
 
 
 async def handle_confirm(

@@ -102,6 +102,8 @@ EVENT_MODELS: dict[str, type[Payload]] = {
 
 class Command(Payload):
     cmd_id: MsgId
+    # msg_id of the event that caused this command (tracing and latency measurement).
+    cause: str | None = Field(default=None, max_length=160)
 
 
 class LightCommand(Command):
