@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,9 +104,14 @@ class SimFloor:
                 try:
                     await self._stack.enter_async_context(sim)
                 except OSError as exc:
+                    hint = (
+                        "; is another process using the port?"
+                        if exc.errno == errno.EADDRINUSE
+                        else ""
+                    )
                     raise ConfigError(
                         f"simulator for {device.id} cannot serve {sim.address}: "
-                        f"{exc.strerror or exc}; is another process using the port?"
+                        f"{exc.strerror or exc}{hint}"
                     ) from None
                 self.devices[device.id] = sim
                 if isinstance(sim, DiverterSim):

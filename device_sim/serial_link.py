@@ -95,7 +95,9 @@ class PtyEndpoint(SerialEndpoint):
 
     @property
     def url(self) -> str:
-        return str(self.link_path) if self.link_path is not None else self.slave_path
+        if self.link_path is not None:
+            return str(self.link_path)
+        return self._slave_path or "pty (not open)"
 
     @property
     def is_open(self) -> bool:
