@@ -11,10 +11,24 @@ from fastapi import FastAPI
 from api import problems
 from api.deps import TokenCache
 from api.guards import RequestGuards
-from api.routes import catalog, health, orders
+from api.live import run_monitoring
+from api.routes import (
+    aftersales,
+    catalog,
+    delivery,
+    floor,
+    health,
+    monitoring,
+    orders,
+    status,
+    stream,
+)
 from wcs.contract.topics import Topics
+from wcs.floor import load_floor
 from wcs.persistence.db import make_engine
 from wcs.persistence.outbox import OutboxRelay
+from wcs.services.delivery_jobs import DeliveryHousekeeping
+from wcs.services.shipments import CarrierDesk
 from wcs.settings import Settings
 
 # Endpoints that take multipart uploads (their own size limit applies).
@@ -32,8 +46,20 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
                 relay = await stack.enter_async_context(OutboxRelay(engine, settings.mqtt))
             app.state.relay = relay
             app.state.wake_relay = relay.wake if relay else (lambda: None)
+            app.state.carrier_desk = await stack.enter_async_context(
+                CarrierDesk.from_settings(settings)
+            )
+            await stack.enter_async_context(
+                DeliveryHousekeeping(
+                    engine,
+                    app.state.topics,
+                    auto_close_days=settings.auto_close_days,
+                    after_round=lambda: app.state.wake_relay(),
+                )
+            )
             try:
-                yield
+                async with run_monitoring(app, settings, engine):
+                    yield
             finally:
                 await engine.dispose()
 
@@ -46,6 +72,8 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
     )
     app.state.settings = settings
     app.state.topics = Topics(settings.site)
+    # The floor file, when given, lets POST /waves assign batches to pick stations.
+    app.state.floor = load_floor(settings.floor_file) if settings.floor_file else None
     app.state.token_cache = TokenCache()
     app.state.relay = None
     app.state.wake_relay = lambda: None
@@ -53,6 +81,12 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(catalog.router)
+    app.include_router(floor.router)
+    app.include_router(delivery.router)
+    app.include_router(aftersales.router)
+    app.include_router(monitoring.router)
+    app.include_router(stream.router)
+    app.include_router(status.router)
     app.add_middleware(
         RequestGuards,
         max_json_bytes=settings.max_body_bytes,

@@ -119,6 +119,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    # The floor file (devices, stations); the API uses it to assign waves to stations.
+    floor_file: Path | None = None
     pod_dir: Path = Path("var/pod")
     pod_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     carrier_url: str = "http://127.0.0.1:8765"

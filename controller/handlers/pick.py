@@ -17,7 +17,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from controller.context import BatchContext
 from controller.handlers.common import is_tote, move, sku_for_code
@@ -60,17 +60,26 @@ async def activate_next(ctx: BatchContext, station: str) -> str | None:
     """Give an idle station its next batch (oldest first) and light its first stop."""
     if await active_batch(ctx, station):
         return None
+    # Batches released without a floor file (API) have no station yet: any idle
+    # station takes them, after its own.
     batch_id = await ctx.conn.scalar(
         select(pick_batches.c.id)
-        .where(and_(pick_batches.c.station == station, pick_batches.c.state == "open"))
-        .order_by(pick_batches.c.created_at, pick_batches.c.id)
+        .where(
+            and_(
+                or_(pick_batches.c.station == station, pick_batches.c.station.is_(None)),
+                pick_batches.c.state == "open",
+            )
+        )
+        .order_by(pick_batches.c.station.is_(None), pick_batches.c.created_at, pick_batches.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )
     if batch_id is None:
         return None
     await ctx.conn.execute(
-        update(pick_batches).where(pick_batches.c.id == batch_id).values(state="active")
+        update(pick_batches)
+        .where(pick_batches.c.id == batch_id)
+        .values(state="active", station=station)
     )
     await light_next(ctx, str(batch_id))
     return str(batch_id)

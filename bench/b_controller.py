@@ -1,0 +1,482 @@
+"""Controller latency and throughput against a bare MQTT echo, in one run.
+
+Setup: a private Mosquitto (TCP_NODELAY); PostgreSQL scratch database; 50 pick
+stations, each a PTL panel of 8 slots and a scanner, each with a batch of orders
+already released and totes bound. The load generator plays the 50 pickers: at a
+fixed total rate it scans the item of the slot currently lit at each station. The
+controller (its own process, ``wcs controller``) records each unit durably (group
+commit) and answers with PTL commands (display count-down, clear, next light). The
+latency of a scan is from its publish to the first command whose ``cause`` is that
+scan. The baseline is a paho echo on the same broker at the same rates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.brokers import bench_broker
+from bench.load import Probe, drive
+from bench.report import BenchOptions, Section, summarize_ms
+from bench.support import scratch_postgres
+from wcs.contract.payloads import ScanEvent
+from wcs.contract.topics import Topics
+from wcs.mqtt.client import make_client
+from wcs.settings import MqttEndpoint
+
+NAME = "controller: scan -> command vs MQTT echo (PostgreSQL, durable)"
+STATIONS = 50
+SLOTS = 8
+UNITS = 4  # units per task: 3 count-down updates, then clear + next light
+
+
+def location(k: int, b: int) -> str:
+    return f"A-{k:02d}-{b:02d}-1"
+
+
+def barcode(k: int, b: int) -> str:
+    return f"29{k:03d}{b:03d}0000"
+
+
+def floor_doc(site: str) -> dict[str, Any]:
+    devices: list[dict[str, Any]] = []
+    stations: list[dict[str, Any]] = []
+    for k in range(1, STATIONS + 1):
+        devices.append(
+            {
+                "id": f"ptl-{k}",
+                "kind": "ptl",
+                "zone": "pick",
+                "link": {"type": "modbus", "port": 20000 + k},
+                "slots": {b: location(k, b) for b in range(1, SLOTS + 1)},
+            }
+        )
+        devices.append(
+            {"id": f"scan-{k}", "kind": "scanner", "zone": "pick", "link": {"url": "loop://"}}
+        )
+        stations.append(
+            {"id": f"S{k}", "kind": "pick", "scanner": f"scan-{k}", "panels": [f"ptl-{k}"]}
+        )
+    return {"site": site, "devices": devices, "stations": stations}
+
+
+async def seed(url: str, orders_per_station: int) -> None:
+    """Bulk-load a floor in mid-shift: batches released, totes bound, nothing picked."""
+    from sqlalchemy import insert
+
+    from wcs.persistence import tables as t
+    from wcs.persistence.db import make_engine
+    from wcs.timeutil import utcnow
+
+    now = utcnow()
+    engine = make_engine(url)
+    skus, locs, stock, orders, lines, res, events, batches, tasks, totes = (
+        [], [], [], [], [], [], [], [], [], []
+    )  # fmt: skip
+    line_id = 0
+    for k in range(1, STATIONS + 1):
+        for b in range(1, SLOTS + 1):
+            sku = f"BK-{k:02d}-{b}"
+            skus.append(
+                {
+                    "sku": sku,
+                    "name": sku,
+                    "weight_g": 100.0,
+                    "length_mm": 50,
+                    "width_mm": 50,
+                    "height_mm": 50,
+                    "barcode": barcode(k, b),
+                    "updated_at": now,
+                }
+            )
+            locs.append(
+                {
+                    "code": location(k, b),
+                    "zone": "pick",
+                    "aisle": k,
+                    "bay": b,
+                    "level": 1,
+                    "updated_at": now,
+                }
+            )
+            per_slot = sum(1 for m in range(orders_per_station) if m % SLOTS == b - 1)
+            stock.append(
+                {
+                    "sku": sku,
+                    "location": location(k, b),
+                    "on_hand": per_slot * UNITS,
+                    "reserved": per_slot * UNITS,
+                    "updated_at": now,
+                }
+            )
+        batches.append(
+            {
+                "id": f"bk{k:02d}",
+                "wave_id": "wbench",
+                "station": f"S{k}",
+                "state": "open",
+                "zone": "pick",
+                "distance_m": 0.0,
+                "stops": [],
+                "created_at": now,
+            }
+        )
+        for m in range(orders_per_station):
+            line_id += 1
+            oid = f"o{k:02d}{m:05d}"
+            b = m % SLOTS + 1
+            orders.append(
+                {
+                    "id": oid,
+                    "external_id": oid,
+                    "idempotency_key": oid,
+                    "request_hash": oid,
+                    "state": "pick_planned",
+                    "seq": 4,
+                    "priority": 0,
+                    "service": "standard",
+                    "customer_name": "Bench",
+                    "phone": "+8613800138000",
+                    "email": None,
+                    "line1": "1 Road",
+                    "line2": None,
+                    "city": "Shanghai",
+                    "postal_code": "200000",
+                    "country": "CN",
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+            lines.append(
+                {
+                    "id": line_id,
+                    "order_id": oid,
+                    "line_no": 1,
+                    "sku": f"BK-{k:02d}-{b}",
+                    "qty": UNITS,
+                    "qty_picked": 0,
+                }
+            )
+            res.append(
+                {
+                    "id": line_id,
+                    "order_id": oid,
+                    "line_id": line_id,
+                    "sku": f"BK-{k:02d}-{b}",
+                    "location": location(k, b),
+                    "qty": UNITS,
+                    "state": "active",
+                    "created_at": now,
+                }
+            )
+            for seq, (src, dst) in enumerate(
+                [
+                    (None, "received"),
+                    ("received", "validated"),
+                    ("validated", "reserved"),
+                    ("reserved", "pick_planned"),
+                ],
+                start=1,
+            ):
+                events.append(
+                    {
+                        "order_id": oid,
+                        "seq": seq,
+                        "from_state": src,
+                        "to_state": dst,
+                        "actor": "bench",
+                        "reason": None,
+                        "at": now,
+                    }
+                )
+            tasks.append(
+                {
+                    "batch_id": f"bk{k:02d}",
+                    "seq": m,
+                    "order_id": oid,
+                    "line_id": line_id,
+                    "reservation_id": line_id,
+                    "sku": f"BK-{k:02d}-{b}",
+                    "location": location(k, b),
+                    "qty": UNITS,
+                    "qty_picked": 0,
+                    "state": "open",
+                    "ptl_device": f"ptl-{k}",
+                    "ptl_slot": b,
+                    "updated_at": now,
+                }
+            )
+            totes.append(
+                {
+                    "code": f"T{k:02d}{m:05d}",
+                    "order_id": oid,
+                    "state": "picking",
+                    "station": f"S{k}",
+                    "updated_at": now,
+                }
+            )
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(t.waves).values(
+                id="wbench",
+                released_at=now,
+                released_by="bench",
+                orders=len(orders),
+                distance_m=0.0,
+                baseline_m=0.0,
+            )
+        )
+        for table, rows in (
+            (t.skus, skus),
+            (t.locations, locs),
+            (t.stock, stock),
+            (t.orders, orders),
+            (t.order_lines, lines),
+            (t.reservations, res),
+            (t.order_events, events),
+            (t.pick_batches, batches),
+            (t.pick_tasks, tasks),
+            (t.totes, totes),
+        ):
+            for start in range(0, len(rows), 5000):
+                await conn.execute(insert(table), rows[start : start + 5000])
+    await engine.dispose()
+
+
+@contextlib.contextmanager
+def process(cmd: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        cmd,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=log,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    except BaseException:
+        log.seek(0)
+        print(log.read()[-3000:].decode(errors="replace"), file=sys.stderr)
+        raise
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+async def echo_run(endpoint: MqttEndpoint, rate: float, seconds: float) -> tuple[Probe, float]:
+    probe = Probe()
+    async with make_client(endpoint, max_queued_incoming=None) as client:
+        await client.subscribe("bench/rep/+", qos=1)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                probe.reply(bytes(message.payload).decode(), time.perf_counter())
+
+        reader = asyncio.create_task(collect())
+
+        def make(n: int) -> tuple[str, bytes, str]:
+            key = f"e{rate:.0f}-{n}"
+            return f"bench/req/{n % STATIONS}", key.encode(), key
+
+        achieved = await drive(client, probe, make, rate=rate, seconds=seconds)
+        reader.cancel()
+    return probe, achieved
+
+
+def _scan_as(pickers: Pickers, run: str, n: int) -> tuple[str, bytes, str] | None:
+    return pickers.scan(n, run)
+
+
+class Pickers:
+    """50 pickers that scan whatever item their station's panel shows lit."""
+
+    def __init__(self, topics: Topics) -> None:
+        self.topics = topics
+        self.lit: dict[int, int] = {}  # station -> lit slot
+        self.mispicks = 0
+        self.commands = 0
+
+    def on_command(self, device: str, body: dict[str, Any]) -> str | None:
+        self.commands += 1
+        k = int(device.split("-")[1])
+        name_color = body.get("color")
+        if "slot" in body and body.get("qty") is not None:
+            if name_color == "green":
+                self.lit[k] = int(body["slot"])
+            elif name_color == "red":
+                self.mispicks += 1
+        elif "slot" in body and self.lit.get(k) == body.get("slot"):
+            self.lit.pop(k, None)  # clear
+        cause = body.get("cause")
+        return str(cause) if cause else None
+
+    def scan(self, n: int, run: str) -> tuple[str, bytes, str] | None:
+        k = n % STATIONS + 1
+        slot = self.lit.get(k)
+        if slot is None:
+            return None  # nothing lit yet at this station: the picker waits
+        msg_id = f"{run}-{n}"
+        payload = ScanEvent(msg_id=msg_id, code=barcode(k, slot), symbology="]E0").to_json()
+        return self.topics.dev_evt(f"scan-{k}", "scan"), payload, msg_id
+
+
+async def controller_run(
+    endpoint: MqttEndpoint, topics: Topics, pickers: Pickers, runs: list[tuple[str, float, float]]
+) -> list[tuple[str, float, Probe, float]]:
+    results = []
+    async with make_client(endpoint, max_queued_incoming=None) as client:
+        await client.subscribe(f"{topics.root}/dev/+/cmd/+", qos=1)
+        probe_box: dict[str, Probe] = {"p": Probe()}
+
+        async def collect() -> None:
+            async for message in client.messages:
+                at = time.perf_counter()
+                info = topics.parse(str(message.topic))
+                body = json.loads(bytes(message.payload))
+                probe_box["p"].reply(pickers.on_command(info.device_id or "", body), at)
+
+        reader = asyncio.create_task(collect())
+        async with asyncio.timeout(30):
+            while len(pickers.lit) < STATIONS:  # every station lit its first slot
+                await asyncio.sleep(0.05)
+        for name, rate, seconds in runs:
+            probe = Probe()
+            probe_box["p"] = probe
+            achieved = await drive(
+                client,
+                probe,
+                functools.partial(_scan_as, pickers, name),
+                rate=rate,
+                seconds=seconds,
+            )
+            results.append((name, rate, probe, achieved))
+            await asyncio.sleep(0.5)
+        reader.cancel()
+    return results
+
+
+def sustained(probe: Probe, rate: float, achieved: float) -> bool:
+    s = summarize_ms(probe.latencies)
+    return probe.missing == 0 and achieved >= 0.95 * rate and s["p99"] < 50
+
+
+def run(opts: BenchOptions) -> Section:
+    section = Section(NAME)
+    seconds = 3.0 if opts.quick else 10.0
+    ramp = [1000, 2000] if opts.quick else [1000, 1500, 2000, 3000, 4000, 5000]
+    orders_per_station = 120 if opts.quick else 900
+    site = "bench"
+    topics = Topics(site)
+    with bench_broker(opts) as mqtt_url, scratch_postgres(opts.pg_url) as db_url:
+        endpoint = MqttEndpoint.parse(mqtt_url)
+        # --- baseline: echo ---------------------------------------------------------
+        with process(
+            [
+                sys.executable,
+                "-m",
+                "bench.echo",
+                "--host",
+                endpoint.host,
+                "--port",
+                str(endpoint.port),
+            ],
+            {},
+        ) as echo:
+            assert echo.stdout is not None
+            echo.stdout.readline()
+            echo_results = {}
+            for rate in ramp:
+                probe, achieved = asyncio.run(
+                    echo_run(endpoint, rate, seconds if rate == 1000 else seconds / 2)
+                )
+                echo_results[rate] = (probe, achieved)
+        e = summarize_ms(echo_results[1000][0].latencies)
+        section.add("echo at 1,000/s: p50", e["p50"], "ms")
+        section.add("echo at 1,000/s: p99", e["p99"], "ms")
+        echo_max = max((r for r, (p, a) in echo_results.items() if sustained(p, r, a)), default=0)
+        section.add("echo: highest rate tried with p99 < 50 ms", float(echo_max), "/s")
+
+        # --- the controller -----------------------------------------------------------
+        asyncio.run(seed(db_url, orders_per_station))
+        with tempfile.TemporaryDirectory() as tmp:
+            floor_path = Path(tmp) / "floor.yaml"
+            floor_path.write_text(yaml.safe_dump(floor_doc(site)), encoding="utf-8")
+            env = {
+                "WCS_DATABASE_URL": db_url,
+                "WCS_MQTT_URL": mqtt_url,
+                "WCS_SITE": site,
+                "WCS_EMBEDDED_BROKER": "false",
+                "WCS_LOG_LEVEL": "WARNING",
+                "WCS_CONTROLLER__AUTO_RELEASE": "false",
+                "WCS_CONTROLLER__WAVE_INTERVAL_S": "0.3",
+            }
+            cmd = [sys.executable, "-m", "wcs.cli", "controller", "--floor", str(floor_path)]
+            with process(cmd, env):
+                pickers = Pickers(topics)
+                runs = [("warm", 300.0, 2.0), ("c1000", 1000.0, seconds)]
+                runs += [(f"c{r}", float(r), seconds / 2) for r in ramp if r != 1000]
+                results = asyncio.run(controller_run(endpoint, topics, pickers, runs))
+        by_name = {name: (rate, probe, achieved) for name, rate, probe, achieved in results}
+        _, probe, achieved = by_name["c1000"]
+        c = summarize_ms(probe.latencies)
+        section.add("controller at 1,000/s: p50", c["p50"], "ms")
+        section.add(
+            "controller at 1,000/s: p99",
+            c["p99"],
+            "ms",
+            f"<= {5 * e['p99']:.2f} (5x echo)",
+            c["p99"] <= 5 * e["p99"],
+        )
+        section.add("controller at 1,000/s: p99 / echo p99", c["p99"] / e["p99"], "x")
+        section.add("controller at 1,000/s: achieved", achieved, "/s")
+        section.add("controller at 1,000/s: unanswered scans", probe.missing, "")
+        ok_rates = [
+            rate for _, (rate, p, a) in by_name.items() if rate >= 1000 and sustained(p, rate, a)
+        ]
+        best = max(ok_rates, default=0.0)
+        section.add(
+            "controller: highest rate tried with p99 < 50 ms",
+            best,
+            "/s",
+            f">= {0.5 * echo_max:.0f} (0.5x echo)",
+            best >= 0.5 * echo_max,
+        )
+        for name, (rate_f, p, a) in sorted(by_name.items(), key=lambda x: x[1][0]):
+            rate = int(rate_f)
+            if name == "warm":
+                continue
+            s = summarize_ms(p.latencies)
+            ep, _ea = echo_results.get(int(rate), (None, 0.0))
+            es = summarize_ms(ep.latencies) if ep else None
+            section.notes.append(
+                f"{rate:>6.0f}/s: controller p50 {s['p50']:.2f} p99 {s['p99']:.2f} ms, "
+                f"sent {a:.0f}/s, unanswered {p.missing}"
+                + (
+                    f" | echo p50 {es['p50']:.2f} p99 {es['p99']:.2f} ms, unanswered {ep.missing}"
+                    if es and ep
+                    else ""
+                )
+            )
+        section.notes.append(
+            f"{STATIONS} stations, {UNITS}-unit tasks, mispicks seen {pickers.mispicks} "
+            "(a scan sent before the next light arrived)"
+        )
+    return section

@@ -1,0 +1,73 @@
+"""Open-loop MQTT load: send at a fixed rate (sleeping, never spinning) and time replies.
+
+Spinning would hold the GIL and starve the MQTT client's I/O, faking latency; so the
+sender sleeps until each message is due. Latency is measured from the moment a
+message was handed to the client to the moment its reply was read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import aiomqtt
+
+
+@dataclass
+class Probe:
+    """Replies are matched to requests by a key the caller extracts from each reply."""
+
+    sent: dict[str, float] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+    late: int = 0
+
+    def reply(self, key: str | None, at: float) -> None:
+        if key is None:
+            return
+        started = self.sent.pop(key, None)
+        if started is not None:
+            self.latencies.append(at - started)
+
+    @property
+    def missing(self) -> int:
+        return len(self.sent)
+
+
+async def drive(
+    client: aiomqtt.Client,
+    probe: Probe,
+    make: Callable[[int], tuple[str, bytes, str] | None],
+    *,
+    rate: float,
+    seconds: float,
+    settle_s: float = 3.0,
+) -> float:
+    """Send ``rate * seconds`` messages made by ``make(n) -> (topic, payload, key)``.
+
+    Returns the achieved send rate. Waits up to ``settle_s`` for the last replies.
+    """
+    total = int(rate * seconds)
+    began = time.perf_counter()
+    pending: set[asyncio.Task[None]] = set()
+    for n in range(total):
+        due = began + n / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        made = make(n)
+        if made is None:
+            continue
+        topic, payload, key = made
+        probe.sent[key] = time.perf_counter()
+        task = asyncio.create_task(client.publish(topic, payload, qos=1))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    achieved = total / (time.perf_counter() - began)
+    deadline = time.perf_counter() + settle_s
+    while probe.sent and time.perf_counter() < deadline:
+        await asyncio.sleep(0.01)
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
+    return achieved
