@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 API_ERRORS = Counter("wcs_api_errors_total", "Error responses by status", ["status"])
 ORDERS_SUBMITTED = Counter(
@@ -13,4 +13,17 @@ REQUEST_SECONDS = Histogram(
     "API request latency",
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+
+# --- monitoring (refreshed by the live summary task every WCS_MONITORING__REFRESH_S) ---
+ORDERS_BY_STATE = Gauge("wcs_orders_by_state", "Orders currently in each state", ["state"])
+OPEN_ALERTS = Gauge(
+    "wcs_alerts_open", "Alerts neither acknowledged nor resolved, by severity", ["severity"]
+)
+SSE_CLIENTS = Gauge("wcs_sse_clients", "Connected live event stream (SSE) clients")
+SSE_DROPPED = Counter(
+    "wcs_sse_clients_dropped_total", "Live clients dropped for falling behind (queue full)"
+)
+LIVE_MESSAGES = Counter(
+    "wcs_live_messages_total", "MQTT messages taken in by the live feed, by kind", ["kind"]
 )

@@ -139,5 +139,7 @@ async def forecast_plan(
 ) -> dict[str, Any]:
     history = await order_history(engine, now or utcnow(), settings.forecast_history_days)
     if history is None:
-        raise NotEnoughHistory("no orders yet: forecasting starts after a day of operation")
+        raise NotEnoughHistory(
+            "no orders before the current hour yet: forecasting starts after a day of operation"
+        )
     return await asyncio.to_thread(plan, history, hours, settings, level=level, plan_for=plan_for)

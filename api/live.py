@@ -1,0 +1,379 @@
+"""Live events for the status page: MQTT in, Server-Sent Events out.
+
+    broker ──order/+/state, dev/+/status, alert/+──▶ LiveFeed ──▶ LiveHub ──▶ SSE clients
+                                                        │                 ▲
+                                 devices table ◀────────┘   LiveRefresher ┘ (summary, KPIs)
+
+- ``LiveFeed`` subscribes with one aiomqtt client (TCP_NODELAY via ``make_client``),
+  reconnecting with capped exponential backoff and full jitter. Device statuses are
+  also written to the devices table (``record_device_status``), so ``GET /devices``
+  works without a controller. Retained order states are history, not news: they are
+  skipped (a site keeps one per order ever made).
+- ``LiveHub`` fans events out through one bounded queue per client. Publishing never
+  waits: a client whose queue is full is dropped (its stream ends; the browser's
+  EventSource reconnects and gets a fresh summary), so one slow client never holds up
+  the others or the feed.
+- ``LiveRefresher`` pushes a summary (counts, open alerts, devices) every
+  ``refresh_s`` and the KPIs every few rounds, and keeps the Prometheus gauges
+  current; summaries also repair anything a dropped or duplicated message skewed.
+
+``run_monitoring()`` runs all of it plus the alert evaluator for the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiomqtt
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.metrics import (
+    LIVE_MESSAGES,
+    OPEN_ALERTS,
+    ORDERS_BY_STATE,
+    SSE_CLIENTS,
+    SSE_DROPPED,
+)
+from wcs.contract.payloads import Alert, DeviceStatus, OrderStateChange, parse_payload
+from wcs.contract.topics import Topics
+from wcs.domain.alert_rules import ALERT_CATALOGUE
+from wcs.errors import ValidationFailed
+from wcs.ids import new_id
+from wcs.mqtt.client import make_client
+from wcs.persistence.db import transaction
+from wcs.services.alerting import AlertEvaluator
+from wcs.services.devices import record_device_status
+from wcs.services.forecasting import NotEnoughHistory, forecast_plan
+from wcs.services.status_board import board
+from wcs.settings import Settings
+from wcs.timeutil import rfc3339, utcnow
+
+log = logging.getLogger(__name__)
+
+KPI_EVERY_ROUNDS = 6
+FORECAST_TTL = timedelta(minutes=10)
+FORECAST_HOURS = 24
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, default=_json_default, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    kind: str  # order, device, alert, summary, kpis
+    data: dict[str, Any]
+
+    def encode(self) -> str:
+        return to_json(self.data)
+
+
+class Subscriber:
+    """One SSE client's queue; ``None`` in it means "your stream ends here"."""
+
+    def __init__(self, size: int) -> None:
+        self.queue: asyncio.Queue[LiveEvent | None] = asyncio.Queue(size)
+        self.dropped = False
+
+    async def next(self) -> LiveEvent | None:
+        return await self.queue.get()
+
+
+class LiveHub:
+    def __init__(self, queue_size: int = 256) -> None:
+        self._size = queue_size
+        self._subscribers: set[Subscriber] = set()
+        self.dropped = 0
+        self.published = 0
+
+    @property
+    def clients(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self) -> Subscriber:
+        sub = Subscriber(self._size)
+        self._subscribers.add(sub)
+        SSE_CLIENTS.inc()
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        if sub in self._subscribers:
+            self._subscribers.discard(sub)
+            SSE_CLIENTS.dec()
+
+    def publish(self, event: LiveEvent) -> None:
+        """Hand ``event`` to every client now; never waits."""
+        self.published += 1
+        for sub in list(self._subscribers):
+            try:
+                sub.queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._end(sub, dropped=True)
+
+    def close(self) -> None:
+        for sub in list(self._subscribers):
+            self._end(sub, dropped=False)
+
+    def _end(self, sub: Subscriber, *, dropped: bool) -> None:
+        self.unsubscribe(sub)
+        if dropped:
+            sub.dropped = True
+            self.dropped += 1
+            SSE_DROPPED.inc()
+            log.info("dropped a live client that fell %d events behind", self._size)
+        # Make room for the end marker: what it has not read is stale anyway.
+        while not sub.queue.empty():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(None)
+
+
+def order_event(change: OrderStateChange) -> LiveEvent:
+    # No reason: it can quote a customer (cancel reasons, exception details).
+    return LiveEvent(
+        "order",
+        {
+            "order_id": change.order_id,
+            "seq": change.seq,
+            "from": change.from_,
+            "to": change.to,
+            "at": change.ts,
+        },
+    )
+
+
+def device_event(device_id: str, status: DeviceStatus) -> LiveEvent:
+    return LiveEvent(
+        "device",
+        {
+            "id": device_id,
+            "kind": status.kind,
+            "zone": status.zone,
+            "state": status.state,
+            "detail": status.detail,
+            "at": status.ts,
+        },
+    )
+
+
+def alert_event(severity: str, alert: Alert) -> LiveEvent:
+    spec = ALERT_CATALOGUE.get(alert.code)
+    return LiveEvent(
+        "alert",
+        {
+            "code": alert.code,
+            "severity": severity,
+            "title": spec.title if spec else alert.code.replace("_", " "),
+            "subject": alert.subject,
+            "at": alert.ts,
+        },
+    )
+
+
+class LiveFeed:
+    """The MQTT subscriber; ``async with`` runs it as the named task ``live-feed``."""
+
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, topics: Topics, hub: LiveHub
+    ) -> None:
+        self._engine = engine
+        self._endpoint = settings.mqtt
+        self._topics = topics
+        self._hub = hub
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.invalid = 0
+
+    async def __aenter__(self) -> LiveFeed:
+        self._task = asyncio.create_task(self._run(), name="live-feed")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        while True:
+            try:
+                async with make_client(self._endpoint, identifier=new_id("live-")) as client:
+                    await client.subscribe(
+                        [
+                            (self._topics.all_order_states(), 1),
+                            (self._topics.all_statuses(), 1),
+                            (self._topics.all_alerts(), 1),
+                        ]
+                    )
+                    self.connected.set()
+                    if backoff > 0.2:
+                        log.info("live feed connected to the broker again")
+                    backoff = 0.2
+                    async for message in client.messages:
+                        await self.handle(str(message.topic), message.payload, message.retain)
+            except asyncio.CancelledError:
+                raise
+            except (aiomqtt.MqttError, OSError) as exc:
+                self.connected.clear()
+                if backoff == 0.2:
+                    log.warning("live feed lost the broker (%s); reconnecting", exc)
+            except Exception:
+                self.connected.clear()
+                log.exception("live feed failed; restarting it")
+            # Full jitter: many API processes must not reconnect in lockstep.
+            await asyncio.sleep(random.uniform(0, backoff))
+            backoff = min(backoff * 2, 10.0)
+
+    async def handle(self, topic: str, payload: Any, retained: bool) -> None:
+        raw = payload if isinstance(payload, bytes | str) else bytes(payload)
+        try:
+            info = self._topics.parse(topic)
+            if info.kind == "order_state":
+                if not retained:
+                    self._hub.publish(order_event(parse_payload(OrderStateChange, raw)))
+            elif info.kind == "status" and info.device_id is not None:
+                status = parse_payload(DeviceStatus, raw)
+                async with transaction(self._engine) as conn:
+                    changed = await record_device_status(
+                        conn,
+                        info.device_id,
+                        status.kind,
+                        status.zone,
+                        status.state,
+                        status.detail,
+                        at=status.ts,
+                    )
+                if changed:
+                    self._hub.publish(device_event(info.device_id, status))
+            elif info.kind == "alert" and info.name is not None:
+                self._hub.publish(alert_event(info.name, parse_payload(Alert, raw)))
+            else:
+                return
+            LIVE_MESSAGES.labels(kind=info.kind).inc()
+        except ValidationFailed as exc:
+            # Publishers' bad payloads go to dlq on their own path; here they are news
+            # nobody can read, so count and skip.
+            self.invalid += 1
+            LIVE_MESSAGES.labels(kind="invalid").inc()
+            log.debug("live feed skipped %s: %s", topic, exc)
+
+
+class LiveRefresher:
+    """Periodic summaries and gauges; ``async with`` runs the task ``live-refresh``."""
+
+    def __init__(self, engine: AsyncEngine, settings: Settings, hub: LiveHub) -> None:
+        self._engine = engine
+        self._settings = settings
+        self._hub = hub
+        self._interval = settings.monitoring.refresh_s
+        self._task: asyncio.Task[None] | None = None
+        self._forecast: tuple[datetime, dict[str, Any]] | None = None
+        self._forecast_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> LiveRefresher:
+        self._task = asyncio.create_task(self._run(), name="live-refresh")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def summary(self, *, with_kpis: bool) -> dict[str, Any]:
+        data = await board(self._engine, with_kpis=with_kpis)
+        for state, n in data["counts"].items():
+            ORDERS_BY_STATE.labels(state=state).set(n)
+        for severity, n in data["alert_counts"].items():
+            OPEN_ALERTS.labels(severity=severity).set(n)
+        return data
+
+    async def forecast(self) -> dict[str, Any]:
+        """The next day's forecast for the page, recomputed at most every 10 minutes."""
+        async with self._forecast_lock:
+            now = utcnow()
+            if self._forecast is None or now - self._forecast[0] > FORECAST_TTL:
+                try:
+                    plan = await forecast_plan(
+                        self._engine, self._settings.monitoring, FORECAST_HOURS
+                    )
+                    result: dict[str, Any] = {"available": True, **plan}
+                except NotEnoughHistory as exc:
+                    result = {"available": False, "reason": exc.message}
+                self._forecast = (now, result)
+            return self._forecast[1]
+
+    async def _run(self) -> None:
+        rounds = 0
+        failing = False
+        while True:
+            try:
+                with_kpis = rounds % KPI_EVERY_ROUNDS == 0
+                data = await self.summary(with_kpis=with_kpis and self._hub.clients > 0)
+                if self._hub.clients:
+                    kpis = data.pop("kpis", None)
+                    self._hub.publish(LiveEvent("summary", data))
+                    if kpis is not None:
+                        self._hub.publish(LiveEvent("kpis", kpis))
+                rounds += 1
+                failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:
+                    log.exception("live summary failed; retrying every %.0fs", self._interval)
+                failing = True
+            await asyncio.sleep(self._interval)
+
+
+@dataclass
+class Monitoring:
+    hub: LiveHub
+    feed: LiveFeed
+    refresher: LiveRefresher
+    evaluator: AlertEvaluator
+
+
+@contextlib.asynccontextmanager
+async def run_monitoring(
+    app: FastAPI, settings: Settings, engine: AsyncEngine
+) -> AsyncIterator[Monitoring]:
+    """Alert evaluation, the live feed and summaries for the app's lifespan
+    (available to routes as ``app.state.monitoring``)."""
+    topics: Topics = app.state.topics
+    hub = LiveHub(settings.monitoring.sse_queue)
+
+    def wake_relay() -> None:
+        wake: Callable[[], None] = app.state.wake_relay
+        wake()
+
+    async with contextlib.AsyncExitStack() as stack:
+        runtime = Monitoring(
+            hub=hub,
+            feed=await stack.enter_async_context(LiveFeed(engine, settings, topics, hub)),
+            refresher=await stack.enter_async_context(LiveRefresher(engine, settings, hub)),
+            evaluator=await stack.enter_async_context(
+                AlertEvaluator(engine, topics, settings, on_raised=wake_relay)
+            ),
+        )
+        app.state.monitoring = runtime
+        try:
+            yield runtime
+        finally:
+            hub.close()
+            app.state.monitoring = None
