@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from wcs.errors import WcsError
 from wcs.logs import configure_logging
 from wcs.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 app = typer.Typer(
     name="wcs",
@@ -20,6 +24,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+users_app = typer.Typer(help="API users: bearer tokens and their roles.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 
 FloorOption = Annotated[
     Path, typer.Option("--floor", "-f", help="Floor file (YAML) listing devices and stations.")
@@ -55,6 +61,71 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     settings = _settings()
     upgrade(settings.database_url, revision)
     typer.echo(f"database at revision {revision}")
+
+
+async def _with_engine(url: str, work: Callable[[AsyncEngine], Awaitable[None]]) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from wcs.persistence.db import make_engine
+
+    engine = make_engine(url)
+    try:
+        await work(engine)
+    except DBAPIError as exc:
+        raise WcsError(
+            f"database not ready ({type(exc.orig).__name__}); run `wcs db upgrade` first"
+        ) from None
+    finally:
+        await engine.dispose()
+
+
+@users_app.command("create")
+def users_create(
+    name: Annotated[str, typer.Option("--name", help="Who holds the token, e.g. 'van-12'.")],
+    role: Annotated[
+        list[str],
+        typer.Option(
+            "--role",
+            help="A role (repeat for several): customer_service, supervisor, dispatcher, "
+            "courier, after_sales, customer, device.",
+        ),
+    ],
+    subject: Annotated[
+        str | None,
+        typer.Option(help="Whose data it may see: customer ref (customer), courier id (courier)."),
+    ] = None,
+) -> None:
+    """Issue a bearer token and print it. It is shown once; only its hash is stored."""
+    from wcs.services.auth import issue_token
+
+    settings = _settings()
+
+    async def create(engine: AsyncEngine) -> None:
+        token = await issue_token(engine, name, role, subject)
+        typer.echo(token)
+        typer.echo(
+            f"token for {name!r} ({', '.join(sorted(set(role)))}); store it now, "
+            "it cannot be shown again",
+            err=True,
+        )
+
+    _run(_with_engine(settings.database_url, create))
+
+
+@users_app.command("revoke")
+def users_revoke(
+    name: Annotated[str, typer.Option("--name", help="Whose tokens to revoke.")],
+) -> None:
+    """Revoke every active token of a user (API processes notice within 30 s)."""
+    from wcs.services.auth import revoke_token
+
+    settings = _settings()
+
+    async def revoke(engine: AsyncEngine) -> None:
+        count = await revoke_token(engine, name)
+        typer.echo(f"revoked {count} token(s) of {name!r}")
+
+    _run(_with_engine(settings.database_url, revoke))
 
 
 @app.command()
