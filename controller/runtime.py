@@ -35,6 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from controller.allocation import Allocator
 from controller.context import BatchContext
 from controller.dispatch import Inbound, dispatch
 from controller.handlers import pick
@@ -49,6 +50,7 @@ from wcs.mqtt.client import make_client
 from wcs.persistence.db import make_engine, transaction
 from wcs.persistence.outbox import OutboxRelay, collecting, mark_published
 from wcs.persistence.tables import orders, pick_batches, processed_messages
+from wcs.services.shipments import CarrierDesk
 from wcs.services.waves import release_wave
 from wcs.settings import Settings
 from wcs.timeutil import utcnow
@@ -107,6 +109,7 @@ class Controller:
         self._stopping = False
         self._idle = asyncio.Event()
         self.on_committed: Callable[[Sequence[Inbound]], None] | None = None
+        self.allocator: Allocator | None = None
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -121,6 +124,15 @@ class Controller:
             spawn(self._committer(queue), f"controller-committer-{n}")
         if self._housekeeping:
             spawn(self._housekeeping_loop(), "controller-housekeeping")
+            desk = await self._stack.enter_async_context(CarrierDesk.from_settings(self.settings))
+            self.allocator = Allocator(
+                self.engine,
+                self.topics,
+                desk,
+                actor=f"controller:{self.instance}",
+                interval_s=self.cfg.allocate_interval_s,
+            )
+            spawn(self.allocator.run(), "controller-allocation")
         try:
             async with asyncio.timeout(15):
                 await self._connected.wait()
