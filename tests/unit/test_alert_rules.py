@@ -157,6 +157,7 @@ def test_sla_missed_is_critical_and_at_risk_says_how_long_is_left() -> None:
         ([order("o1", "delayed", 30)], [("delivery_delayed", "o1")]),
         ([order("o1", "in_transit", 30, due_in_min=-1)], [("delivery_delayed", "o1")]),
         ([order("o1", "in_transit", 30, due_in_min=10)], []),
+        ([order("o1", "delivery_failed", 30, due_in_min=-1)], [("delivery_delayed", "o1")]),
         ([order("o1", "delivered", 30, due_in_min=-100)], []),
     ],
 )

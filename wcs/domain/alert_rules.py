@@ -452,7 +452,13 @@ def sla_risks(orders: Iterable[OrderSnapshot], now: datetime, config: RuleConfig
 
 
 IN_DELIVERY: frozenset[str] = frozenset(
-    {OrderState.SHIPPED, OrderState.IN_TRANSIT, OrderState.OUT_FOR_DELIVERY, OrderState.DELAYED}
+    {
+        OrderState.SHIPPED,
+        OrderState.IN_TRANSIT,
+        OrderState.OUT_FOR_DELIVERY,
+        OrderState.DELIVERY_FAILED,
+        OrderState.DELAYED,
+    }
 )
 
 

@@ -49,6 +49,7 @@ from wcs.persistence.db import transaction
 from wcs.persistence.leases import acquire_lease, release_lease
 from wcs.persistence.orders import raise_alert
 from wcs.persistence.tables import activity, alert_resolutions, alerts, devices, orders, shipments
+from wcs.services.shipments import IN_FLIGHT
 from wcs.settings import Settings
 from wcs.timeutil import as_utc, utcnow
 
@@ -94,9 +95,10 @@ async def _orders(conn: AsyncConnection, now: datetime, config: RuleConfig) -> l
         orders.c.state.in_(sorted(BEFORE_SHIPPING)),
         orders.c.sla_deadline <= now + config.sla_margin,
     )
+    # Only parcels on their way: the (status, delivery_due) index keeps this small.
     due = (
         select(shipments.c.order_id, func.min(shipments.c.delivery_due).label("due"))
-        .where(shipments.c.delivery_due.is_not(None))
+        .where(and_(shipments.c.status.in_(IN_FLIGHT), shipments.c.delivery_due.is_not(None)))
         .group_by(shipments.c.order_id)
         .subquery()
     )

@@ -81,23 +81,18 @@ async def _first_reached(
 async def _delivered(conn: AsyncConnection, start: datetime, end: datetime) -> list[Deadline]:
     """Orders delivered in the window against the delivery time their shipment promised
     (the ship-by deadline is the warehouse's promise, not the carrier's)."""
-    promised = (
-        select(shipments.c.order_id, func.max(shipments.c.delivery_due).label("due"))
-        .where(shipments.c.delivery_due.is_not(None))
-        .group_by(shipments.c.order_id)
-        .subquery()
-    )
     reached = func.min(order_events.c.at).label("reached")
+    due = func.max(shipments.c.delivery_due).label("due")
     rows = await conn.execute(
-        select(order_events.c.order_id, reached, promised.c.due)
-        .outerjoin(promised, promised.c.order_id == order_events.c.order_id)
+        select(order_events.c.order_id, reached, due)
+        .outerjoin(shipments, shipments.c.order_id == order_events.c.order_id)
         .where(
             and_(
                 order_events.c.to_state == OrderState.DELIVERED,
                 _in_window(order_events.c.at, start, end),
             )
         )
-        .group_by(order_events.c.order_id, promised.c.due)
+        .group_by(order_events.c.order_id)
     )
     return [Deadline(r.order_id, as_utc(r.reached), as_utc(r.due) if r.due else None) for r in rows]
 
