@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections import OrderedDict
 from collections.abc import Iterable
 
@@ -189,6 +190,9 @@ class MqttBridge:
                 will=self._will(),
                 keepalive=self.options.mqtt_keepalive_s,
             )
+            # aiomqtt warns past 10 unacknowledged publishes; our window is larger on
+            # purpose (and bounded), so only warn past it.
+            client.pending_calls_threshold = self.options.inflight_window + 16
             cancelled = False
             try:
                 async with client:
@@ -257,7 +261,12 @@ class MqttBridge:
     async def _publish(self, client: aiomqtt.Client, item: Outgoing) -> None:
         # An error here ends the session (the TaskGroup cancels its siblings); the item
         # stays unacknowledged in the outbox and goes out again after reconnecting.
-        await client.publish(item.topic, item.payload, qos=1)
+        try:
+            # No per-publish timer (it costs a task and a timer per message): a broker
+            # that stops answering is caught by the keepalive, which ends the session.
+            await client.publish(item.topic, item.payload, qos=1, timeout=math.inf)
+        finally:
+            self.outbox.release(item)
         self.outbox.ack(item)
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:

@@ -22,6 +22,7 @@ class Outgoing:
     inflight: bool = False
     acked: bool = False
     dropped: bool = False
+    epoch: int = -1  # the connection it was last handed to
 
 
 @dataclass
@@ -32,7 +33,8 @@ class Outbox:
     high_water: int = 0
     _items: deque[Outgoing] = field(default_factory=deque)
     _cursor: int = 0  # items before it have been handed to the broker on this connection
-    _inflight: int = 0
+    _inflight: int = 0  # publishes handed out on this connection and not finished
+    _epoch: int = 0  # bumped per connection: a late answer from an old one counts for nothing
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -49,9 +51,9 @@ class Outbox:
     def put(self, topic: str, payload: bytes) -> Outgoing:
         if len(self._items) >= self.capacity:
             old = self._items.popleft()
+            # An in-flight message keeps its window slot until its publish finishes,
+            # so dropping never lets more publishes pile up than the window allows.
             old.dropped = True
-            if old.inflight and not old.acked:
-                self._inflight -= 1
             self._cursor = max(0, self._cursor - 1)
             self.dropped += 1
         item = Outgoing(topic, payload)
@@ -70,28 +72,35 @@ class Outbox:
             if item.acked:
                 continue
             item.inflight = True
+            item.epoch = self._epoch
             self._inflight += 1
             return item
         return None
 
     def ack(self, item: Outgoing) -> None:
+        self.release(item)
         if item.acked or item.dropped:
             return
         item.acked = True
-        if item.inflight:
-            item.inflight = False
-            self._inflight -= 1
         self.acked += 1
         while self._items and self._items[0].acked:
             self._items.popleft()
             self._cursor = max(0, self._cursor - 1)
         self._changed.set()
 
+    def release(self, item: Outgoing) -> None:
+        """The publish of ``item`` finished (acknowledged or failed): free its slot."""
+        if item.inflight and item.epoch == self._epoch:
+            item.inflight = False
+            self._inflight -= 1
+            self._changed.set()
+
     def rewind(self) -> None:
         """The connection is gone: everything unacknowledged goes out again, in order."""
         for item in self._items:
             item.inflight = False
         self._inflight = 0
+        self._epoch += 1
         self._cursor = 0
         self._changed.set()
 

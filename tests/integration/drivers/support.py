@@ -119,7 +119,8 @@ class Watch:
         self.topics = Topics(site)
         self.persistent = persistent
         self.identifier = f"watch-{uuid.uuid4().hex[:10]}"
-        self.received: list[tuple[str, bytes]] = []
+        self.received: dict[str, list[bytes]] = {}
+        self._parsed: dict[str, list[dict[str, Any]]] = {}
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
@@ -151,7 +152,7 @@ class Watch:
                     async for message in client.messages:
                         payload = message.payload
                         raw = payload if isinstance(payload, bytes) else str(payload).encode()
-                        self.received.append((message.topic.value, raw))
+                        self.received.setdefault(message.topic.value, []).append(raw)
                         async with self._changed:
                             self._changed.notify_all()
             except aiomqtt.MqttError:
@@ -161,7 +162,13 @@ class Watch:
     def on(self, suffix: str) -> list[dict[str, Any]]:
         """JSON payloads received on ``<root>/<suffix>``, in arrival order."""
         topic = f"{self.topics.root}/{suffix}"
-        return [json.loads(raw) for t, raw in self.received if t == topic]
+        raw = self.received.get(topic, [])
+        parsed = self._parsed.setdefault(topic, [])
+        parsed.extend(json.loads(r) for r in raw[len(parsed) :])
+        return list(parsed)
+
+    def count(self, suffix: str) -> int:
+        return len(self.received.get(f"{self.topics.root}/{suffix}", []))
 
     async def wait(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
         async with self._changed:
@@ -171,7 +178,7 @@ class Watch:
         self, suffix: str, count: int = 1, within: float = 5.0
     ) -> list[dict[str, Any]]:
         try:
-            await self.wait(lambda: len(self.on(suffix)) >= count, within)
+            await self.wait(lambda: self.count(suffix) >= count, within)
         except TimeoutError:
             raise AssertionError(
                 f"expected {count} message(s) on {suffix}, got {len(self.on(suffix))}: "

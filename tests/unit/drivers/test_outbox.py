@@ -49,17 +49,32 @@ def test_full_buffer_drops_oldest_and_counts() -> None:
     assert drain(box) == [b"2", b"3", b"4"]
 
 
-def test_dropping_an_inflight_message_frees_its_window_slot() -> None:
+def test_dropping_an_inflight_message_keeps_its_slot_until_it_finishes() -> None:
     box = Outbox(capacity=2)
     box.put("t", b"a")
     first = box.take(1)
     assert first is not None and box.take(1) is None
     box.put("t", b"b")
     box.put("t", b"c")  # drops "a" while it is in flight
-    assert box.inflight == 0
-    box.ack(first)  # a late PUBACK for a dropped message changes nothing
-    assert box.acked == 0
+    assert box.dropped == 1
+    assert box.inflight == 1 and box.take(1) is None  # never more publishes than the window
+    box.ack(first)  # the PUBACK for the dropped message frees the slot, counts nothing
+    assert box.acked == 0 and box.inflight == 0
     assert drain(box, window=1) == [b"b", b"c"]
+
+
+def test_a_late_answer_from_an_old_connection_changes_nothing() -> None:
+    box = Outbox(capacity=10)
+    box.put("t", b"a")
+    box.put("t", b"b")
+    a, b = box.take(5), box.take(5)
+    assert a is not None and b is not None
+    box.rewind()  # connection lost with both in flight
+    assert box.take(5) is a and box.inflight == 1
+    box.release(b)  # the old connection's publish of b ends: not this connection's slot
+    assert box.inflight == 1
+    box.ack(a)
+    assert box.inflight == 0
 
 
 def test_random_interleaving_never_loses_or_reorders() -> None:
