@@ -7,8 +7,9 @@
 - ``LiveFeed`` subscribes with one aiomqtt client (TCP_NODELAY via ``make_client``),
   reconnecting with capped exponential backoff and full jitter. Device statuses are
   also written to the devices table (``record_device_status``), so ``GET /devices``
-  works without a controller. Retained order states are history, not news: they are
-  skipped (a site keeps one per order ever made).
+  works without a controller. Retained order states are history, not news (a site
+  keeps one per order ever made): over MQTT 5 the broker is asked not to send them,
+  over 3.1.1 (the embedded broker) they are skipped on arrival.
 - ``LiveHub`` fans events out through one bounded queue per client. Publishing never
   waits: a client whose queue is full is dropped (its stream ends; the browser's
   EventSource reconnects and gets a fresh summary), so one slow client never holds up
@@ -30,10 +31,12 @@ import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 from fastapi import FastAPI
+from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.metrics import (
@@ -196,6 +199,7 @@ class LiveFeed:
         self._hub = hub
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self.received = 0
         self.invalid = 0
 
     async def __aenter__(self) -> LiveFeed:
@@ -210,34 +214,57 @@ class LiveFeed:
 
     async def _run(self) -> None:
         backoff = 0.2
+        protocol: Literal[3, 5] = 5
         while True:
             try:
-                async with make_client(self._endpoint, identifier=new_id("live-")) as client:
-                    await client.subscribe(
-                        [
-                            (self._topics.all_order_states(), 1),
-                            (self._topics.all_statuses(), 1),
-                            (self._topics.all_alerts(), 1),
-                        ]
-                    )
+                client = make_client(self._endpoint, identifier=new_id("live-"), protocol=protocol)
+                async with client:
+                    await self._subscribe(client, protocol)
                     self.connected.set()
                     if backoff > 0.2:
                         log.info("live feed connected to the broker again")
                     backoff = 0.2
                     async for message in client.messages:
+                        self.received += 1
                         await self.handle(str(message.topic), message.payload, message.retain)
             except asyncio.CancelledError:
                 raise
+            except MqttConnectError as exc:
+                if protocol == 5 and "protocol" in str(exc).lower():
+                    # A 3.1.1-only broker (the embedded one): retained order states
+                    # then arrive on every connect and are skipped one by one.
+                    log.info("broker does not speak MQTT 5; live feed uses 3.1.1")
+                    protocol = 3
+                    continue
+                self._lost(exc, backoff)
             except (aiomqtt.MqttError, OSError) as exc:
-                self.connected.clear()
-                if backoff == 0.2:
-                    log.warning("live feed lost the broker (%s); reconnecting", exc)
+                self._lost(exc, backoff)
             except Exception:
                 self.connected.clear()
                 log.exception("live feed failed; restarting it")
             # Full jitter: many API processes must not reconnect in lockstep.
             await asyncio.sleep(random.uniform(0, backoff))
             backoff = min(backoff * 2, 10.0)
+
+    def _lost(self, exc: Exception, backoff: float) -> None:
+        self.connected.clear()
+        if backoff == 0.2:  # loud once per outage, quiet while it lasts
+            log.warning("live feed lost the broker (%s); reconnecting", exc)
+
+    async def _subscribe(self, client: aiomqtt.Client, protocol: Literal[3, 5]) -> None:
+        topics = self._topics
+        if protocol == 5:
+            # Every order's last state is retained: history, not news. MQTT 5 lets the
+            # broker skip them instead of sending one per order ever made.
+            no_retained = SubscribeOptions(
+                qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND
+            )
+            await client.subscribe(topics.all_order_states(), options=no_retained)
+        else:
+            await client.subscribe(topics.all_order_states(), qos=1)
+        # Retained statuses are wanted: they tell the device table where each device is.
+        await client.subscribe(topics.all_statuses(), qos=1)
+        await client.subscribe(topics.all_alerts(), qos=1)
 
     async def handle(self, topic: str, payload: Any, retained: bool) -> None:
         raw = payload if isinstance(payload, bytes | str) else bytes(payload)

@@ -94,6 +94,14 @@ async def test_status_page_follows_an_order_live(
                     "fault · paper out", timeout=LIVE_TIMEOUT_MS
                 )
 
+                # an invalid order raises an alert at intake; it shows up on the page
+                bad = await client.post("/api/v1/orders", json=order_body("web-2", [("NOPE", 1)]))
+                assert bad.status_code == 422
+                alert = page.locator('#alerts li[data-code="order_invalid"]')
+                await expect(alert).to_contain_text(bad.json()["order_id"], timeout=LIVE_TIMEOUT_MS)
+                await expect(alert).to_contain_text("Order needs customer service")
+                await expect(page.locator("#alerts-warning")).to_have_text("1")
+
                 assert await page.evaluate("window.__sameDocument") == "yes"  # no reload
                 assert errors == []
                 foreign = [u for u in requested if not u.startswith(api.base_url)]

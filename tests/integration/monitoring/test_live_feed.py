@@ -1,0 +1,93 @@
+"""The MQTT side of the live feed against real brokers: Mosquitto (MQTT 5) and the
+embedded amqtt broker (3.1.1 only)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.live import LiveEvent, LiveFeed, LiveHub, Subscriber
+from wcs.contract.payloads import DeviceStatus, OrderStateChange
+from wcs.contract.topics import Topics
+from wcs.mqtt.broker import ensure_broker
+from wcs.mqtt.client import make_client
+from wcs.services.devices import list_devices
+from wcs.settings import MqttEndpoint, Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def embedded_broker() -> AsyncIterator[MqttEndpoint]:
+    endpoint = MqttEndpoint(host="127.0.0.1", port=_free_port())
+    async with ensure_broker(endpoint, allow_embedded=True) as started:
+        assert started
+        yield endpoint
+
+
+async def _next_order(sub: Subscriber, timeout: float = 10.0) -> LiveEvent:
+    async with asyncio.timeout(timeout):
+        while True:
+            event = await sub.next()
+            assert event is not None
+            if event.kind == "order":
+                return event
+
+
+async def _scenario(engine: AsyncEngine, endpoint: MqttEndpoint, site: str) -> LiveFeed:
+    """Retained history first, then the feed starts, then something happens."""
+    topics = Topics(site)
+    old = OrderStateChange(order_id="o-old", seq=4, from_="picked", to="qc_passed")
+    status = DeviceStatus(state="online", kind="scale", zone="pack")
+    async with make_client(endpoint) as pub:
+        await pub.publish(topics.order_state("o-old"), old.to_json(), qos=1, retain=True)
+        await pub.publish(topics.dev_status("sc1"), status.to_json(), qos=1, retain=True)
+    settings = Settings(mqtt_url=f"mqtt://{endpoint.host}:{endpoint.port}", site=site)
+    hub = LiveHub(16)
+    sub = hub.subscribe()
+    try:
+        async with LiveFeed(engine, settings, topics, hub) as feed:
+            await asyncio.wait_for(feed.connected.wait(), 10)
+
+            async def recorded() -> None:
+                while not [d for d in await list_devices(engine) if d.id == "sc1"]:
+                    await asyncio.sleep(0.05)
+
+            await asyncio.wait_for(recorded(), 10)  # the retained status was taken in
+            new = OrderStateChange(order_id="o-new", seq=1, from_=None, to="received")
+            async with make_client(endpoint) as pub:
+                await pub.publish(topics.order_state("o-x"), b"{not json", qos=1)
+                await pub.publish(topics.order_state("o-new"), new.to_json(), qos=1)
+            event = await _next_order(sub)
+            assert event.data["order_id"] == "o-new"  # never the retained o-old
+            assert event.data["to"] == "received" and "reason" not in event.data
+            assert feed.invalid == 1
+            return feed
+    finally:
+        async with make_client(endpoint) as pub:  # leave no retained messages behind
+            await pub.publish(topics.order_state("o-old"), b"", qos=1, retain=True)
+            await pub.publish(topics.dev_status("sc1"), b"", qos=1, retain=True)
+
+
+async def test_mqtt5_broker_does_not_send_retained_order_states(
+    engine: AsyncEngine, mqtt_endpoint: MqttEndpoint, site: str
+) -> None:
+    feed = await _scenario(engine, mqtt_endpoint, site)
+    # retained status, the bad payload and the new order state: o-old never arrived
+    assert feed.received == 3
+
+
+async def test_mqtt311_broker_falls_back_and_skips_retained_order_states(
+    engine: AsyncEngine, embedded_broker: MqttEndpoint, site: str
+) -> None:
+    feed = await _scenario(engine, embedded_broker, site)
+    # o-old did arrive over 3.1.1 and was skipped on arrival
+    assert feed.received == 4
