@@ -134,3 +134,33 @@ async def test_cli_sigterm_publishes_offline(
     assert '"event": "drivers stopped"' in logs
     for device in ("scan-p1", "prn-p1"):
         assert (await watch.status(device, "offline"))["detail"] == "driver stopped"
+
+
+async def test_killed_driver_is_announced_offline_by_its_will(
+    tmp_path: Path, pty: Pty, mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
+) -> None:
+    server = await printer_server()
+    floor = floor_file(tmp_path, site, pty.path, server.sockets[0].getsockname()[1])
+    env = {
+        **os.environ,
+        "WCS_SITE": site,
+        "WCS_MQTT_URL": f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
+    }
+    wcs = Path(sys.executable).with_name("wcs")
+    process = await asyncio.create_subprocess_exec(
+        str(wcs), "drivers", "--floor", str(floor), env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await watch.status("scan-p1", "online", within=15)
+        process.kill()  # no goodbye: only the broker can tell
+        await process.wait()
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        server.close()
+        await server.wait_closed()
+    status = await watch.status("scan-p1", "offline", within=10)
+    assert status["detail"] == "driver connection lost"
+    assert status["kind"] == "scanner" and status["zone"] == "pack"
