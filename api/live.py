@@ -49,13 +49,13 @@ from api.metrics import (
 from wcs.contract.payloads import Alert, DeviceStatus, OrderStateChange, parse_payload
 from wcs.contract.topics import Topics
 from wcs.domain.alert_rules import ALERT_CATALOGUE
-from wcs.errors import ValidationFailed
+from wcs.errors import ValidationFailed, WcsError
 from wcs.ids import new_id
 from wcs.mqtt.client import make_client
 from wcs.persistence.db import transaction
 from wcs.services.alerting import AlertEvaluator
 from wcs.services.devices import record_device_status
-from wcs.services.forecasting import NotEnoughHistory, forecast_plan
+from wcs.services.forecasting import forecast_plan
 from wcs.services.status_board import board
 from wcs.settings import Settings
 from wcs.timeutil import rfc3339, utcnow
@@ -340,7 +340,7 @@ class LiveRefresher:
                         self._engine, self._settings.monitoring, FORECAST_HOURS
                     )
                     result: dict[str, Any] = {"available": True, **plan}
-                except NotEnoughHistory as exc:
+                except WcsError as exc:  # too little history, or history it cannot fit
                     result = {"available": False, "reason": exc.message}
                 self._forecast = (now, result)
             return self._forecast[1]

@@ -24,7 +24,7 @@ dispatcher or after_sales):
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any
@@ -115,8 +115,6 @@ def _pct(value: Any) -> str:
 def _dur(seconds: Any) -> str:
     if seconds is None:
         return "–"
-    from datetime import timedelta
-
     return duration_text(timedelta(seconds=float(seconds)))
 
 
@@ -163,13 +161,8 @@ async def status_page(
     data = await board(engine)
     events = await recent_events(engine)
     outlook = await runtime.refresher.forecast() if runtime is not None else None
-    initial = {
-        "counts": data["counts"],
-        "events": events,
-        "devices": data["devices"],
-        "alerts": data["alerts"],
-        "alert_counts": data["alert_counts"],
-    }
+    # The script starts from the rendered counts; everything else arrives as events.
+    initial = {"counts": data["counts"]}
     page = (
         _templates()
         .get_template("status.html")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -249,6 +250,11 @@ async def test_forecast_with_staffing(staffing_api: Served, engine: AsyncEngine)
     assert plan["total_expected"] == pytest.approx(2 * (8 * 6 + 16), rel=0.15)
     async with staffing_api.client(issued["customer_service"]) as cs:
         assert (await cs.get("/api/v1/forecast")).status_code == 403
+        # the status page summarises the next day
+        page = (await cs.get("/status")).text
+        summary = re.search(r'<p id="forecast-summary">(.*?)</p>', page, re.S)
+        assert summary is not None and "orders expected; peak" in summary.group(1)
+        assert "pickers" in summary.group(1)
     async with staffing_api.client(issued["supervisor"]) as client:
         assert (await client.get("/api/v1/forecast", params={"hours": 0})).status_code == 422
 
