@@ -90,6 +90,12 @@ async def test_stream_carries_order_changes_and_device_status(
             summary = await next_event(events, "summary")
             assert summary["counts"]["reserved"] == 1
             assert any(d["id"] == "pr7" for d in summary["devices"])
+            assert "wcs_sse_clients 1.0" in (await client.get("/metrics")).text
+
+        # the server notices the client left and lets go of its queue
+        async with asyncio.timeout(10):
+            while "wcs_sse_clients 0.0" not in (await client.get("/metrics")).text:
+                await asyncio.sleep(0.05)
 
 
 async def test_status_page_access_and_content(mon_api: Served, engine: AsyncEngine) -> None:
