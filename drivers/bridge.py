@@ -22,6 +22,7 @@ import contextlib
 import math
 from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Literal
 
 import aiomqtt
 
@@ -38,7 +39,7 @@ from wcs.logs import get_logger
 from wcs.mqtt.client import make_client
 from wcs.settings import MqttEndpoint
 
-StatusState = str
+StatusState = Literal["online", "offline", "fault"]
 
 
 class MqttBridge:
@@ -91,7 +92,7 @@ class MqttBridge:
     def dead_letter(self, source: str, raw: bytes, error: str) -> None:
         self._put(self.topics.dlq(), dlq_for(source, raw, error).to_json())
 
-    def set_status(self, state: str, detail: str | None = None) -> None:
+    def set_status(self, state: StatusState, detail: str | None = None) -> None:
         if self._closing:
             return
         current = self._status

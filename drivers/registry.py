@@ -29,17 +29,17 @@ def build_driver(
     from drivers.diverter.driver import DiverterDriver
     from drivers.printer.driver import PrinterDriver
     from drivers.ptl.driver import PtlDriver
-    from drivers.scale.driver import driver_for_scale
+    from drivers.scale.driver import MtSicsScaleDriver, driver_for_scale
     from drivers.scanner.driver import ScannerDriver
 
     options = options or DriverOptions()
     resources = resources or Resources()
     accepts: dict[str, frozenset[str]] = {
-        "scanner": frozenset(),
-        "scale": frozenset({"tare", "zero", "weigh"}),
-        "printer": frozenset({"print"}),
-        "ptl": frozenset({"light", "clear"}),
-        "diverter": frozenset({"route"}),
+        "scanner": ScannerDriver.accepts,
+        "scale": MtSicsScaleDriver.accepts,
+        "printer": PrinterDriver.accepts,
+        "ptl": PtlDriver.accepts,
+        "diverter": DiverterDriver.accepts,
     }
     bridge = MqttBridge(
         endpoint=endpoint,

@@ -53,12 +53,10 @@ class DiverterDriver(Driver):
     async def connect(self) -> AsyncIterator[None]:
         regs = await self.hub.read_input_registers(self.unit, codec.IR_ARRIVALS, 4)
         (self.seq,) = await self.hub.read_holding_registers(self.unit, codec.HR_SEQ, 1)
-        self._tracker = CounterTracker([regs[codec.IR_ARRIVALS]])
+        if self._tracker is None:  # kept across lost links: no arrival is skipped
+            self._tracker = CounterTracker([regs[codec.IR_ARRIVALS]])
         self._apply_status(regs[codec.IR_STATUS])
-        try:
-            yield
-        finally:
-            self._tracker = None
+        yield
 
     def _apply_status(self, status: int) -> None:
         fault = codec.plc_fault(status)

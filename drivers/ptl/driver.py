@@ -4,8 +4,11 @@ Confirm presses are read from the panel's latched counters (input registers 100+
 so a press between two polls is never lost; one ``evt/confirm`` per increment, with
 the quantity the picker entered (input registers 200+). The counters found when the
 driver connects are the baseline: presses made before the driver ran are not replayed.
-A heartbeat in holding register 0 keeps the panel lit; without it the panel blanks
-itself after 10 s, so a dead host never leaves stale lights on the floor.
+After a lost link the baseline is kept, so presses latched by the panel while the
+link was down are still sent (a panel that restarted, its counters back near zero,
+gets a new baseline instead). A heartbeat in holding register 0 keeps the panel lit;
+without it the panel blanks itself after 10 s, so a dead host never leaves stale
+lights on the floor.
 """
 
 from __future__ import annotations
@@ -49,13 +52,12 @@ class PtlDriver(Driver):
                 f"{self.who} reports {count} slots but the floor file uses slot {self.span}; "
                 "fix the floor file or the panel's configuration"
             )
-        baseline = await self._counters()
-        self._tracker = CounterTracker(baseline)
+        if self._tracker is None:
+            # First contact: presses made before the driver ran are not replayed. After
+            # a lost link the old baseline stays, so presses latched meanwhile are sent.
+            self._tracker = CounterTracker(await self._counters())
         self.healthy()
-        try:
-            yield
-        finally:
-            self._tracker = None
+        yield
 
     async def _counters(self) -> list[int]:
         return await self.hub.read_input_registers(self.unit, codec.IR_CONFIRM_COUNTER, self.span)

@@ -22,12 +22,16 @@ from wcs.mqtt.mosquitto import free_port
 COILS, DISCRETE, HOLDING, INPUT = 1, 2, 3, 4
 
 
-def device_context(size: int = 300) -> ModbusDeviceContext:
+def device_context(size: int = 300, ir: dict[int, int] | None = None) -> ModbusDeviceContext:
+    """A unit with every table ``size`` long; ``ir`` presets input registers."""
+    inputs = [0] * size
+    for address, value in (ir or {}).items():
+        inputs[address] = value
     return ModbusDeviceContext(
         co=ModbusSequentialDataBlock(1, [False] * size),
         di=ModbusSequentialDataBlock(1, [False] * size),
         hr=ModbusSequentialDataBlock(1, [0] * size),
-        ir=ModbusSequentialDataBlock(1, [0] * size),
+        ir=ModbusSequentialDataBlock(1, inputs),
     )
 
 

@@ -125,6 +125,25 @@ async def test_panel_lost_and_back(mqtt_endpoint: MqttEndpoint, site: str, watch
                 assert confirm["slot"] == 2
 
 
+async def test_presses_during_a_lost_link_are_not_lost(
+    mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
+) -> None:
+    async with modbus_server({1: device_context(ir={0: 8, 101: 3})}) as regs:
+        port = regs.port
+        async with running(make_driver(panel(port), mqtt_endpoint, site)):
+            await watch.status("ptl-a", "online")
+            await regs.server.shutdown()
+            await watch.status("ptl-a", "fault")
+            # the panel latched two presses on slot 2 while the network was down
+            again = device_context(ir={0: 8, 101: 5, 201: 1})
+            async with modbus_server({1: again}, port=port):
+                await watch.status("ptl-a", "online", within=5)
+                confirms = await watch.expect("dev/ptl-a/evt/confirm", 2)
+                await asyncio.sleep(0.2)
+    assert [(c["slot"], c["qty"]) for c in confirms] == [(2, 1), (2, 1)]
+    assert len(watch.on("dev/ptl-a/evt/confirm")) == 2
+
+
 async def test_panel_with_too_few_slots_is_a_fault(
     mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
 ) -> None:
