@@ -54,6 +54,7 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
                     engine,
                     app.state.topics,
                     auto_close_days=settings.auto_close_days,
+                    desk=app.state.carrier_desk,
                     after_round=lambda: app.state.wake_relay(),
                 )
             )
