@@ -2,9 +2,10 @@
 
 Every ``interval_s``: close delivered orders nobody signed off
 (``signoff.auto_close_due``), alert on parcels past their delivery promise
-(``tracking.flag_late_deliveries``) and finish interrupted reshipments
-(``tracking.complete_open_claims``). With several API processes, a database lease
-lets one of them do it per round; each step is safe to run twice anyway.
+(``tracking.flag_late_deliveries``), finish interrupted reshipments
+(``tracking.complete_open_claims``) and void carrier bookings of orders cancelled
+after allocation (``shipments.void_cancelled_bookings``). With several API processes,
+a database lease lets one of them do it per round; each step is safe to run twice.
 
     async with DeliveryHousekeeping(engine, topics, auto_close_days=7):
         ...  # one named task, "delivery-housekeeping"; cancelled on exit
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wcs.contract.topics import Topics
 from wcs.ids import new_id
 from wcs.persistence.leases import acquire_lease, release_lease
+from wcs.services.shipments import CarrierDesk, void_cancelled_bookings
 from wcs.services.signoff import auto_close_due
 from wcs.services.tracking import complete_open_claims, flag_late_deliveries
 from wcs.timeutil import utcnow
@@ -40,6 +42,7 @@ class RoundReport:
     closed: list[str] = field(default_factory=list)
     late: list[str] = field(default_factory=list)
     reshipped: list[str] = field(default_factory=list)
+    voided: list[str] = field(default_factory=list)
 
 
 class DeliveryHousekeeping:
@@ -51,6 +54,7 @@ class DeliveryHousekeeping:
         topics: Topics,
         *,
         auto_close_days: int,
+        desk: CarrierDesk | None = None,
         interval_s: float = 60.0,
         clock: Callable[[], datetime] = utcnow,
         after_round: Callable[[], None] = lambda: None,
@@ -58,6 +62,7 @@ class DeliveryHousekeeping:
         self._engine = engine
         self._topics = topics
         self._days = auto_close_days
+        self._desk = desk
         self._interval = interval_s
         self._clock = clock
         self._after_round = after_round  # e.g. wake the outbox relay
@@ -74,13 +79,16 @@ class DeliveryHousekeeping:
             late=await flag_late_deliveries(self._engine, self._topics, now),
             reshipped=await complete_open_claims(self._engine, self._topics),
         )
+        if self._desk is not None:
+            report.voided = await void_cancelled_bookings(self._engine, self._topics, self._desk)
         self.rounds += 1
-        if report.closed or report.late or report.reshipped:
+        if report.closed or report.late or report.reshipped or report.voided:
             log.info(
-                "delivery housekeeping: %d auto-closed, %d late, %d reshipped",
+                "delivery housekeeping: %d auto-closed, %d late, %d reshipped, %d voided",
                 len(report.closed),
                 len(report.late),
                 len(report.reshipped),
+                len(report.voided),
             )
             self._after_round()
         return report

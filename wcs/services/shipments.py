@@ -607,10 +607,15 @@ async def _confirm(
             ),
         )
     if voided:
-        await _cancel_at_carrier(engine, topics, desk, plan.carrier, booking.tracking_no, plan)
+        if not plan.own_fleet:
+            await _cancel_at_carrier(
+                engine, topics, desk, plan.order_id, plan.carrier, booking.tracking_no
+            )
         raise IllegalTransition(plan.order_id, head.state, S.ALLOCATED, "booking voided")
     if retired is not None and not retired.own_fleet and retired.tracking_no:
-        await _cancel_at_carrier(engine, topics, desk, retired.carrier, retired.tracking_no, plan)
+        await _cancel_at_carrier(
+            engine, topics, desk, plan.order_id, retired.carrier, retired.tracking_no
+        )
     return Allocation(
         shipment_id=plan.shipment_id,
         order_id=plan.order_id,
@@ -625,13 +630,11 @@ async def _cancel_at_carrier(
     engine: AsyncEngine,
     topics: Topics,
     desk: CarrierDesk,
+    order_id: str,
     carrier: str,
     tracking_no: str,
-    plan: _Plan,
 ) -> None:
     """Void a booking we no longer use; a failure is an alert, not the caller's error."""
-    if carrier == plan.carrier and plan.own_fleet:
-        return
     try:
         await desk.client(carrier).cancel(tracking_no)
     except (CarrierError, NotFound, Conflict) as exc:
@@ -642,11 +645,57 @@ async def _cancel_at_carrier(
                 code="carrier_cancel_failed",
                 severity="warning",
                 message_text=(
-                    f"order {plan.order_id}: could not cancel unused booking {tracking_no} "
+                    f"order {order_id}: could not cancel unused booking {tracking_no} "
                     f"with {carrier}: {exc.message}. Void the label with the carrier by hand"
                 ),
-                subject=plan.order_id,
+                subject=order_id,
             )
+
+
+async def void_cancelled_bookings(
+    engine: AsyncEngine, topics: Topics, desk: CarrierDesk
+) -> list[str]:
+    """Cancel the carrier bookings of orders cancelled after allocation; returns shipment ids.
+
+    Order cancellation (``wcs.services.orders.cancel_order``) releases stock but knows
+    nothing of carriers; an unused label left booked is billed by some carriers.
+    """
+    async with engine.connect() as conn:
+        found = (
+            await conn.scalars(
+                select(shipments.c.id)
+                .join(orders, orders.c.id == shipments.c.order_id)
+                .where(and_(shipments.c.status == "booked", orders.c.state == S.CANCELLED))
+                .limit(200)
+            )
+        ).all()
+    voided: list[str] = []
+    for shipment_id in found:
+        async with transaction(engine) as conn:
+            head, row = await lock_shipment(conn, shipment_id)
+            if row.status != "booked" or head.state != S.CANCELLED:
+                continue
+            await conn.execute(
+                update(shipments)
+                .where(shipments.c.id == shipment_id)
+                .values(status="cancelled", updated_at=utcnow())
+            )
+            await log_shipment_event(
+                conn,
+                shipment_id=shipment_id,
+                order_id=row.order_id,
+                source="system",
+                kind="cancelled",
+                outcome="recorded",
+                actor="system:housekeeping",
+                note="order cancelled; booking voided",
+            )
+        if not row.own_fleet and row.tracking_no:
+            await _cancel_at_carrier(
+                engine, topics, desk, row.order_id, row.carrier, row.tracking_no
+            )
+        voided.append(shipment_id)
+    return voided
 
 
 # -- courier and handover --------------------------------------------------------------------

@@ -83,23 +83,6 @@ def api(
 
 
 @pytest.fixture
-def pg_api(
-    pg_only_url: str,
-    pg_engine: AsyncEngine,
-    mqtt_endpoint: MqttEndpoint,
-    site: str,
-    fake_carrier: FakeCarrier,
-    tmp_path: Path,
-) -> Iterator[Served]:
-    settings = _settings(pg_only_url, mqtt_endpoint, site, fake_carrier.url, tmp_path / "pod")
-    for served in serve(settings):
-        fake_carrier.set_webhook(
-            f"{served.base_url}/api/v1/shipments/{{shipment_id}}/tracking-events"
-        )
-        yield served
-
-
-@pytest.fixture
 async def tokens(engine: AsyncEngine) -> Tokens:
     return await issue_tokens(engine)
 

@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -22,7 +23,7 @@ from wcs.domain.delivery import ReturnWish
 from wcs.errors import CarrierUnavailable
 from wcs.persistence.tables import alerts, order_events, shipments, sign_offs
 from wcs.services.delivery_jobs import TASK_NAME, DeliveryHousekeeping
-from wcs.services.orders import submit_order
+from wcs.services.orders import cancel_order, submit_order
 from wcs.services.returns import inspect_return, mark_received, request_return, resolve_return
 from wcs.services.shipments import CarrierDesk, allocate_order
 from wcs.services.signoff import auto_close_due
@@ -101,6 +102,25 @@ async def test_carrier_down_leaves_a_pending_shipment_that_rebooks_with_the_same
         allocation = await allocate_order(engine, topics, order_id, desk=desk, actor="t")
     assert allocation.shipment_id == pending.id
     assert fake_carrier.stats()["bookings"][pending.id] == 1
+
+
+async def test_a_cancelled_order_has_its_booking_voided_by_housekeeping(
+    engine: AsyncEngine, site: str, fake_carrier: FakeCarrier
+) -> None:
+    topics = Topics(site)
+    order_id = await _packed(engine, site, "cancel-1")
+    async with CarrierDesk(load_rules(), fake_carrier.url, retry=FAST) as desk:
+        allocation = await allocate_order(engine, topics, order_id, desk=desk, actor="t")
+        await cancel_order(engine, topics, order_id, actor="cs", reason="customer changed mind")
+        jobs = DeliveryHousekeeping(engine, topics, auto_close_days=7, desk=desk)
+        assert (await jobs.run_once()).voided == [allocation.shipment_id]
+        assert (await jobs.run_once()).voided == []
+    async with httpx.AsyncClient(base_url=fake_carrier.url) as carrier:
+        status = (await carrier.get(f"/v1/shipments/{allocation.tracking_no}")).json()
+    assert status["status"] == "cancelled"
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(shipments.c.status))).one()
+    assert row.status == "cancelled"
 
 
 async def _delivered(engine: AsyncEngine, site: str, key: str) -> str:
