@@ -20,6 +20,7 @@ async def test_every_client_gets_every_event_in_order() -> None:
         got = [await sub.next() for _ in range(5)]
         assert [e.data["n"] for e in got if e is not None] == list(range(5))
     assert hub.clients == 2
+    hub.close()
 
 
 async def test_a_slow_client_is_dropped_and_the_others_keep_up() -> None:
@@ -43,6 +44,7 @@ async def test_a_slow_client_is_dropped_and_the_others_keep_up() -> None:
     assert hub.clients == 1 and hub.dropped == 1
     # the dropped client's stream ends right away instead of replaying stale events
     assert await slow.next() is None
+    hub.close()
 
 
 async def test_close_ends_every_stream() -> None:

@@ -39,6 +39,14 @@ async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[
             data.append(line[5:].lstrip())
 
 
+async def sse_clients(client: httpx.AsyncClient) -> float:
+    """The server's gauge (process-wide: other tests' hubs count too, so compare)."""
+    text = (await client.get("/metrics")).text
+    match = re.search(r"^wcs_sse_clients (\S+)$", text, re.M)
+    assert match is not None
+    return float(match.group(1))
+
+
 async def next_event(
     events: AsyncIterator[tuple[str, dict[str, Any]]], kind: str, timeout: float = 10.0
 ) -> dict[str, Any]:
@@ -90,11 +98,11 @@ async def test_stream_carries_order_changes_and_device_status(
             summary = await next_event(events, "summary")
             assert summary["counts"]["reserved"] == 1
             assert any(d["id"] == "pr7" for d in summary["devices"])
-            assert "wcs_sse_clients 1.0" in (await client.get("/metrics")).text
+            connected = await sse_clients(client)
 
         # the server notices the client left and lets go of its queue
         async with asyncio.timeout(10):
-            while "wcs_sse_clients 0.0" not in (await client.get("/metrics")).text:
+            while await sse_clients(client) != connected - 1:
                 await asyncio.sleep(0.05)
 
 
