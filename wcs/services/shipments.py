@@ -392,7 +392,7 @@ async def allocate_order(
     except CarrierError as exc:
         await _booking_failed(engine, topics, planned, exc)
         raise
-    return await _confirm(engine, topics, desk, planned, booking, actor, rebook)
+    return await _confirm(engine, topics, desk, planned, booking, actor)
 
 
 async def _plan(
@@ -528,7 +528,6 @@ async def _confirm(
     plan: _Plan,
     booking: Booking,
     actor: str,
-    rebook: bool,
 ) -> Allocation:
     retired: Row[Any] | None = None
     voided = False
@@ -555,7 +554,8 @@ async def _confirm(
                 at=now,
             )
             order_seq = event.seq
-        elif head.state == S.ALLOCATED and rebook:
+        elif head.state == S.ALLOCATED:
+            # A rebooking (or an allocated order that had no booking yet): this one wins.
             retired = await live_shipment(conn, plan.order_id)
             if retired is not None:
                 await conn.execute(

@@ -104,6 +104,21 @@ async def test_carrier_down_leaves_a_pending_shipment_that_rebooks_with_the_same
     assert fake_carrier.stats()["bookings"][pending.id] == 1
 
 
+async def test_an_order_allocated_without_a_booking_gets_one(
+    engine: AsyncEngine, site: str, fake_carrier: FakeCarrier
+) -> None:
+    order_id = await _packed(engine, site, "no-label-1")
+    await drive(engine, site, order_id, ("allocated",))  # moved on without a booking
+    async with CarrierDesk(load_rules(), fake_carrier.url, retry=FAST) as desk:
+        first = await allocate_order(engine, Topics(site), order_id, desk=desk, actor="t")
+        again = await allocate_order(engine, Topics(site), order_id, desk=desk, actor="t")
+    assert not first.replayed and first.tracking_no
+    assert again.replayed and again.shipment_id == first.shipment_id
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(shipments.c.id, shipments.c.status))).all()
+    assert [tuple(r) for r in rows] == [(first.shipment_id, "booked")]
+
+
 async def test_a_cancelled_order_has_its_booking_voided_by_housekeeping(
     engine: AsyncEngine, site: str, fake_carrier: FakeCarrier
 ) -> None:
