@@ -37,6 +37,7 @@ import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from fastapi import FastAPI
 from paho.mqtt.subscribeoptions import SubscribeOptions
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.metrics import (
@@ -52,7 +53,7 @@ from wcs.domain.alert_rules import ALERT_CATALOGUE
 from wcs.errors import ValidationFailed, WcsError
 from wcs.ids import new_id
 from wcs.mqtt.client import make_client
-from wcs.persistence.db import transaction
+from wcs.persistence.db import DatabaseUnavailable, transaction
 from wcs.services.alerting import AlertEvaluator
 from wcs.services.devices import record_device_status
 from wcs.services.forecasting import forecast_plan
@@ -201,6 +202,7 @@ class LiveFeed:
         self.connected = asyncio.Event()
         self.received = 0
         self.invalid = 0
+        self._db_failing = False
 
     async def __aenter__(self) -> LiveFeed:
         self._task = asyncio.create_task(self._run(), name="live-feed")
@@ -275,17 +277,7 @@ class LiveFeed:
                     self._hub.publish(order_event(parse_payload(OrderStateChange, raw)))
             elif info.kind == "status" and info.device_id is not None:
                 status = parse_payload(DeviceStatus, raw)
-                async with transaction(self._engine) as conn:
-                    changed = await record_device_status(
-                        conn,
-                        info.device_id,
-                        status.kind,
-                        status.zone,
-                        status.state,
-                        status.detail,
-                        at=status.ts,
-                    )
-                if changed:
+                if await self._record(info.device_id, status):
                     self._hub.publish(device_event(info.device_id, status))
             elif info.kind == "alert" and info.name is not None:
                 self._hub.publish(alert_event(info.name, parse_payload(Alert, raw)))
@@ -298,6 +290,30 @@ class LiveFeed:
             self.invalid += 1
             LIVE_MESSAGES.labels(kind="invalid").inc()
             log.debug("live feed skipped %s: %s", topic, exc)
+
+    async def _record(self, device_id: str, status: DeviceStatus) -> bool:
+        """Write a status report; True when it is news. A database outage must not stop
+        the live events: the page still hears of the device, the next report retries."""
+        try:
+            async with transaction(self._engine) as conn:
+                changed = await record_device_status(
+                    conn,
+                    device_id,
+                    status.kind,
+                    status.zone,
+                    status.state,
+                    status.detail,
+                    at=status.ts,
+                )
+        except (SQLAlchemyError, DatabaseUnavailable) as exc:
+            if not self._db_failing:
+                log.warning("cannot record device statuses (%s); still showing them live", exc)
+            self._db_failing = True
+            return True
+        if self._db_failing:
+            log.info("recording device statuses again")
+            self._db_failing = False
+        return changed
 
 
 class LiveRefresher:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,6 +16,7 @@ from wcs.contract.payloads import DeviceStatus, OrderStateChange
 from wcs.contract.topics import Topics
 from wcs.mqtt.broker import ensure_broker
 from wcs.mqtt.client import make_client
+from wcs.persistence.db import make_engine
 from wcs.services.devices import list_devices
 from wcs.settings import MqttEndpoint, Settings
 
@@ -72,6 +74,7 @@ async def _scenario(engine: AsyncEngine, endpoint: MqttEndpoint, site: str) -> L
             assert feed.invalid == 1
             return feed
     finally:
+        hub.close()
         async with make_client(endpoint) as pub:  # leave no retained messages behind
             await pub.publish(topics.order_state("o-old"), b"", qos=1, retain=True)
             await pub.publish(topics.dev_status("sc1"), b"", qos=1, retain=True)
@@ -91,3 +94,27 @@ async def test_mqtt311_broker_falls_back_and_skips_retained_order_states(
     feed = await _scenario(engine, embedded_broker, site)
     # o-old did arrive over 3.1.1 and was skipped on arrival
     assert feed.received == 4
+
+
+async def test_device_status_stays_live_while_the_database_fails(
+    tmp_path: Path, mqtt_endpoint: MqttEndpoint, site: str
+) -> None:
+    broken = make_engine(f"sqlite+aiosqlite:///{tmp_path}/no-schema.db")  # no devices table
+    topics = Topics(site)
+    settings = Settings(mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}", site=site)
+    hub = LiveHub(16)
+    sub = hub.subscribe()
+    try:
+        async with LiveFeed(broken, settings, topics, hub) as feed:
+            await asyncio.wait_for(feed.connected.wait(), 10)
+            status = DeviceStatus(state="offline", kind="ptl", zone="pick", detail="port gone")
+            async with make_client(mqtt_endpoint) as pub:
+                await pub.publish(topics.dev_status("ptl3"), status.to_json(), qos=1)
+            async with asyncio.timeout(10):
+                event = await sub.next()
+            assert event is not None and event.kind == "device"
+            assert (event.data["id"], event.data["state"]) == ("ptl3", "offline")
+            assert feed.connected.is_set()  # the broker link was not dropped over it
+    finally:
+        hub.close()
+        await broken.dispose()
