@@ -127,6 +127,11 @@ class DiverterDriver(Driver):
                     f"within {self.options.route_timeout_s:g} s"
                 )
             await asyncio.sleep(self.device.link.poll_interval_s)
+        if taken == 0:
+            return (
+                f"{self.who} at {self.device.point} diverted nothing for tote {command.tote}: "
+                "no tote was at the point when the request arrived"
+            )
         if taken != number:
             return (
                 f"tote {command.tote} took {self.lane_name(taken)} "

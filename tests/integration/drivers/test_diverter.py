@@ -116,6 +116,11 @@ async def test_wrong_lane_unknown_lane_and_silence(
         ack = await watch.ack("div-qc", cmd)
         assert ack["ok"] is False and "no lane for pack:P9" in ack["error"]
 
+        logic.force_lane = 0  # the PLC's answer when no tote was at the eye
+        cmd = await watch.command("div-qc", "route", tote="T4", lane="qc")
+        ack = await watch.ack("div-qc", cmd)
+        assert ack["ok"] is False and "diverted nothing for tote T4" in ack["error"]
+
         logic.answering = False
         cmd = await watch.command("div-qc", "route", tote="T3", lane="qc")
         ack = await watch.ack("div-qc", cmd, within=5)
