@@ -350,3 +350,24 @@ def test_every_alert_raised_in_the_product_is_catalogued() -> None:
         assert code in ALERT_CATALOGUE, f"{where} raises {code!r}: add it to ALERT_CATALOGUE"
         expected = ALERT_CATALOGUE[code].severity
         assert severity == expected, f"{where} raises {code!r} as {severity}, catalogue: {expected}"
+
+
+def test_settings_become_rule_config_and_bad_ones_fail_at_start() -> None:
+    from wcs.errors import ConfigError
+    from wcs.services.alerting import rule_config
+    from wcs.settings import MonitoringSettings, PackSettings, Settings
+
+    settings = Settings(
+        pack=PackSettings(mismatch_streak_alert=5),
+        monitoring=MonitoringSettings(
+            stuck_after_min={"picking": 20}, sla_margin_min=30, device_grace_s=10
+        ),
+    )
+    config = rule_config(settings)
+    assert config.stuck_after["picking"] == timedelta(minutes=20)
+    assert config.sla_margin == timedelta(minutes=30)
+    assert config.device_grace == timedelta(seconds=10)
+    assert config.weight_mismatch_streak == 5
+    bad = Settings(monitoring=MonitoringSettings(stuck_after_min={"pikcing": 5}))
+    with pytest.raises(ConfigError, match=r"STUCK_AFTER_MIN: .*pikcing"):
+        rule_config(bad)
