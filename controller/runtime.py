@@ -376,19 +376,19 @@ class Controller:
 
     async def _guarded(self, ctx: BatchContext, conn: AsyncConnection, item: Inbound) -> str | None:
         savepoint = await conn.begin_nested()
-        pending = len(ctx.activity_rows)
+        mark = ctx.mark()
         try:
             await dispatch(ctx, item)
         except WcsError as exc:
             await savepoint.rollback()
-            del ctx.activity_rows[pending:]
+            ctx.rewind(mark)
             ctx.record("refused", ok=False, device_id=item.device_id, error=exc.message[:300])
             return exc.message
         except Exception as exc:
             if _is_outage(exc):
                 raise
             await savepoint.rollback()
-            del ctx.activity_rows[pending:]
+            ctx.rewind(mark)
             log.exception("event from %s failed", item.topic)
             ctx.record("failed", ok=False, device_id=item.device_id, error=repr(exc)[:300])
             return f"internal error while applying the event: {type(exc).__name__}"
@@ -446,10 +446,13 @@ class Controller:
                         actor=f"controller:{self.instance}",
                     )
                 await self._publish(rows.rows)
+        idle = await pick.idle_stations(self.engine, stations)
+        if not idle:
+            return
         with collecting() as rows:
             async with transaction(self.engine) as conn:
                 ctx = self._context(conn)
-                for station in stations:
+                for station in idle:
                     await pick.activate_next(ctx, station)
                 await ctx.flush()
         await self._publish(rows.rows)

@@ -47,7 +47,12 @@ async def handle_ack(ctx: BatchContext, device_id: str, ack: Ack) -> None:
         )
     ).first()
     if command is None:
-        ctx.record("ack_unknown", ok=False, device_id=device_id, cmd_id=ack.cmd_id)
+        # Lights and clears are not logged (the next event re-sends them); only a
+        # failure of one is worth a record.
+        if not ack.ok:
+            ctx.record(
+                "command_failed", ok=False, device_id=device_id, cmd_id=ack.cmd_id, error=ack.error
+            )
         return
     if command.acked_at is not None:
         return  # a repeated ack: the first one already had its effect

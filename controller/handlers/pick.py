@@ -17,7 +17,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.context import BatchContext
 from controller.handlers.common import is_tote, move, sku_for_code
@@ -32,7 +33,6 @@ from wcs.persistence.tables import (
     pick_tasks,
     reservations,
     stock,
-    stock_moves,
     totes,
 )
 
@@ -54,6 +54,32 @@ async def active_batch(ctx: BatchContext, station: str) -> str | None:
         .limit(1)
     )
     return str(value) if value is not None else None
+
+
+async def idle_stations(engine: AsyncEngine, stations: list[str]) -> list[str]:
+    """Stations with no active batch while open work waits (two cheap queries)."""
+    async with engine.connect() as conn:
+        busy = set(
+            (
+                await conn.scalars(
+                    select(pick_batches.c.station).where(pick_batches.c.state == "active")
+                )
+            ).all()
+        )
+        candidates = [s for s in stations if s not in busy]
+        if not candidates:
+            return []
+        waiting = (
+            await conn.execute(
+                select(pick_batches.c.station)
+                .where(pick_batches.c.state == "open")
+                .group_by(pick_batches.c.station)
+            )
+        ).all()
+    queued = {row.station for row in waiting}
+    if None in queued:
+        return candidates  # unassigned batches: every idle station may take one
+    return [s for s in candidates if s in queued]
 
 
 async def activate_next(ctx: BatchContext, station: str) -> str | None:
@@ -151,13 +177,15 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
     if is_tote(ctx, event.code):
         await bind_tote(ctx, device_id, station, event.code)
         return
-    batch_id = await active_batch(ctx, station)
     sku = await sku_for_code(ctx, event.code)
-    task = None
-    if batch_id is not None and sku is not None:
-        task = (
-            await ctx.conn.execute(
-                select(pick_tasks)
+    task = await _take_unit(ctx, station, sku) if sku is not None else None
+    if task is None:
+        # The slow path only runs for refusals: find out why, to say it precisely.
+        batch_id = await active_batch(ctx, station)
+        reason = "item does not match a lit slot"
+        if batch_id is not None and sku is not None:
+            waiting = await ctx.conn.scalar(
+                select(pick_tasks.c.order_id)
                 .where(
                     and_(
                         pick_tasks.c.batch_id == batch_id,
@@ -165,17 +193,27 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
                         pick_tasks.c.sku == sku,
                     )
                 )
-                .order_by(pick_tasks.c.seq, pick_tasks.c.id)
                 .limit(1)
-                .with_for_update()
             )
-        ).first()
-    if task is None:
-        await mispick(ctx, device_id, station, batch_id, event.code, sku)
+            if waiting is not None:
+                reason = f"scan a tote for order {waiting} first"
+        await mispick(ctx, device_id, station, batch_id, event.code, sku, reason)
         return
-    updated = await record_units(ctx, task, 1, device_id, station)
-    left = updated.qty - updated.qty_picked
-    if 0 < left < task.qty - task.qty_picked and task.ptl_device and task.ptl_slot is not None:
+    ctx.record(
+        "pick",
+        order_id=task.order_id,
+        device_id=device_id,
+        station=station,
+        sku=task.sku,
+        qty=1,
+        location=task.location,
+    )
+    if task.qty_picked == 1:
+        await _started(ctx, task.order_id)
+    left = task.qty - task.qty_picked
+    if left <= 0:
+        await finish_task(ctx, task, device_id, station)
+    elif task.ptl_device and task.ptl_slot is not None:
         # The display counts down so the picker sees what is still to take.
         await ctx.command(
             task.ptl_device,
@@ -185,6 +223,50 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
             qty=left,
             color="green",
         )
+
+
+def _take_unit_statement() -> Any:
+    candidate = pick_tasks.alias("candidate")
+    target = (
+        select(candidate.c.id)
+        .join(pick_batches, pick_batches.c.id == candidate.c.batch_id)
+        .where(
+            and_(
+                pick_batches.c.station == bindparam("b_station"),
+                pick_batches.c.state == "active",
+                candidate.c.state == LIT,
+                candidate.c.sku == bindparam("b_sku"),
+                candidate.c.qty_picked < candidate.c.qty,
+                exists().where(
+                    and_(totes.c.order_id == candidate.c.order_id, totes.c.state == "picking")
+                ),
+            )
+        )
+        .order_by(candidate.c.seq, candidate.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        update(pick_tasks)
+        .where(pick_tasks.c.id == target)
+        .values(qty_picked=pick_tasks.c.qty_picked + 1, updated_at=bindparam("b_now"))
+        .returning(*pick_tasks.c)
+    )
+
+
+# Built once: this runs for every scanned unit.
+_TAKE_UNIT = _take_unit_statement()
+
+
+async def _take_unit(ctx: BatchContext, station: str, sku: str) -> Any:
+    """Count one unit on the station's lit task for ``sku``, in one statement.
+
+    The task must belong to the station's active batch and its order must have a
+    tote; the row is locked by the update itself. None when no such task exists."""
+    result = await ctx.conn.execute(
+        _TAKE_UNIT, {"b_station": station, "b_sku": sku, "b_now": ctx.now}
+    )
+    return result.first()
 
 
 async def handle_confirm(
@@ -368,17 +450,7 @@ async def finish_task(ctx: BatchContext, task: Any, device_id: str, station: str
                 updated_at=ctx.now,
             )
         )
-        await ctx.conn.execute(
-            insert(stock_moves).values(
-                sku=task.sku,
-                location=task.location,
-                kind="pick",
-                qty=-picked,
-                order_id=task.order_id,
-                actor=ctx.actor,
-                at=ctx.now,
-            )
-        )
+        ctx.stock_move(task.sku, task.location, "pick", -picked, task.order_id)
         await ctx.conn.execute(
             update(order_lines)
             .where(order_lines.c.id == task.line_id)
@@ -408,12 +480,17 @@ async def _split_reservation(ctx: BatchContext, task: Any, picked: int) -> None:
 
 
 async def _after_task(ctx: BatchContext, batch_id: str, order_id: str, station: str | None) -> None:
-    left = await ctx.conn.scalar(
-        select(func.count())
-        .select_from(pick_tasks)
-        .where(and_(pick_tasks.c.order_id == order_id, pick_tasks.c.state.in_(("open", LIT))))
-    )
-    if not left:
+    # One query for both questions: does the order, does the batch have work left?
+    counts = (
+        await ctx.conn.execute(
+            select(
+                func.coalesce(func.sum(case((pick_tasks.c.order_id == order_id, 1), else_=0)), 0),
+                func.count(),
+            ).where(and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(("open", LIT))))
+        )
+    ).one()
+    order_left, batch_left = int(counts[0]), int(counts[1])
+    if not order_left:
         state = await ctx.conn.scalar(select(orders.c.state).where(orders.c.id == order_id))
         if state == OrderState.PICKING:
             await move(ctx, order_id, OrderState.PICKED, "all lines picked")
@@ -422,11 +499,6 @@ async def _after_task(ctx: BatchContext, batch_id: str, order_id: str, station: 
                 .where(and_(totes.c.order_id == order_id, totes.c.state == "picking"))
                 .values(state="to_qc", updated_at=ctx.now)
             )
-    batch_left = await ctx.conn.scalar(
-        select(func.count())
-        .select_from(pick_tasks)
-        .where(and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(("open", LIT))))
-    )
     if batch_left:
         await light_next(ctx, batch_id)
         return
@@ -461,17 +533,7 @@ async def short_pick(
             updated_at=ctx.now,
         )
     )
-    await ctx.conn.execute(
-        insert(stock_moves).values(
-            sku=task.sku,
-            location=task.location,
-            kind="shortage",
-            qty=-missing,
-            order_id=task.order_id,
-            actor=ctx.actor,
-            at=ctx.now,
-        )
-    )
+    ctx.stock_move(task.sku, task.location, "shortage", -missing, task.order_id)
     plan = await inventory.reserve(
         ctx.conn, task.order_id, [LineDemand(task.line_id, task.sku, missing)]
     )
