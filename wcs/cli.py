@@ -180,6 +180,78 @@ def sim(floor: FloorOption) -> None:
     _run(run_floor(floor, settings))
 
 
+@app.command("broker-config")
+def broker_config(
+    floor: FloorOption,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the broker's files.")],
+    host: Annotated[str, typer.Option(help="Interface of the plain MQTT listener.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Plain MQTT port.")] = 1883,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="Server certificate (PEM): adds a TLS listener.")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="Private key of --tls-cert (PEM).")] = None,
+    cafile: Annotated[
+        Path | None, typer.Option(help="CA certificates that sign client certificates.")
+    ] = None,
+    tls_port: Annotated[int, typer.Option(min=1, max=65535, help="TLS MQTT port.")] = 8883,
+    require_client_cert: Annotated[
+        bool, typer.Option(help="TLS clients must present a certificate signed by --cafile.")
+    ] = False,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the broker keeps persistent sessions.")
+    ] = Path("/var/lib/mosquitto"),
+    rotate: Annotated[bool, typer.Option(help="Issue new passwords for every account.")] = False,
+) -> None:
+    """Write a Mosquitto config with one account per device and per service, and ACLs.
+
+    New passwords are printed once (as WCS_MQTT_URL values) and kept in
+    credentials.json (mode 0600) in the output directory."""
+    from wcs.broker_config import (
+        BrokerOptions,
+        Listener,
+        TlsFiles,
+        mqtt_url,
+        write_broker_config,
+    )
+    from wcs.floor import load_floor
+
+    if (tls_cert is None) != (tls_key is None):
+        typer.secho("error: --tls-cert and --tls-key go together", fg="red", err=True)
+        raise typer.Exit(2)
+    tls = (
+        TlsFiles(
+            tls_cert.resolve(),
+            tls_key.resolve(),
+            cafile.resolve() if cafile else None,
+            require_client_cert,
+        )
+        if tls_cert is not None and tls_key is not None
+        else None
+    )
+    options = BrokerOptions(
+        listener=Listener(host, port),
+        tls=tls,
+        tls_listener=Listener(host, tls_port),
+        persistence_dir=data_dir,
+    )
+    try:
+        written = write_broker_config(load_floor(floor), out, options, rotate=rotate)
+    except WcsError as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    for account in written.accounts:
+        if account.username in written.new_accounts:
+            url = mqtt_url(account.username, written.passwords[account.username], url_host, port)
+            typer.echo(f"{account.username}\t{url}")
+    typer.echo(
+        f"wrote {written.config} for {len(written.accounts)} accounts "
+        f"({len(written.new_accounts)} new); passwords are in {written.secrets} (mode 0600). "
+        f"Run: mosquitto -c {written.config}",
+        err=True,
+    )
+
+
 @app.command("fake-carrier")
 def fake_carrier(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",

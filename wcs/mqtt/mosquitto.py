@@ -10,6 +10,10 @@ the broker away from running drivers::
         ...
         broker.stop()      # drivers buffer
         broker.start()     # drivers reconnect and replay
+
+It can also run a configuration written elsewhere (``wcs broker-config``), to test
+that configuration for real: ``PrivateMosquitto(config_file=path, port=port)`` with
+the port that file's listener uses.
 """
 
 from __future__ import annotations
@@ -67,12 +71,16 @@ class PrivateMosquitto:
         binary: str | None = None,
         persistence: bool = False,
         start_timeout_s: float = 10.0,
+        config_file: Path | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.binary = find_mosquitto(binary)
         self.persistence = persistence
         self.start_timeout_s = start_timeout_s
+        self.config_file = config_file
+        if config_file is not None and port is None:
+            raise ConfigError("a given config file needs the port its listener uses")
         self._dir = Path(tempfile.mkdtemp(prefix="wcs-mosquitto-"))
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -92,7 +100,20 @@ class PrivateMosquitto:
     def log_path(self) -> Path:
         return self._dir / "mosquitto.log"
 
+    def _private_lines(self) -> list[str]:
+        lines = [f"log_dest file {self.log_path}"]
+        if os.geteuid() == 0:
+            # Started as root, mosquitto drops to user "mosquitto", which cannot write
+            # its log or database into our private (0700) directory.
+            lines.append("user root")
+        return lines
+
     def _write_config(self) -> Path:
+        if self.config_file is not None:
+            given = self.config_file.read_text(encoding="utf-8")
+            config = self._dir / "mosquitto.conf"
+            config.write_text(given + "\n" + "\n".join(self._private_lines()) + "\n")
+            return config
         lines = [
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
