@@ -111,7 +111,21 @@ async def open_serial(link: SerialLink, who: str, timeout_s: float = 5.0) -> Byt
             "other program holds the port",
             port=link.url,
         ) from None
+    tune_socket(writer)
     return ByteLink(reader, writer, link.url, who)
+
+
+def tune_socket(writer: asyncio.StreamWriter) -> None:
+    """TCP_NODELAY, and keepalive probes so a serial server or printer that lost power
+    (no FIN ever comes) is noticed within about half a minute instead of never."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for option, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, option):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
 
 async def open_tcp(link: TcpLink, who: str, timeout_s: float = 5.0) -> ByteLink:
@@ -131,9 +145,7 @@ async def open_tcp(link: TcpLink, who: str, timeout_s: float = 5.0) -> ByteLink:
             "network, and that no other host holds the printer's port",
             port=name,
         ) from None
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    tune_socket(writer)
     return ByteLink(reader, writer, name, who)
 
 

@@ -200,7 +200,7 @@ class ToledoScaleDriver(_SerialScale):
         self._last_frame = 0.0
         self._published: float | None = None
         self._was_stable = False
-        self._new_reading = asyncio.Condition()
+        self._new_reading = asyncio.Event()
 
     async def serve(self) -> None:
         await run_all(
@@ -234,8 +234,7 @@ class ToledoScaleDriver(_SerialScale):
             self._published = reading.grams
             self.publish_weight(reading.grams, True)
         self._was_stable = settled
-        async with self._new_reading:
-            self._new_reading.notify_all()
+        self._new_reading.set()
 
     async def _watchdog(self) -> None:
         silence = max(2.0, self.options.scale_poll_s)
@@ -250,18 +249,20 @@ class ToledoScaleDriver(_SerialScale):
 
     async def _next(self, accept: Callable[[Reading], bool], what: str) -> Reading:
         timeout = self.options.scale_reply_timeout_s
-        async with self._new_reading:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            latest = self.latest
+            if latest is not None and accept(latest):
+                return latest
+            self._new_reading.clear()
+            remaining = deadline - loop.time()
             try:
-                await asyncio.wait_for(
-                    self._new_reading.wait_for(
-                        lambda: self.latest is not None and accept(self.latest)
-                    ),
-                    timeout,
-                )
+                if remaining <= 0:
+                    raise TimeoutError
+                await asyncio.wait_for(self._new_reading.wait(), remaining)
             except TimeoutError:
                 raise DeviceUnavailable(f"{self.who}: {what} within {timeout:g} s") from None
-        assert self.latest is not None
-        return self.latest
 
     async def execute(self, name: str, command: Command) -> str | None:
         self.require_online()

@@ -121,7 +121,7 @@ class Watch:
         self.identifier = f"watch-{uuid.uuid4().hex[:10]}"
         self.received: dict[str, list[bytes]] = {}
         self._parsed: dict[str, list[dict[str, Any]]] = {}
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._client: aiomqtt.Client | None = None
         self.subscribed = asyncio.Event()
@@ -147,14 +147,12 @@ class Watch:
                     self._client = client
                     await client.subscribe(f"{self.topics.root}/#", qos=1)
                     self.subscribed.set()
-                    async with self._changed:
-                        self._changed.notify_all()
+                    self._changed.set()
                     async for message in client.messages:
                         payload = message.payload
                         raw = payload if isinstance(payload, bytes) else str(payload).encode()
                         self.received.setdefault(message.topic.value, []).append(raw)
-                        async with self._changed:
-                            self._changed.notify_all()
+                        self._changed.set()
             except aiomqtt.MqttError:
                 self._client = None
                 await asyncio.sleep(0.05)
@@ -171,8 +169,17 @@ class Watch:
         return len(self.received.get(f"{self.topics.root}/{suffix}", []))
 
     async def wait(self, predicate: Callable[[], bool], within: float = 5.0) -> None:
-        async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(predicate), within)
+        """Until ``predicate()`` holds; TimeoutError after ``within`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while not predicate():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise TimeoutError
+            self._changed.clear()
+            # Woken by the next message, and at least every 50 ms whatever happens.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(remaining, 0.05))
 
     async def expect(
         self, suffix: str, count: int = 1, within: float = 5.0
