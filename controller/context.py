@@ -12,16 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from controller.index import FloorIndex
+from controller.store import SqlStore
 from wcs.contract.payloads import COMMAND_MODELS
 from wcs.contract.topics import Topics
 from wcs.ids import new_id
 from wcs.persistence.orders import raise_alert
-from wcs.persistence.outbox import OutboxMessage, enqueue
-from wcs.persistence.tables import activity, device_commands, stock_moves
+from wcs.persistence.outbox import OutboxMessage
 from wcs.settings import Settings
 
 # Commands whose acknowledgement changes what happens next: they go to the command
@@ -38,6 +37,7 @@ class BatchContext:
     now: datetime
     actor: str
     down_stations: set[str]
+    store: SqlStore
     cause: str | None = None  # msg_id of the event being handled
     sku_cache: dict[str, tuple[float, str | None]] = field(default_factory=dict)
     activity_rows: list[dict[str, Any]] = field(default_factory=list)
@@ -131,15 +131,10 @@ class BatchContext:
         del self.move_rows[mark[3] :]
 
     async def flush(self) -> None:
-        if self.messages:
-            await enqueue(self.conn, self.messages)
-            self.messages.clear()
-        if self.command_rows:
-            await self.conn.execute(insert(device_commands), self.command_rows)
-            self.command_rows.clear()
-        if self.move_rows:
-            await self.conn.execute(insert(stock_moves), self.move_rows)
-            self.move_rows.clear()
-        if self.activity_rows:
-            await self.conn.execute(insert(activity), self.activity_rows)
-            self.activity_rows.clear()
+        await self.store.flush(
+            self.now, self.messages, self.command_rows, self.move_rows, self.activity_rows
+        )
+        self.messages.clear()
+        self.command_rows.clear()
+        self.move_rows.clear()
+        self.activity_rows.clear()

@@ -32,7 +32,6 @@ from typing import Any
 
 import aiomqtt
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from controller.allocation import Allocator
@@ -40,6 +39,7 @@ from controller.context import BatchContext
 from controller.dispatch import Inbound, dispatch
 from controller.handlers import pick
 from controller.index import FloorIndex
+from controller.store import open_store
 from wcs.contract.payloads import Ack, DeviceStatus, dlq_for, parse_event, parse_payload
 from wcs.contract.topics import Topics
 from wcs.domain.states import OrderState
@@ -49,7 +49,7 @@ from wcs.ids import new_id
 from wcs.mqtt.client import make_client
 from wcs.persistence.db import make_engine, transaction
 from wcs.persistence.outbox import OutboxRelay, collecting, mark_published
-from wcs.persistence.tables import orders, pick_batches, processed_messages
+from wcs.persistence.tables import orders, pick_batches
 from wcs.services.shipments import CarrierDesk
 from wcs.services.waves import release_wave
 from wcs.settings import Settings
@@ -91,7 +91,7 @@ class Controller:
         self.topics = Topics(settings.site)
         self.instance = instance or "c1"
         self._own_engine = engine is None
-        self.engine = engine or make_engine(settings.database_url, pool_size=10)
+        self.engine = engine or make_engine(settings.database_url, pool_size=10, pre_ping=False)
         self._run_relay = run_relay
         self._housekeeping = housekeeping
         self.stats = ControllerStats()
@@ -293,9 +293,10 @@ class Controller:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _context(self, conn: AsyncConnection) -> BatchContext:
+    async def _context(self, conn: AsyncConnection) -> BatchContext:
         return BatchContext(
             conn=conn,
+            store=await open_store(conn),
             topics=self.topics,
             floor=self.index,
             settings=self.settings,
@@ -305,21 +306,10 @@ class Controller:
             sku_cache=self.sku_cache,
         )
 
-    async def _claim(self, conn: AsyncConnection, batch: list[Inbound]) -> set[str]:
+    async def _claim(self, ctx: BatchContext, batch: list[Inbound]) -> set[str]:
         """Insert the batch's msg_ids into the inbox; returns the ones not seen before."""
-        keys = {item.inbox_key for item in batch if item.inbox_key}
-        if not keys:
-            return set()
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        now = utcnow()
-        rows = [{"msg_id": k, "topic": "", "at": now} for k in sorted(keys)]
-        stmt = (
-            dialect.insert(processed_messages)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["msg_id"])
-            .returning(processed_messages.c.msg_id)
-        )
-        return set((await conn.scalars(stmt)).all())
+        keys = sorted({item.inbox_key for item in batch if item.inbox_key})
+        return await ctx.store.claim(keys, ctx.now)
 
     async def _commit(self, batch: list[Inbound]) -> None:
         savepoints = False
@@ -328,8 +318,8 @@ class Controller:
             with collecting(timedelta(seconds=10)) as outbox_rows:
                 try:
                     async with transaction(self.engine) as conn:
-                        ctx = self._context(conn)
-                        fresh = await self._claim(conn, batch)
+                        ctx = await self._context(conn)
+                        fresh = await self._claim(ctx, batch)
                         for item in batch:
                             key = item.inbox_key
                             if key is not None:
@@ -451,7 +441,7 @@ class Controller:
             return
         with collecting() as rows:
             async with transaction(self.engine) as conn:
-                ctx = self._context(conn)
+                ctx = await self._context(conn)
                 for station in idle:
                     await pick.activate_next(ctx, station)
                 await ctx.flush()

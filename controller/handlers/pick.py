@@ -17,11 +17,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.context import BatchContext
 from controller.handlers.common import is_tote, move, sku_for_code
+from controller.store import AfterTask
 from wcs.contract.payloads import ConfirmEvent, ScanEvent
 from wcs.domain.reservation import LineDemand
 from wcs.domain.states import OrderState
@@ -113,23 +114,7 @@ async def activate_next(ctx: BatchContext, station: str) -> str | None:
 
 async def light_next(ctx: BatchContext, batch_id: str) -> None:
     """Light every task of the current stop that is not lit yet (one task per slot)."""
-    rows = (
-        await ctx.conn.execute(
-            select(
-                pick_tasks.c.id,
-                pick_tasks.c.seq,
-                pick_tasks.c.state,
-                pick_tasks.c.qty,
-                pick_tasks.c.qty_picked,
-                pick_tasks.c.ptl_device,
-                pick_tasks.c.ptl_slot,
-                pick_tasks.c.order_id,
-                pick_tasks.c.location,
-            )
-            .where(and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(("open", LIT))))
-            .order_by(pick_tasks.c.seq, pick_tasks.c.id)
-        )
-    ).all()
+    rows = await ctx.store.next_stop(batch_id)
     if not rows:
         return
     stop = rows[0].seq
@@ -156,11 +141,7 @@ async def light_next(ctx: BatchContext, batch_id: str) -> None:
         to_light.append(row)
     if not to_light:
         return
-    await ctx.conn.execute(
-        update(pick_tasks)
-        .where(pick_tasks.c.id.in_([r.id for r in to_light]))
-        .values(state=LIT, updated_at=ctx.now)
-    )
+    await ctx.store.mark_lit([r.id for r in to_light], ctx.now)
     for row in to_light:
         if row.ptl_device and row.ptl_slot is not None:
             await ctx.command(
@@ -178,7 +159,7 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
         await bind_tote(ctx, device_id, station, event.code)
         return
     sku = await sku_for_code(ctx, event.code)
-    task = await _take_unit(ctx, station, sku) if sku is not None else None
+    task = await ctx.store.take_unit(station, sku, ctx.now) if sku is not None else None
     if task is None:
         # The slow path only runs for refusals: find out why, to say it precisely.
         batch_id = await active_batch(ctx, station)
@@ -223,50 +204,6 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
             qty=left,
             color="green",
         )
-
-
-def _take_unit_statement() -> Any:
-    candidate = pick_tasks.alias("candidate")
-    target = (
-        select(candidate.c.id)
-        .join(pick_batches, pick_batches.c.id == candidate.c.batch_id)
-        .where(
-            and_(
-                pick_batches.c.station == bindparam("b_station"),
-                pick_batches.c.state == "active",
-                candidate.c.state == LIT,
-                candidate.c.sku == bindparam("b_sku"),
-                candidate.c.qty_picked < candidate.c.qty,
-                exists().where(
-                    and_(totes.c.order_id == candidate.c.order_id, totes.c.state == "picking")
-                ),
-            )
-        )
-        .order_by(candidate.c.seq, candidate.c.id)
-        .limit(1)
-        .scalar_subquery()
-    )
-    return (
-        update(pick_tasks)
-        .where(pick_tasks.c.id == target)
-        .values(qty_picked=pick_tasks.c.qty_picked + 1, updated_at=bindparam("b_now"))
-        .returning(*pick_tasks.c)
-    )
-
-
-# Built once: this runs for every scanned unit.
-_TAKE_UNIT = _take_unit_statement()
-
-
-async def _take_unit(ctx: BatchContext, station: str, sku: str) -> Any:
-    """Count one unit on the station's lit task for ``sku``, in one statement.
-
-    The task must belong to the station's active batch and its order must have a
-    tote; the row is locked by the update itself. None when no such task exists."""
-    result = await ctx.conn.execute(
-        _TAKE_UNIT, {"b_station": station, "b_sku": sku, "b_now": ctx.now}
-    )
-    return result.first()
 
 
 async def handle_confirm(
@@ -436,30 +373,36 @@ async def _started(ctx: BatchContext, order_id: str) -> None:
 async def finish_task(ctx: BatchContext, task: Any, device_id: str, station: str | None) -> None:
     """Units leave the shelf for the tote: stock and reservation follow, light moves on."""
     picked = task.qty_picked
-    state = "done" if picked >= task.qty else "short"
-    await ctx.conn.execute(
-        update(pick_tasks).where(pick_tasks.c.id == task.id).values(state=state, updated_at=ctx.now)
-    )
-    if picked > 0:
-        await ctx.conn.execute(
-            update(stock)
-            .where(and_(stock.c.sku == task.sku, stock.c.location == task.location))
-            .values(
-                on_hand=stock.c.on_hand - picked,
-                reserved=stock.c.reserved - picked,
-                updated_at=ctx.now,
-            )
-        )
+    if picked >= task.qty:
+        left = await ctx.store.complete_task(task, ctx.now)
         ctx.stock_move(task.sku, task.location, "pick", -picked, task.order_id)
+    else:
         await ctx.conn.execute(
-            update(order_lines)
-            .where(order_lines.c.id == task.line_id)
-            .values(qty_picked=order_lines.c.qty_picked + picked)
+            update(pick_tasks)
+            .where(pick_tasks.c.id == task.id)
+            .values(state="short", updated_at=ctx.now)
         )
-    await _split_reservation(ctx, task, picked)
+        if picked > 0:
+            await ctx.conn.execute(
+                update(stock)
+                .where(and_(stock.c.sku == task.sku, stock.c.location == task.location))
+                .values(
+                    on_hand=stock.c.on_hand - picked,
+                    reserved=stock.c.reserved - picked,
+                    updated_at=ctx.now,
+                )
+            )
+            ctx.stock_move(task.sku, task.location, "pick", -picked, task.order_id)
+            await ctx.conn.execute(
+                update(order_lines)
+                .where(order_lines.c.id == task.line_id)
+                .values(qty_picked=order_lines.c.qty_picked + picked)
+            )
+        await _split_reservation(ctx, task, picked)
+        left = await ctx.store.work_left(task.batch_id, task.order_id)
     if task.ptl_device and task.ptl_slot is not None:
         await ctx.command(task.ptl_device, "clear", slot=task.ptl_slot)
-    await _after_task(ctx, task.batch_id, task.order_id, station)
+    await _after_task(ctx, task.batch_id, task.order_id, station, left)
 
 
 async def _split_reservation(ctx: BatchContext, task: Any, picked: int) -> None:
@@ -479,27 +422,13 @@ async def _split_reservation(ctx: BatchContext, task: Any, picked: int) -> None:
     )
 
 
-async def _after_task(ctx: BatchContext, batch_id: str, order_id: str, station: str | None) -> None:
-    # One query for both questions: does the order, does the batch have work left?
-    counts = (
-        await ctx.conn.execute(
-            select(
-                func.coalesce(func.sum(case((pick_tasks.c.order_id == order_id, 1), else_=0)), 0),
-                func.count(),
-            ).where(and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(("open", LIT))))
-        )
-    ).one()
-    order_left, batch_left = int(counts[0]), int(counts[1])
-    if not order_left:
-        state = await ctx.conn.scalar(select(orders.c.state).where(orders.c.id == order_id))
-        if state == OrderState.PICKING:
-            await move(ctx, order_id, OrderState.PICKED, "all lines picked")
-            await ctx.conn.execute(
-                update(totes)
-                .where(and_(totes.c.order_id == order_id, totes.c.state == "picking"))
-                .values(state="to_qc", updated_at=ctx.now)
-            )
-    if batch_left:
+async def _after_task(
+    ctx: BatchContext, batch_id: str, order_id: str, station: str | None, left: AfterTask
+) -> None:
+    if not left.order_left and left.order_state == OrderState.PICKING:
+        await move(ctx, order_id, OrderState.PICKED, "all lines picked")
+        await ctx.store.move_totes(order_id, "picking", "to_qc", ctx.now)
+    if left.batch_left:
         await light_next(ctx, batch_id)
         return
     await ctx.conn.execute(

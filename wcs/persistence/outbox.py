@@ -73,6 +73,19 @@ def collecting(defer: timedelta = timedelta(seconds=10)) -> Iterator[Collector]:
         _collector.reset(token)
 
 
+def collector_deferral(now: datetime) -> datetime | None:
+    """``deferred_until`` for rows written now: set while a collector is active."""
+    collector = _collector.get()
+    return now + collector.defer if collector else None
+
+
+def collector_add(ids: Sequence[int], messages: Sequence[OutboxMessage]) -> None:
+    """Register rows written by a caller's own statement with the active collector."""
+    collector = _collector.get()
+    if collector is not None:
+        collector.rows.extend(zip(ids, messages, strict=True))
+
+
 async def enqueue(conn: AsyncConnection, messages: Sequence[OutboxMessage]) -> None:
     """Write messages inside the caller's transaction (they publish after commit)."""
     if not messages:

@@ -1,0 +1,351 @@
+"""The pick hot path's storage, in two dialects.
+
+Every scanned unit runs through here, so round trips decide throughput: one
+statement per unit, one per finished task. ``SqlStore`` speaks SQLAlchemy Core and
+runs on any supported database (SQLite for the embedded default). ``PgStore`` sends
+the same operations as prepared statements straight to asyncpg, inside the same
+transaction, and folds the finishing writes into one data-modifying CTE; on this
+path SQLAlchemy's per-statement overhead would cost more than the database work.
+Both are exercised by the controller tests, which run on both databases.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import and_, bindparam, case, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from wcs.persistence.outbox import OutboxMessage, collector_add, collector_deferral, enqueue
+from wcs.persistence.tables import (
+    activity,
+    device_commands,
+    order_lines,
+    orders,
+    pick_batches,
+    pick_tasks,
+    processed_messages,
+    reservations,
+    stock,
+    stock_moves,
+    totes,
+)
+
+LIT = "lit"
+OPEN_STATES = ("open", LIT)
+
+
+@dataclass(frozen=True, slots=True)
+class AfterTask:
+    order_left: int
+    batch_left: int
+    order_state: str | None
+
+
+def _take_unit_statement() -> Any:
+    candidate = pick_tasks.alias("candidate")
+    target = (
+        select(candidate.c.id)
+        .join(pick_batches, pick_batches.c.id == candidate.c.batch_id)
+        .where(
+            and_(
+                pick_batches.c.station == bindparam("b_station"),
+                pick_batches.c.state == "active",
+                candidate.c.state == LIT,
+                candidate.c.sku == bindparam("b_sku"),
+                candidate.c.qty_picked < candidate.c.qty,
+                exists().where(
+                    and_(totes.c.order_id == candidate.c.order_id, totes.c.state == "picking")
+                ),
+            )
+        )
+        .order_by(candidate.c.seq, candidate.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        update(pick_tasks)
+        .where(pick_tasks.c.id == target)
+        .values(qty_picked=pick_tasks.c.qty_picked + 1, updated_at=bindparam("b_now"))
+        .returning(*pick_tasks.c)
+    )
+
+
+_TAKE_UNIT = _take_unit_statement()
+
+
+class SqlStore:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def claim(self, keys: list[str], now: datetime) -> set[str]:
+        """Insert msg_ids into the inbox; returns the ones not seen before."""
+        if not keys:
+            return set()
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(processed_messages)
+            .values([{"msg_id": k, "topic": "", "at": now} for k in keys])
+            .on_conflict_do_nothing(index_elements=["msg_id"])
+            .returning(processed_messages.c.msg_id)
+        )
+        return set((await self.conn.scalars(stmt)).all())
+
+    async def take_unit(self, station: str, sku: str, now: datetime) -> Any:
+        """One unit on the station's lit task for ``sku`` (its order must have a tote)."""
+        result = await self.conn.execute(
+            _TAKE_UNIT, {"b_station": station, "b_sku": sku, "b_now": now}
+        )
+        return result.first()
+
+    async def complete_task(self, task: Any, now: datetime) -> AfterTask:
+        """A fully picked task: stock leaves the shelf, the line and reservation follow."""
+        c = self.conn
+        picked = task.qty_picked
+        await c.execute(
+            update(pick_tasks)
+            .where(pick_tasks.c.id == task.id)
+            .values(state="done", updated_at=now)
+        )
+        await c.execute(
+            update(stock)
+            .where(and_(stock.c.sku == task.sku, stock.c.location == task.location))
+            .values(
+                on_hand=stock.c.on_hand - picked, reserved=stock.c.reserved - picked, updated_at=now
+            )
+        )
+        await c.execute(
+            update(order_lines)
+            .where(order_lines.c.id == task.line_id)
+            .values(qty_picked=order_lines.c.qty_picked + picked)
+        )
+        await c.execute(
+            update(reservations)
+            .where(reservations.c.id == task.reservation_id)
+            .values(state="picked")
+        )
+        return await self.work_left(task.batch_id, task.order_id)
+
+    async def work_left(self, batch_id: str, order_id: str) -> AfterTask:
+        counts = (
+            await self.conn.execute(
+                select(
+                    func.coalesce(
+                        func.sum(case((pick_tasks.c.order_id == order_id, 1), else_=0)), 0
+                    ),
+                    func.count(),
+                ).where(
+                    and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(OPEN_STATES))
+                )
+            )
+        ).one()
+        state = await self.conn.scalar(select(orders.c.state).where(orders.c.id == order_id))
+        return AfterTask(int(counts[0]), int(counts[1]), state)
+
+    async def next_stop(self, batch_id: str) -> list[Any]:
+        rows = await self.conn.execute(
+            select(
+                pick_tasks.c.id,
+                pick_tasks.c.seq,
+                pick_tasks.c.state,
+                pick_tasks.c.qty,
+                pick_tasks.c.qty_picked,
+                pick_tasks.c.ptl_device,
+                pick_tasks.c.ptl_slot,
+                pick_tasks.c.order_id,
+                pick_tasks.c.location,
+            )
+            .where(and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(OPEN_STATES)))
+            .order_by(pick_tasks.c.seq, pick_tasks.c.id)
+        )
+        return list(rows.all())
+
+    async def mark_lit(self, task_ids: list[int], now: datetime) -> None:
+        await self.conn.execute(
+            update(pick_tasks)
+            .where(pick_tasks.c.id.in_(task_ids))
+            .values(state=LIT, updated_at=now)
+        )
+
+    async def move_totes(self, order_id: str, src: str, dst: str, now: datetime) -> None:
+        await self.conn.execute(
+            update(totes)
+            .where(and_(totes.c.order_id == order_id, totes.c.state == src))
+            .values(state=dst, updated_at=now)
+        )
+
+    async def flush(
+        self,
+        now: datetime,
+        messages: list[OutboxMessage],
+        commands: list[dict[str, Any]],
+        moves: list[dict[str, Any]],
+        facts: list[dict[str, Any]],
+    ) -> None:
+        if messages:
+            await enqueue(self.conn, messages)
+        if commands:
+            await self.conn.execute(insert(device_commands), commands)
+        if moves:
+            await self.conn.execute(insert(stock_moves), moves)
+        if facts:
+            await self.conn.execute(insert(activity), facts)
+
+
+class PgStore(SqlStore):
+    """The same operations as prepared asyncpg statements in the same transaction."""
+
+    def __init__(self, conn: AsyncConnection, raw: Any) -> None:
+        super().__init__(conn)
+        self.raw = raw  # asyncpg.Connection; asyncpg caches the prepared statements
+
+    async def claim(self, keys: list[str], now: datetime) -> set[str]:
+        if not keys:
+            return set()
+        rows = await self.raw.fetch(
+            "INSERT INTO processed_messages (msg_id, topic, at) "
+            "SELECT k, '', $2 FROM unnest($1::text[]) AS k "
+            "ON CONFLICT (msg_id) DO NOTHING RETURNING msg_id",
+            keys,
+            now,
+        )
+        return {r[0] for r in rows}
+
+    async def take_unit(self, station: str, sku: str, now: datetime) -> Any:
+        return _row(
+            await self.raw.fetchrow(
+                "UPDATE pick_tasks SET qty_picked = qty_picked + 1, updated_at = $3 "
+                "WHERE id = ("
+                " SELECT t.id FROM pick_tasks t JOIN pick_batches b ON b.id = t.batch_id"
+                " WHERE b.station = $1 AND b.state = 'active' AND t.state = 'lit' AND t.sku = $2"
+                "  AND t.qty_picked < t.qty"
+                "  AND EXISTS (SELECT 1 FROM totes WHERE totes.order_id = t.order_id"
+                "              AND totes.state = 'picking')"
+                " ORDER BY t.seq, t.id LIMIT 1 FOR UPDATE OF t) "
+                "RETURNING *",
+                station,
+                sku,
+                now,
+            )
+        )
+
+    async def complete_task(self, task: Any, now: datetime) -> AfterTask:
+        # Data-modifying CTEs run on the statement's snapshot: the final SELECT does not
+        # see the task as done yet, hence ``id <> $1``.
+        row = await self.raw.fetchrow(
+            "WITH t AS (UPDATE pick_tasks SET state = 'done', updated_at = $2 WHERE id = $1),"
+            " s AS (UPDATE stock SET on_hand = on_hand - $3, reserved = reserved - $3,"
+            "       updated_at = $2 WHERE sku = $4 AND location = $5),"
+            " l AS (UPDATE order_lines SET qty_picked = qty_picked + $3 WHERE id = $6),"
+            " r AS (UPDATE reservations SET state = 'picked' WHERE id = $7) "
+            "SELECT count(*) FILTER (WHERE order_id = $8), count(*),"
+            " (SELECT state FROM orders WHERE id = $8) "
+            "FROM pick_tasks WHERE batch_id = $9 AND state IN ('open', 'lit') AND id <> $1",
+            task.id,
+            now,
+            task.qty_picked,
+            task.sku,
+            task.location,
+            task.line_id,
+            task.reservation_id,
+            task.order_id,
+            task.batch_id,
+        )
+        return AfterTask(int(row[0]), int(row[1]), row[2])
+
+    async def next_stop(self, batch_id: str) -> list[Any]:
+        rows = await self.raw.fetch(
+            "SELECT id, seq, state, qty, qty_picked, ptl_device, ptl_slot, order_id, location"
+            " FROM pick_tasks WHERE batch_id = $1 AND state IN ('open', 'lit')"
+            " ORDER BY seq, id",
+            batch_id,
+        )
+        return [_row(r) for r in rows]
+
+    async def mark_lit(self, task_ids: list[int], now: datetime) -> None:
+        await self.raw.execute(
+            "UPDATE pick_tasks SET state = 'lit', updated_at = $2 WHERE id = ANY($1::bigint[])",
+            task_ids,
+            now,
+        )
+
+    async def move_totes(self, order_id: str, src: str, dst: str, now: datetime) -> None:
+        await self.raw.execute(
+            "UPDATE totes SET state = $3, updated_at = $4 WHERE order_id = $1 AND state = $2",
+            order_id,
+            src,
+            dst,
+            now,
+        )
+
+    async def flush(
+        self,
+        now: datetime,
+        messages: list[OutboxMessage],
+        commands: list[dict[str, Any]],
+        moves: list[dict[str, Any]],
+        facts: list[dict[str, Any]],
+    ) -> None:
+        raw = self.raw
+        if messages:
+            defer_until = collector_deferral(now)
+            ids = await raw.fetch(
+                "INSERT INTO outbox (topic, payload, qos, retain, created_at, deferred_until)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[],"
+                " $5::timestamptz[], $6::timestamptz[]) RETURNING id",
+                [m.topic for m in messages],
+                [m.payload.decode() for m in messages],
+                [m.qos for m in messages],
+                [m.retain for m in messages],
+                [now] * len(messages),
+                [defer_until] * len(messages),
+            )
+            collector_add([r[0] for r in ids], messages)
+        if commands:
+            await raw.execute(
+                "INSERT INTO device_commands"
+                " (cmd_id, device_id, name, subject, payload, created_at)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+                " $5::text[], $6::timestamptz[])",
+                *_columns(
+                    commands, ("cmd_id", "device_id", "name", "subject", "payload", "created_at")
+                ),
+            )
+        if moves:
+            await raw.execute(
+                "INSERT INTO stock_moves (sku, location, kind, qty, order_id, actor, at)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],"
+                " $6::text[], $7::timestamptz[])",
+                *_columns(moves, ("sku", "location", "kind", "qty", "order_id", "actor", "at")),
+            )
+        if facts:
+            detail = [json.dumps(f["detail"]) if f["detail"] is not None else None for f in facts]
+            await raw.execute(
+                "INSERT INTO activity (at, kind, ok, order_id, device_id, station, detail)"
+                " SELECT a, k, o, oi, d, s, dt::json FROM unnest($1::timestamptz[], $2::text[],"
+                " $3::bool[], $4::text[], $5::text[], $6::text[], $7::text[])"
+                " AS u(a, k, o, oi, d, s, dt)",
+                *_columns(facts, ("at", "kind", "ok", "order_id", "device_id", "station")),
+                detail,
+            )
+
+
+def _row(record: Any) -> Any:
+    """asyncpg records read by key only; handlers read columns as attributes."""
+    return None if record is None else SimpleNamespace(**dict(record.items()))
+
+
+def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[list[Any]]:
+    return [[row[name] for row in rows] for name in names]
+
+
+async def open_store(conn: AsyncConnection) -> SqlStore:
+    if conn.dialect.name == "postgresql":
+        raw = await conn.get_raw_connection()
+        return PgStore(conn, raw.driver_connection)
+    return SqlStore(conn)
