@@ -102,6 +102,40 @@ class MonitoringSettings(BaseModel):
         return value
 
 
+class NotifySettings(BaseModel):
+    """Customer notifications (``WCS_NOTIFY__*``): SMTP, the SMS webhook, retries.
+
+    A channel without its address (no ``smtp_host``, no ``webhook_url``) is off: its
+    notifications wait as pending and go out once it is configured, never dropped.
+    """
+
+    # Run the notifier inside the API process (off when a separate `wcs notify` runs).
+    enabled: bool = True
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Warehouse <no-reply@localhost>"
+    smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # SMS gateway (or any HTTP receiver): JSON POST with an Idempotency-Key header.
+    webhook_url: str | None = None
+    webhook_token: str | None = None
+    customer_service_email: str | None = None
+    staff_lang: Literal["en", "zh-CN"] = "en"
+    default_lang: Literal["en", "zh-CN"] = "en"
+    # Where customers reach the API (tracking links, the backorder choice).
+    public_url: str = "http://127.0.0.1:8000"
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_s: float = Field(default=30.0, gt=0)
+    backoff_cap_s: float = Field(default=3600.0, gt=0)
+    poll_s: float = Field(default=2.0, gt=0)
+    batch: int = Field(default=50, ge=1)
+    concurrency: int = Field(default=4, ge=1)
+    # A message claimed longer ago than this belongs to a notifier that died.
+    claim_ttl_s: float = Field(default=120.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything configurable, one prefix: ``WCS_``."""
 
@@ -131,6 +165,7 @@ class Settings(BaseSettings):
     pack: PackSettings = PackSettings()
     controller: ControllerSettings = ControllerSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    notify: NotifySettings = NotifySettings()
 
     @field_validator("admin_token")
     @classmethod

@@ -21,6 +21,7 @@ from wcs.contract.topics import Topics
 from wcs.domain import orders as domain
 from wcs.domain.orders import OrderEvent
 from wcs.errors import Conflict, NotFound
+from wcs.notify.queue import queue_order_events
 from wcs.persistence.outbox import OutboxMessage, enqueue, message
 from wcs.persistence.tables import alerts, order_events, orders
 from wcs.timeutil import utcnow
@@ -80,6 +81,8 @@ async def record_events(
     if not events:
         return
     await conn.execute(insert(order_events), [event_row(e) for e in events])
+    # Customer notifications commit with the change they announce (or not at all).
+    await queue_order_events(conn, events)
     await enqueue(conn, [*(state_message(topics, e) for e in events), *extra])
 
 

@@ -6,9 +6,17 @@ module imports them all so migrations, tests and ``tables`` see the whole schema
 
 from __future__ import annotations
 
-from wcs.persistence import models, models_delivery, models_floor, models_monitoring
+from wcs.persistence import models, models_delivery, models_floor, models_monitoring, models_notify
 from wcs.persistence.models import Base
 
 metadata = Base.metadata
 
-__all__ = ["Base", "metadata", "models", "models_delivery", "models_floor", "models_monitoring"]
+__all__ = [
+    "Base",
+    "metadata",
+    "models",
+    "models_delivery",
+    "models_floor",
+    "models_monitoring",
+    "models_notify",
+]

@@ -1,0 +1,129 @@
+"""Pure decisions of the notifier: no I/O, table-tested.
+
+- Who hears about what: ``order_exception`` goes to customer service, everything else
+  to the customer.
+- Channels: e-mail whenever the customer has an address; a text message (the SMS
+  webhook) as well for the few time-critical kinds, or instead of e-mail when there is
+  no address. A channel that is not configured is not chosen when another one
+  reaches the person; when none does, the notification waits for configuration.
+- Language: the customer's stored preference, else the country of the delivery
+  address (Simplified Chinese for mainland China and Singapore), else the default.
+- Keys: ``order:<order>:<seq>:<channel>`` for state changes and
+  ``notice:<id>:<channel>`` for customer notices; the SMTP Message-ID is derived from
+  the key, so a duplicate (a retry after an unknown outcome) is recognisable as one.
+- Backoff: capped exponential with equal jitter (half fixed, half random), so retries
+  of many messages after an outage spread out but never come back at once.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+Lang = Literal["en", "zh-CN"]
+LANGS: tuple[Lang, ...] = ("en", "zh-CN")
+Channel = Literal["email", "sms", "none"]
+
+STAFF_KINDS = frozenset({"order_exception"})
+# Worth a text message even when the customer also gets an e-mail: they change what
+# the customer does today (be home, rearrange, wait longer).
+SMS_KINDS = frozenset({"out_for_delivery", "delivery_failed", "delivery_delayed"})
+# Countries whose customers get Simplified Chinese unless they chose otherwise.
+ZH_COUNTRIES = frozenset({"CN", "SG"})
+
+_KEY_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    email: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    channel: Channel
+    recipient: str | None
+    # Why nothing can be sent (channel "none"): the dead letter says so.
+    problem: str | None = None
+
+
+def audience_of(kind: str) -> Literal["customer", "staff"]:
+    return "staff" if kind in STAFF_KINDS else "customer"
+
+
+def plan_channels(
+    kind: str,
+    contact: Contact,
+    *,
+    email_on: bool,
+    sms_on: bool,
+    staff_email: str | None,
+) -> list[Planned]:
+    """The channels one notification goes out on; never empty.
+
+    An unconfigured channel is still planned when it is the only way to reach the
+    person: the row then waits (pending) instead of being dropped.
+    """
+    if audience_of(kind) == "staff":
+        if staff_email:
+            return [Planned("email", staff_email)]
+        return [
+            Planned(
+                "none", None, "no customer service address (WCS_NOTIFY__CUSTOMER_SERVICE_EMAIL)"
+            )
+        ]
+    planned: list[Planned] = []
+    if contact.email:
+        planned.append(Planned("email", contact.email))
+    # Without an address a text message is the only way, configured or not.
+    sms_wanted = not contact.email or (sms_on and (kind in SMS_KINDS or not email_on))
+    if contact.phone and sms_wanted:
+        planned.append(Planned("sms", contact.phone))
+    if not planned:
+        return [Planned("none", None, "the order has neither an e-mail address nor a phone")]
+    return planned
+
+
+def choose_lang(preference: str | None, country: str | None, default: Lang = "en") -> Lang:
+    if preference in LANGS:
+        return preference
+    if country and country.upper() in ZH_COUNTRIES:
+        return "zh-CN"
+    return default
+
+
+def order_key(order_id: str, seq: int, channel: str) -> str:
+    return f"order:{order_id}:{seq}:{channel}"
+
+
+def notice_key(notice_id: int, channel: str) -> str:
+    return f"notice:{notice_id}:{channel}"
+
+
+def message_id(key: str, site: str, domain: str) -> str:
+    """A Message-ID that is the same for every attempt of one notification."""
+    local = _KEY_SAFE.sub("-", f"wcs.{site}.{key.replace(':', '.')}")
+    return f"<{local}@{domain}>"
+
+
+def domain_of(address: str) -> str:
+    """The domain part of ``Name <user@domain>`` or ``user@domain`` (for Message-IDs)."""
+    match = re.search(r"@([A-Za-z0-9.-]+)", address)
+    return match.group(1) if match else "localhost"
+
+
+def backoff_s(
+    attempts: int,
+    base_s: float,
+    cap_s: float,
+    rand: Callable[[float, float], float] = random.uniform,
+) -> float:
+    """Seconds before the next try after ``attempts`` failed tries (1 = first failure)."""
+    if attempts < 1:
+        raise ValueError("backoff after at least one attempt")
+    ceiling = min(cap_s, base_s * 2 ** min(attempts - 1, 32))
+    return float(ceiling / 2 + rand(0.0, ceiling / 2))
