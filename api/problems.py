@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.metrics import API_ERRORS
@@ -120,6 +121,21 @@ def install(app: FastAPI) -> None:
         if status >= 500:
             log.error("request failed: %s", exc.message)
         return problem(status, exc.message, code=exc.code.replace("_", "-"), extra=extra)
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        # SQLSTATE class 22 is the database refusing a value the request carried (a NUL
+        # character, text longer than its column, a number out of range): the client's
+        # data, not our failure. Class 23 is a constraint the request broke.
+        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        reason = str(exc.orig).split("\n", 1)[0][:300]
+        if state.startswith("22"):
+            return problem(422, f"a value cannot be stored: {reason}", code="unstorable-value")
+        if state.startswith("23"):
+            return problem(409, f"the request conflicts with stored data: {reason}")
+        if getattr(exc, "connection_invalidated", False):
+            return problem(503, "database unreachable; retry shortly", code="database-unavailable")
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

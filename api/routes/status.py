@@ -36,6 +36,7 @@ from markupsafe import Markup
 
 from api.deps import STAFF
 from api.live import Monitoring, to_json
+from api.problems import problem
 from wcs.domain.alert_rules import duration_text
 from wcs.flowchart import order_flow_svg
 from wcs.services.auth import Principal
@@ -126,7 +127,10 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
 
 
-def _rejection_page(exc: ViewerRejected) -> HTMLResponse:
+def _rejection_page(request: Request, exc: ViewerRejected) -> Response:
+    # A browser gets a page it can show; any other client the API's problem details.
+    if "text/html" not in request.headers.get("accept", ""):
+        return problem(exc.status, exc.reason, code="status-page-denied")
     page = _templates().get_template("status_denied.html").render(reason=exc.reason)
     return _html(page, exc.status)
 
@@ -155,7 +159,7 @@ async def status_page(
             return redirect
         await check_viewer(request, token_from(request))
     except ViewerRejected as exc:
-        return _rejection_page(exc)
+        return _rejection_page(request, exc)
     engine = request.app.state.engine
     runtime: Monitoring | None = getattr(request.app.state, "monitoring", None)
     data = await board(engine)
@@ -185,7 +189,7 @@ async def status_static(name: Annotated[str, Path(max_length=40)]) -> Response:
     """The page's own script and stylesheet (public: they hold no data)."""
     media = STATIC_FILES.get(name)
     if media is None:
-        return Response("not found", status_code=404, media_type="text/plain")
+        return problem(404, f"no file {name!r} here; the page uses status.js and status.css")
     body = resources.files("api").joinpath("static", name).read_bytes()
     return Response(
         body,
