@@ -6,7 +6,7 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.errors import NotFound, ValidationFailed
@@ -101,7 +101,7 @@ async def list_orders(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Newest first, keyset-paginated (stable while orders keep arriving)."""
     query = select(orders)
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if states:
         conditions.append(orders.c.state.in_(states))
     if customer_ref is not None:
