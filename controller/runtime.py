@@ -45,7 +45,6 @@ from wcs.contract.topics import Topics
 from wcs.domain.states import OrderState
 from wcs.errors import ValidationFailed, WcsError
 from wcs.floor import Floor
-from wcs.ids import new_id
 from wcs.mqtt.client import make_client
 from wcs.persistence.db import make_engine, transaction
 from wcs.persistence.outbox import OutboxRelay, collecting, mark_published
@@ -56,6 +55,9 @@ from wcs.settings import Settings
 from wcs.timeutil import utcnow
 
 log = logging.getLogger(__name__)
+
+# Each committer queue holds this many full batches at most.
+QUEUE_BATCHES = 4
 
 
 @dataclass
@@ -69,6 +71,7 @@ class ControllerStats:
     retried_batches: int = 0
     commit_errors: int = 0
     commands_sent: int = 0
+    backpressure_waits: int = 0  # times MQTT reading paused for a full committer queue
     batch_sizes: list[int] = field(default_factory=list)
 
 
@@ -97,8 +100,12 @@ class Controller:
         self.stats = ControllerStats()
         self.down_stations: set[str] = set()
         self.sku_cache: dict[str, tuple[float, str | None]] = {}
+        # Bounded: when the database falls behind, the MQTT loop waits for room instead
+        # of buffering without end; the events stay unacknowledged at the broker, which
+        # stops sending once its in-flight window for us is full and holds the rest.
         self._queues: list[asyncio.Queue[Inbound]] = [
-            asyncio.Queue() for _ in range(self.cfg.committers)
+            asyncio.Queue(maxsize=QUEUE_BATCHES * self.cfg.batch_max)
+            for _ in range(self.cfg.committers)
         ]
         self._client: aiomqtt.Client | None = None
         self._generation = 0
@@ -211,7 +218,12 @@ class Controller:
                     async for message in client.messages:
                         if self._stopping:
                             continue  # not acked: the broker redelivers after restart
-                        self._accept(message, generation)
+                        routed = self._accept(message, generation)
+                        if routed is not None:
+                            queue, item = routed
+                            if queue.full():
+                                self.stats.backpressure_waits += 1
+                            await queue.put(item)
             except aiomqtt.MqttError as exc:
                 self._client = None
                 log.warning("controller lost the broker (%s); reconnecting in %.1fs", exc, backoff)
@@ -226,7 +238,10 @@ class Controller:
             if item.generation == self._generation and item.mid:
                 client._client.ack(item.mid, 1)
 
-    def _accept(self, message: aiomqtt.Message, generation: int) -> None:
+    def _accept(
+        self, message: aiomqtt.Message, generation: int
+    ) -> tuple[asyncio.Queue[Inbound], Inbound] | None:
+        """Parse and check one message: the committer queue it goes to, or None (dlq)."""
         topic = str(message.topic)
         raw = (
             message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
@@ -247,10 +262,10 @@ class Controller:
         except ValidationFailed as exc:
             self._dead_letter(topic, raw, exc.message)
             self._ack_mqtt([Inbound(topic, None, None, raw, message.mid, generation, 0.0)])  # type: ignore[arg-type]
-            return
+            return None
         item = Inbound(topic, info, payload, raw, message.mid, generation, time.perf_counter())
         shard = zlib.crc32(info.device_id.encode()) % len(self._queues)
-        self._queues[shard].put_nowait(item)
+        return self._queues[shard], item
 
     def _dead_letter(self, topic: str, raw: bytes, error: str) -> None:
         self.stats.dlq += 1
@@ -474,7 +489,9 @@ async def run(settings: Settings, floor_path: str | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Controller(settings, floor, instance=new_id("c")[-8:]) as controller:
+    # A stable instance id keeps the same persistent MQTT session across restarts, so
+    # events left unacknowledged by the previous run are redelivered to this one.
+    async with Controller(settings, floor, instance=settings.controller.instance) as controller:
         await stop.wait()
         log.info("controller stopping: draining queued events")
         await controller.drain()

@@ -50,6 +50,9 @@ class PackSettings(BaseModel):
 
 
 class ControllerSettings(BaseModel):
+    # Names the controller's persistent MQTT session: stable across restarts (nothing
+    # unacknowledged is lost), distinct per process when several run side by side.
+    instance: str = Field(default="c1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
     group: str = "controllers"
     shared_subscription: bool = False
     batch_max: int = Field(default=256, ge=1)
