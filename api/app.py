@@ -14,17 +14,21 @@ from api.guards import RequestGuards
 from api.live import run_monitoring
 from api.routes import (
     aftersales,
+    backorders,
     catalog,
     delivery,
+    feedback,
     floor,
     health,
     monitoring,
+    notifications,
     orders,
     status,
     stream,
 )
 from wcs.contract.topics import Topics
 from wcs.floor import load_floor
+from wcs.notify.worker import Notifier
 from wcs.persistence.db import make_engine
 from wcs.persistence.outbox import OutboxRelay
 from wcs.services.delivery_jobs import DeliveryHousekeeping
@@ -58,6 +62,9 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
                     after_round=lambda: app.state.wake_relay(),
                 )
             )
+            app.state.notifier = None
+            if settings.notify.enabled:
+                app.state.notifier = await stack.enter_async_context(Notifier(engine, settings))
             try:
                 async with run_monitoring(app, settings, engine):
                     yield
@@ -85,6 +92,9 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
     app.include_router(floor.router)
     app.include_router(delivery.router)
     app.include_router(aftersales.router)
+    app.include_router(backorders.router)
+    app.include_router(notifications.router)
+    app.include_router(feedback.router)
     app.include_router(monitoring.router)
     app.include_router(stream.router)
     app.include_router(status.router)

@@ -166,6 +166,7 @@ async def expand(
                     notify_requests.c.id.label("request_id"),
                     notify_requests.c.seq,
                     notify_requests.c.kind,
+                    notify_requests.c.created_at.label("happened"),
                     *_ORDER_COLUMNS,
                 )
                 .join(orders, orders.c.id == notify_requests.c.order_id)
@@ -179,6 +180,7 @@ async def expand(
                 select(
                     customer_notices.c.id.label("notice_id"),
                     customer_notices.c.kind,
+                    customer_notices.c.created_at.label("happened"),
                     *_ORDER_COLUMNS,
                 )
                 .join(orders, orders.c.id == customer_notices.c.order_id)
@@ -195,31 +197,33 @@ async def expand(
         prefs = await _preferences(
             conn, {r.customer_ref for r in [*requests, *notices] if r.customer_ref}
         )
-        rows: list[dict[str, Any]] = []
+        common: dict[str, Any] = {"settings": settings, "channels_on": channels_on, "now": now}
+        timed: list[tuple[datetime, int, list[dict[str, Any]]]] = []
         for r in requests:
-            rows += _rows_for(
+            planned = _rows_for(
                 key_of=lambda ch, r=r: policy.order_key(r.id, r.seq, ch),
                 order=r,
                 kind=r.kind,
                 seq=r.seq,
                 notice_id=None,
                 lang_pref=prefs.get(r.customer_ref or ""),
-                settings=settings,
-                channels_on=channels_on,
-                now=now,
+                **common,
             )
+            timed.append((as_utc(r.happened), r.seq, planned))
         for n in notices:
-            rows += _rows_for(
+            planned = _rows_for(
                 key_of=lambda ch, n=n: policy.notice_key(n.notice_id, ch),
                 order=n,
                 kind=n.kind,
                 seq=None,
                 notice_id=n.notice_id,
                 lang_pref=prefs.get(n.customer_ref or ""),
-                settings=settings,
-                channels_on=channels_on,
-                now=now,
+                **common,
             )
+            timed.append((as_utc(n.happened), 0, planned))
+        # Ids in the order things happened: the customer reads them in that order.
+        timed.sort(key=lambda t: (t[0], t[1]))
+        rows = [row for _, _, planned in timed for row in planned]
         created = await _insert_new(conn, rows)
         if requests:
             await conn.execute(

@@ -105,7 +105,7 @@ class Notifier:
         self._channels = {"email": SmtpChannel(self._n), "sms": WebhookChannel(self._n, self._http)}
         for name, channel in self._channels.items():
             if not channel.configured:
-                log.warning(
+                log.info(
                     "notification channel %s is not configured; its messages wait until it is",
                     name,
                 )
@@ -166,15 +166,21 @@ class Notifier:
             self._engine, self._settings, self._holder, on, limit=self._n.batch
         )
         if due:
+            # One order's messages go one after the other, in the order they happened;
+            # different orders' messages go side by side.
+            per_order: dict[str, list[store.Claimed]] = {}
+            for item in due:
+                per_order.setdefault(item.order_id, []).append(item)
             gate = asyncio.Semaphore(self._n.concurrency)
 
-            async def one(item: store.Claimed) -> None:
+            async def in_turn(items: list[store.Claimed]) -> None:
                 async with gate:
-                    await self._deliver(item)
+                    for item in items:
+                        await self._deliver(item)
 
             async with asyncio.TaskGroup() as group:
-                for item in due:
-                    group.create_task(one(item), name=f"notify-{item.id}")
+                for order_id, items in per_order.items():
+                    group.create_task(in_turn(items), name=f"notify-{order_id}")
         return len(due) >= self._n.batch
 
     async def _deliver(self, item: store.Claimed) -> None:
