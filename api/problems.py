@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.metrics import API_ERRORS
@@ -133,9 +133,21 @@ def install(app: FastAPI) -> None:
             return problem(422, f"a value cannot be stored: {reason}", code="unstorable-value")
         if state.startswith("23"):
             return problem(409, f"the request conflicts with stored data: {reason}")
-        if getattr(exc, "connection_invalidated", False):
+        if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
             return problem(503, "database unreachable; retry shortly", code="database-unavailable")
         return await _unexpected(request, exc)
+
+    @app.exception_handler(OSError)
+    async def _unreachable(_: Request, exc: OSError) -> JSONResponse:
+        # The database driver lets a refused or timed-out connection through untranslated;
+        # the service is unavailable for now, which the client may retry, not broken.
+        log.error("a backend is unreachable: %r", exc)
+        return problem(
+            503,
+            f"a service this request needs is unreachable ({type(exc).__name__}); retry shortly",
+            code="backend-unavailable",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
