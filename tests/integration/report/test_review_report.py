@@ -1,0 +1,240 @@
+"""The periodic review from real rows on SQLite and PostgreSQL, rendered to HTML and PDF.
+
+PDF check: there is no pdftotext here, and WeasyPrint writes no PNG; the test lays the
+same HTML out with WeasyPrint and walks the page boxes (tables with their text, the
+SVG charts as replaced boxes), and checks the PDF bytes have that many pages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import zlib
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wcs.persistence.tables import activity, alerts, feedback, order_events, orders
+from wcs.report.data import review_data
+from wcs.report.render import render_html, write_review
+
+DAY1 = datetime(2026, 3, 2, tzinfo=UTC)
+FIRST, LAST = date(2026, 3, 2), date(2026, 3, 4)
+HAPPY = (
+    "received",
+    "validated",
+    "reserved",
+    "pick_planned",
+    "picking",
+    "picked",
+    "qc_passed",
+    "packing",
+    "packed",
+)
+
+
+async def _order(engine: AsyncEngine, order_id: str, steps: list[tuple[str, datetime]]) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(orders).values(
+                id=order_id,
+                external_id=order_id,
+                state=steps[-1][0],
+                seq=len(steps),
+                priority=1,
+                service="standard",
+                customer_name="Test",
+                line1="x",
+                city="Munich",
+                postal_code="80331",
+                country="DE",
+                sla_deadline=steps[0][1] + timedelta(hours=48),
+                created_at=steps[0][1],
+                updated_at=steps[-1][1],
+            )
+        )
+        await conn.execute(
+            insert(order_events),
+            [
+                {
+                    "order_id": order_id,
+                    "seq": n,
+                    "from_state": steps[n - 2][0] if n > 1 else None,
+                    "to_state": state,
+                    "actor": "test",
+                    "reason": None,
+                    "at": at,
+                }
+                for n, (state, at) in enumerate(steps, start=1)
+            ],
+        )
+
+
+def _walk(
+    start: datetime, states: tuple[str, ...], minutes: list[int]
+) -> list[tuple[str, datetime]]:
+    return [(s, start + timedelta(minutes=m)) for s, m in zip(states, minutes, strict=True)]
+
+
+async def _seed(engine: AsyncEngine) -> None:
+    t1 = DAY1 + timedelta(hours=8)
+    t2 = DAY1 + timedelta(days=1, hours=9)
+    # o1 packed 90 min after intake, o2 60 min; o3 stopped in exception.
+    await _order(engine, "o1", _walk(t1, HAPPY, [0, 0, 0, 10, 20, 60, 70, 80, 90]))
+    await _order(engine, "o2", _walk(t2, HAPPY, [0, 0, 0, 5, 10, 40, 45, 50, 60]))
+    await _order(engine, "o3", [("received", t2), ("exception", t2)])
+    facts: list[dict[str, Any]] = []
+    for day, good, bad in ((0, 9, 1), (1, 10, 0)):
+        at = DAY1 + timedelta(days=day, hours=10)
+        facts += [{"at": at, "kind": "pick", "ok": True}] * good
+        facts += [{"at": at, "kind": "mispick", "ok": False}] * bad
+    facts += [
+        {"at": t1, "kind": "weight_ok", "ok": True},
+        {"at": t2, "kind": "weight_ok", "ok": True},
+    ]
+    at_alert = DAY1 + timedelta(hours=12)
+    async with engine.begin() as conn:
+        await conn.execute(insert(activity), facts)
+        await conn.execute(
+            insert(alerts),
+            [
+                {"code": code, "severity": sev, "message": "m", "subject": s, "created_at": at}
+                for code, sev, s, at in (
+                    ("order_stuck", "warning", "o1", at_alert),
+                    ("order_stuck", "warning", "o2", at_alert),
+                    ("order_stuck", "warning", "o3", at_alert + timedelta(days=1)),
+                    ("device_offline", "critical", "scale-1", at_alert),
+                    ("device_offline", "critical", "scale-1", DAY1 - timedelta(days=3)),
+                )
+            ],
+        )
+        await conn.execute(
+            insert(feedback),
+            [
+                {
+                    "kind": kind,
+                    "stage": stage,
+                    "text": text,
+                    "order_id": None,
+                    "author": "someone",
+                    "author_role": "customer",
+                    "status": status,
+                    "history": [],
+                    "created_at": at_alert,
+                    "updated_at": at_alert,
+                }
+                for kind, stage, status, text in (
+                    ("complaint", "packing", "open", "Box far too big for one shirt"),
+                    ("complaint", "packing", "done", "Label half printed"),
+                    ("suggestion", "picking", "open", "Light the next slot earlier"),
+                )
+            ],
+        )
+
+
+def _row(html: str, table_id: str, first_cell: str) -> list[str]:
+    table = html.split(f'id="{table_id}"', 1)[1].split("</table>", 1)[0]
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S):
+        cells = [re.sub(r"<.*?>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        if cells and cells[0] == first_cell:
+            return cells
+    raise AssertionError(f"no row {first_cell!r} in {table_id}")
+
+
+async def test_review_numbers_tables_and_charts(engine: AsyncEngine, tmp_path: Path) -> None:
+    await _seed(engine)
+    data = await review_data(engine, FIRST, LAST)
+    html = render_html(data, "en")
+
+    assert _row(html, "kpi-summary", "Pick accuracy") == ["Pick accuracy", "95.0 %", "19/20"]
+    assert _row(html, "kpi-summary", "Pack pass rate")[1:] == ["100.0 %", "2/2"]
+    assert _row(html, "kpi-summary", "Processing p50 (min)")[1:] == ["75.0", "2"]
+    day1 = _row(html, "kpi-daily", "2026-03-02")
+    assert day1[:4] == ["2026-03-02", "1", "1", "90.0 %"]
+    assert _row(html, "kpi-daily", "2026-03-03")[:4] == ["2026-03-03", "2", "1", "100.0 %"]
+    assert _row(html, "kpi-daily", "2026-03-04")[:4] == ["2026-03-04", "0", "0", "–"]
+
+    assert _row(html, "alert-table", "order_stuck") == ["order_stuck", "warning", "3"]
+    assert _row(html, "alert-table", "device_offline") == ["device_offline", "critical", "1"]
+    packing = _row(html, "stage-table", "packing")
+    assert packing[6:] == ["2", "0"]  # complaints, suggestions
+    intake = _row(html, "stage-table", "intake")
+    assert intake[5] == "1"  # the exception
+    picking = _row(html, "stage-table", "picking")
+    # o1: 10 + 40 min in pick_planned/picking, o2: 5 + 30 min; four stays.
+    assert picking[1] == "4" and picking[4] == f"{85 / 60:.1f}"
+    assert _row(html, "feedback-table", "packing")[1:] == ["complaint", "done", "1"]
+
+    svgs = re.findall(r"<svg .*?</svg>", html, re.S)
+    assert len(svgs) == 5 and all('class="chart' in s for s in svgs)
+    rates = svgs[0]
+    pick = rates.split('data-series="Pick accuracy"', 1)[1].split("</g>", 1)[0]
+    assert re.findall(r'data-value="([^"]+)"', pick) == ["0.9", "1"]  # day 3: nothing measured
+    volume = svgs[1]
+    received = volume.split('data-series="Received"', 1)[1].split("</g>", 1)[0]
+    assert re.findall(r'data-value="([^"]+)"', received) == ["1", "2", "0"]
+
+    html_path, pdf_path = write_review(data, tmp_path / "out", "en")
+    assert html_path.read_text(encoding="utf-8").count("<svg") == 5
+    pdf = pdf_path.read_bytes()
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    layout = _layout(html_path.read_text(encoding="utf-8"))
+    assert layout["svg"] == 5
+    assert {"KPIs for the period", "Daily KPIs", "Worst stages", "Pick accuracy", "95.0 %"} <= set(
+        layout["text"]
+    )
+    assert layout["tables"] >= 5
+    objects = _pdf_objects(pdf)
+    assert _pdf_page_count(objects) == layout["pages"] >= 2
+    # The section headings are the PDF's bookmarks, readable in its own objects.
+    outline = re.findall(rb"/Title \((.*?)\)/Dest", objects)
+    assert outline[1:4] == [b"KPIs for the period", b"Daily KPIs", b"Worst stages"]
+
+
+def _pdf_objects(pdf: bytes) -> bytes:
+    """The PDF with its compressed streams (object streams included) inflated."""
+    chunks = [pdf]
+    for raw in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        with contextlib.suppress(zlib.error):
+            chunks.append(zlib.decompress(raw))
+    return b"\n".join(chunks)
+
+
+def _pdf_page_count(objects: bytes) -> int:
+    (count,) = re.findall(rb"/Type\s*/Pages\b[^>]*?/Count (\d+)", objects)
+    return int(count)
+
+
+def _layout(html: str) -> dict[str, Any]:
+    """What WeasyPrint puts on the pages: texts, tables and SVG images."""
+    from weasyprint import HTML
+    from weasyprint.formatting_structure import boxes
+
+    document = HTML(string=html).render()
+    texts: list[str] = []
+    svg = tables = 0
+    for page in document.pages:
+        for box in page._page_box.descendants():
+            if isinstance(box, boxes.TextBox):
+                texts.append(box.text.strip())
+            elif isinstance(box, boxes.TableBox):
+                tables += 1
+            elif (
+                isinstance(box, boxes.ReplacedBox) and type(box.replacement).__name__ == "SVGImage"
+            ):
+                svg += 1
+    # Lines break inside cells: join each line's words as they were laid out.
+    return {"text": texts, "svg": svg, "tables": tables, "pages": len(document.pages)}
+
+
+async def test_review_in_chinese_and_an_empty_period(engine: AsyncEngine) -> None:
+    await _seed(engine)
+    data = await review_data(engine, date(2026, 1, 5), date(2026, 1, 6))
+    html = render_html(data, "zh-CN")
+    assert 'lang="zh-CN"' in html and "拣货准确率" in html and "表现最差的环节" in html
+    assert _row(html, "kpi-summary", "拣货准确率")[1:] == ["–", "0/0"]
+    assert "本区间无数据。" in html
+    assert html.count("<svg") == 5

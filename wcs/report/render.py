@@ -1,0 +1,289 @@
+"""The review as HTML (Jinja2, shipped in the package) and PDF (WeasyPrint).
+
+The HTML is complete on its own (inline CSS, inline SVG charts); the PDF is that same
+HTML laid out on A4 pages, so the two never disagree. Labels come in English and
+Simplified Chinese; Chinese PDF text needs a CJK font installed on the machine
+(Noto Sans CJK or WenQuanYi), otherwise WeasyPrint draws placeholder boxes.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from wcs.domain.kpis import Ratio
+from wcs.report.charts import Series, bar_chart, line_chart
+from wcs.report.data import ReviewData
+from wcs.timeutil import utcnow
+
+LANGS = ("en", "zh-CN")
+
+LABELS: Mapping[str, Mapping[str, str]] = {
+    "en": {
+        "title": "Periodic review",
+        "period": "Period",
+        "generated": "Generated",
+        "summary": "KPIs for the period",
+        "kpi": "KPI",
+        "value": "Value",
+        "measured": "Measured",
+        "daily": "Daily KPIs",
+        "day": "Day",
+        "received": "Received",
+        "packed": "Packed",
+        "processing_p50": "Processing p50 (min)",
+        "processing_p95": "Processing p95 (min)",
+        "pick_accuracy": "Pick accuracy",
+        "pack_pass_rate": "Pack pass rate",
+        "qc_pass_rate": "QC pass rate",
+        "on_time_shipping": "On-time shipping",
+        "on_time_delivery": "On-time delivery",
+        "satisfaction": "Customer satisfaction (1-5)",
+        "returns_rate": "Returns rate",
+        "chart_rates": "Daily rates",
+        "chart_volume": "Orders per day",
+        "chart_processing": "Processing time per day (minutes)",
+        "chart_alerts": "Alerts by code",
+        "chart_feedback": "Feedback by stage",
+        "stages": "Worst stages",
+        "stage": "Stage",
+        "visits": "Stays",
+        "mean": "Mean stay (h)",
+        "p95": "p95 stay (h)",
+        "total": "Total (h)",
+        "exceptions": "Exceptions",
+        "complaints": "Complaints",
+        "suggestions": "Suggestions",
+        "alerts": "Alerts by code",
+        "code": "Code",
+        "severity": "Severity",
+        "count": "Count",
+        "feedback": "Feedback",
+        "kind": "Kind",
+        "status": "Status",
+        "open_complaints": "Open complaints",
+        "none": "none",
+        "no_data": "No data in this period.",
+    },
+    "zh-CN": {
+        "title": "周期性运营回顾",
+        "period": "统计区间",
+        "generated": "生成时间",
+        "summary": "区间关键指标",
+        "kpi": "指标",
+        "value": "数值",
+        "measured": "样本数",
+        "daily": "每日关键指标",
+        "day": "日期",
+        "received": "接单",
+        "packed": "完成包装",
+        "processing_p50": "处理时长中位数（分钟）",
+        "processing_p95": "处理时长 p95（分钟）",
+        "pick_accuracy": "拣货准确率",
+        "pack_pass_rate": "称重一次通过率",
+        "qc_pass_rate": "质检通过率",
+        "on_time_shipping": "准时发货率",
+        "on_time_delivery": "准时送达率",
+        "satisfaction": "客户满意度（1-5）",
+        "returns_rate": "退货率",
+        "chart_rates": "每日比率",
+        "chart_volume": "每日订单量",
+        "chart_processing": "每日处理时长（分钟）",
+        "chart_alerts": "按代码统计的告警",
+        "chart_feedback": "按环节统计的反馈",
+        "stages": "表现最差的环节",
+        "stage": "环节",
+        "visits": "停留次数",
+        "mean": "平均停留（小时）",
+        "p95": "p95 停留（小时）",
+        "total": "合计（小时）",
+        "exceptions": "异常",
+        "complaints": "投诉",
+        "suggestions": "建议",
+        "alerts": "按代码统计的告警",
+        "code": "代码",
+        "severity": "级别",
+        "count": "次数",
+        "feedback": "反馈",
+        "kind": "类型",
+        "status": "状态",
+        "open_complaints": "未结投诉",
+        "none": "无",
+        "no_data": "本区间无数据。",
+    },
+}
+
+RATES = ("pick_accuracy", "pack_pass_rate", "qc_pass_rate", "on_time_shipping", "on_time_delivery")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    html: str
+    pdf: bytes | None = None
+
+
+@functools.cache
+def _env() -> Environment:
+    return Environment(
+        loader=PackageLoader("wcs.report", "templates"),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:.1f} %"
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / 60
+
+
+def _hours(seconds: float | None) -> str:
+    return "–" if seconds is None else f"{seconds / 3600:.1f}"
+
+
+def _ratio_row(label: str, ratio: Ratio | None) -> dict[str, str]:
+    if ratio is None:
+        return {"label": label, "value": "–", "measured": "–"}
+    return {"label": label, "value": pct(ratio.rate), "measured": f"{ratio.good}/{ratio.total}"}
+
+
+def _context(data: ReviewData, lang: str) -> dict[str, Any]:
+    t = LABELS[lang]
+    period = data.period
+    sat = period.satisfaction
+    kpi_rows = [_ratio_row(t[name], getattr(period, name)) for name in RATES]
+    kpi_rows.append(_ratio_row(t["returns_rate"], period.returns_rate))
+    kpi_rows.append(
+        {
+            "label": t["satisfaction"],
+            "value": "–" if sat is None or sat.average is None else f"{sat.average:.2f}",
+            "measured": "0" if sat is None else str(sat.count),
+        }
+    )
+    pt = period.processing_time
+    for key, value in (("processing_p50", pt.p50_s), ("processing_p95", pt.p95_s)):
+        minutes = _minutes(value)
+        kpi_rows.append(
+            {
+                "label": t[key],
+                "value": "–" if minutes is None else f"{minutes:.1f}",
+                "measured": str(pt.count),
+            }
+        )
+    labels = [d.day.strftime("%m-%d") for d in data.days]
+    daily_rows = [
+        {
+            "day": d.day.isoformat(),
+            "received": d.received,
+            "packed": d.packed,
+            "rates": [pct(getattr(d.report, name).rate) for name in RATES],
+            "p50": "–"
+            if d.report.processing_time.p50_s is None
+            else f"{d.report.processing_time.p50_s / 60:.1f}",
+        }
+        for d in data.days
+    ]
+    charts = {
+        "rates": line_chart(
+            t["chart_rates"],
+            labels,
+            [Series(t[name], [getattr(d.report, name).rate for d in data.days]) for name in RATES],
+            y_max=1.0,
+            y_format=lambda v: f"{v * 100:.0f}%",
+        ),
+        "volume": bar_chart(
+            t["chart_volume"],
+            labels,
+            [
+                Series(t["received"], [float(d.received) for d in data.days]),
+                Series(t["packed"], [float(d.packed) for d in data.days]),
+            ],
+        ),
+        "processing": line_chart(
+            t["chart_processing"],
+            labels,
+            [
+                Series("p50", [_minutes(d.report.processing_time.p50_s) for d in data.days]),
+                Series("p95", [_minutes(d.report.processing_time.p95_s) for d in data.days]),
+            ],
+        ),
+        "alerts": bar_chart(
+            t["chart_alerts"],
+            [code for code, _, _ in data.alerts_by_code] or [t["none"]],
+            [Series(t["count"], [float(n) for _, _, n in data.alerts_by_code] or [0.0])],
+        ),
+        "feedback": bar_chart(
+            t["chart_feedback"],
+            [s.stage for s in data.stages],
+            [
+                Series(t["complaints"], [float(s.complaints) for s in data.stages]),
+                Series(t["suggestions"], [float(s.suggestions) for s in data.stages]),
+            ],
+        ),
+    }
+    stage_rows = [
+        {
+            "stage": s.stage,
+            "visits": s.visits,
+            "mean": _hours(s.mean_s),
+            "p95": _hours(s.p95_s),
+            "total": _hours(s.total_s if s.visits else None),
+            "exceptions": s.exceptions,
+            "complaints": s.complaints,
+            "suggestions": s.suggestions,
+        }
+        for s in data.stages
+    ]
+    feedback_rows = [
+        {"stage": stage, "kind": kind, "status": status, "count": n}
+        for (stage, kind, status), n in sorted(data.feedback.items())
+    ]
+    return {
+        "t": t,
+        "lang": lang,
+        "first": data.first.isoformat(),
+        "last": data.last.isoformat(),
+        "generated": utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+        "kpi_rows": kpi_rows,
+        "rate_names": [t[name] for name in RATES],
+        "daily_rows": daily_rows,
+        "charts": charts,
+        "stage_rows": stage_rows,
+        "alert_rows": [{"code": c, "severity": s, "count": n} for c, s, n in data.alerts_by_code],
+        "feedback_rows": feedback_rows,
+        "open_complaints": data.open_complaints,
+    }
+
+
+def render_html(data: ReviewData, lang: str = "en") -> str:
+    if lang not in LABELS:
+        raise ValueError(f"no report labels for {lang!r}; have {', '.join(LABELS)}")
+    return _env().get_template("review.html.j2").render(**_context(data, lang))
+
+
+def render_pdf(html: str) -> bytes:
+    from weasyprint import HTML
+
+    pdf: bytes = HTML(string=html).write_pdf()
+    return pdf
+
+
+def write_review(data: ReviewData, out_dir: Path, lang: str = "en") -> tuple[Path, Path]:
+    """``review-<from>_<to>.<lang>.html`` and ``.pdf`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"review-{data.first.isoformat()}_{data.last.isoformat()}.{lang}"
+    html = render_html(data, lang)
+    html_path = out_dir / f"{stem}.html"
+    pdf_path = out_dir / f"{stem}.pdf"
+    html_path.write_text(html, encoding="utf-8")
+    pdf_path.write_bytes(render_pdf(html))
+    return html_path, pdf_path
