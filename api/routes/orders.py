@@ -121,7 +121,7 @@ async def create_order(
             headers=headers,
             extra={"order_id": result.order_id, "state": result.state, "errors": result.problems},
         )
-    order = await get_order(engine, result.order_id)
+    order = result.order or await get_order(engine, result.order_id)
     return JSONResponse(
         OrderOut.model_validate(order).model_dump(mode="json"),
         status_code=201 if result.created else 200,

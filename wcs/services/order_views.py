@@ -14,7 +14,8 @@ from wcs.persistence.tables import order_events, order_lines, orders
 from wcs.timeutil import as_utc
 
 
-def _shape(row: Any, lines: list[dict[str, Any]]) -> dict[str, Any]:
+def shape_order(row: Any, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The API's view of an order from a row (or any object with its columns)."""
     return {
         "id": row.id,
         "external_id": row.external_id,
@@ -74,7 +75,7 @@ async def get_order(engine: AsyncEngine, order_id: str) -> dict[str, Any]:
         if row is None:
             raise NotFound(f"order {order_id} does not exist", order_id=order_id)
         lines = await _lines(conn, [order_id])
-    return _shape(row, lines[order_id])
+    return shape_order(row, lines[order_id])
 
 
 def _encode_cursor(created_at: datetime, order_id: str) -> str:
@@ -122,7 +123,7 @@ async def list_orders(
         page = rows[:limit]
         lines = await _lines(conn, [r.id for r in page])
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None
-    return [_shape(r, lines[r.id]) for r in page], next_cursor
+    return [shape_order(r, lines[r.id]) for r in page], next_cursor
 
 
 async def order_events_of(engine: AsyncEngine, order_id: str) -> list[dict[str, Any]]:

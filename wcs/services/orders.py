@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import and_, insert, select, update
@@ -23,6 +24,7 @@ from wcs.persistence import inventory
 from wcs.persistence.db import transaction
 from wcs.persistence.orders import raise_alert, record_events, transition
 from wcs.persistence.tables import order_lines, orders, replenishment_requests, skus
+from wcs.services.order_views import shape_order
 from wcs.timeutil import utcnow
 
 # Promised ship-by time per service level, counted from intake.
@@ -59,6 +61,7 @@ class IntakeResult:
     state: str
     created: bool
     problems: list[str] = field(default_factory=list)
+    order: dict[str, Any] | None = None  # the new order's API view (not for replays)
 
 
 async def _existing(conn: AsyncConnection, key: str, request_hash: str) -> IntakeResult | None:
@@ -95,16 +98,25 @@ async def submit_order(
     An invalid order is kept in ``exception`` with its reasons and an alert for
     customer service. The same key with the same body returns the same order.
     """
-    for attempt in range(2):
+    attempts = 6
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
         try:
             async with transaction(engine) as conn:
                 found = await _existing(conn, idempotency_key, request_hash)
                 if found is not None:
                     return found
-                return await _create(conn, topics, new, idempotency_key, request_hash, actor)
+                return await _create(
+                    conn, topics, new, idempotency_key, request_hash, actor, savepoints=last
+                )
         except IntegrityError:
             # A concurrent request with the same key won the insert; answer with its order.
-            if attempt == 1:
+            if attempt >= 1:
+                raise
+        except inventory.ReservationContended:
+            # Lost a race for the same units: the whole transaction rolled back; the
+            # last attempt re-plans inside its transaction instead.
+            if last:
                 raise
     raise AssertionError("unreachable")
 
@@ -116,6 +128,8 @@ async def _create(
     key: str,
     request_hash: str,
     actor: str,
+    *,
+    savepoints: bool = False,
 ) -> IntakeResult:
     now = utcnow()
     order_id = new_id("o")
@@ -135,33 +149,33 @@ async def _create(
         ),
         known,
     )
-    await conn.execute(
-        insert(orders).values(
-            id=order_id,
-            external_id=new.external_id,
-            idempotency_key=key,
-            request_hash=request_hash,
-            state=OrderState.RECEIVED,
-            seq=0,
-            priority=new.priority,
-            service=new.service,
-            customer_name=new.customer_name,
-            phone=new.phone,
-            email=new.email,
-            line1=new.line1,
-            line2=new.line2,
-            city=new.city,
-            postal_code=new.postal_code,
-            country=new.country.upper(),
-            lat=new.lat,
-            lon=new.lon,
-            customer_ref=new.customer_ref,
-            linked_order_id=new.linked_order_id,
-            sla_deadline=now + SLA.get(new.service, SLA["standard"]),
-            created_at=now,
-            updated_at=now,
-        )
-    )
+    order_row: dict[str, Any] = {
+        "id": order_id,
+        "external_id": new.external_id,
+        "idempotency_key": key,
+        "request_hash": request_hash,
+        "state": OrderState.RECEIVED,
+        "seq": 0,
+        "priority": new.priority,
+        "service": new.service,
+        "customer_name": new.customer_name,
+        "phone": new.phone,
+        "email": new.email,
+        "line1": new.line1,
+        "line2": new.line2,
+        "city": new.city,
+        "postal_code": new.postal_code,
+        "country": new.country.upper(),
+        "lat": new.lat,
+        "lon": new.lon,
+        "customer_ref": new.customer_ref,
+        "linked_order_id": new.linked_order_id,
+        "exception_reason": None,
+        "sla_deadline": now + SLA.get(new.service, SLA["standard"]),
+        "created_at": now,
+        "updated_at": now,
+    }
+    await conn.execute(insert(orders).values(**order_row))
     line_ids = (
         await conn.scalars(
             insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True),
@@ -202,7 +216,7 @@ async def _create(
             LineDemand(line_id, sku, qty)
             for line_id, (sku, qty) in zip(line_ids, new.lines, strict=True)
         ]
-        plan = await inventory.reserve(conn, order_id, demand)
+        plan = await inventory.reserve(conn, order_id, demand, savepoints=savepoints)
         if plan.complete:
             step(OrderState.RESERVED, "stock reserved")
         else:
@@ -228,7 +242,16 @@ async def _create(
         .values(state=final.to_state, seq=final.seq, **values)
     )
     await record_events(conn, topics, events)
-    return IntakeResult(order_id, final.to_state, created=True, problems=problems)
+    # The answer is built from what was written: no read back on the hot path.
+    order_row.update(state=final.to_state, seq=final.seq, **values)
+    view = shape_order(
+        SimpleNamespace(**order_row),
+        [
+            {"line_no": n, "sku": sku, "qty": qty, "qty_picked": 0}
+            for n, (sku, qty) in enumerate(new.lines, start=1)
+        ],
+    )
+    return IntakeResult(order_id, final.to_state, created=True, problems=problems, order=view)
 
 
 async def cancel_order(
