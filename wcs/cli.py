@@ -301,5 +301,66 @@ def bench_command(
     run(opts, only or ())
 
 
+docs_app = typer.Typer(help="Operator documentation generated from the code.", no_args_is_help=True)
+app.add_typer(docs_app, name="docs")
+
+
+@docs_app.command("generate")
+def docs_generate(
+    check: Annotated[
+        bool, typer.Option(help="Only check that the committed pages are up to date.")
+    ] = False,
+) -> None:
+    """Write docs/operations/alerts.md and states.md (run from the repository root)."""
+    from wcs.docs import main
+
+    raise typer.Exit(main(["--check"] if check else []))
+
+
+@app.command()
+def notify() -> None:
+    """Run the customer notifier on its own (e-mail, SMS webhook) until interrupted.
+
+    The API process runs one too unless WCS_NOTIFY__ENABLED=false; only one sends.
+    """
+    from wcs.notify.worker import run_standalone
+
+    settings = _settings()
+    _run(run_standalone(settings))
+
+
+@app.command()
+def report(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+    end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (UTC), included.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the HTML and PDF.")] = Path(
+        "reports"
+    ),
+    lang: Annotated[str, typer.Option("--lang", help="en or zh-CN.")] = "en",
+) -> None:
+    """Write the periodic review (KPI trends, worst stages, alerts, feedback) as HTML and PDF."""
+    from datetime import date
+
+    from wcs.report.data import review_data
+    from wcs.report.render import LANGS, write_review
+
+    if lang not in LANGS:
+        typer.secho(f"--lang must be one of {', '.join(LANGS)}", fg="red", err=True)
+        raise typer.Exit(2)
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:
+        typer.secho("--from and --to take dates like 2026-11-01", fg="red", err=True)
+        raise typer.Exit(2) from None
+    settings = _settings()
+
+    async def build(engine: AsyncEngine) -> None:
+        html, pdf = write_review(await review_data(engine, first, last), out, lang)
+        typer.echo(f"wrote {html}")
+        typer.echo(f"wrote {pdf}")
+
+    _run(_with_engine(settings.database_url, build))
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -238,3 +238,27 @@ async def test_review_in_chinese_and_an_empty_period(engine: AsyncEngine) -> Non
     assert _row(html, "kpi-summary", "拣货准确率")[1:] == ["–", "0/0"]
     assert "本区间无数据。" in html
     assert html.count("<svg") == 5
+
+
+def test_wcs_report_command_writes_html_and_pdf(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from wcs.cli import app
+    from wcs.persistence.migrate import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/review.db"
+    upgrade(url)
+    runner = CliRunner()
+    env = {"WCS_DATABASE_URL": url}
+    args = ["report", "--from", "2026-03-02", "--to", "2026-03-03", "--out", str(tmp_path / "r")]
+    result = runner.invoke(app, [*args, "--lang", "zh-CN"], env=env)
+    assert result.exit_code == 0, result.output
+    written = sorted(p.name for p in (tmp_path / "r").iterdir())
+    assert written == [
+        "review-2026-03-02_2026-03-03.zh-CN.html",
+        "review-2026-03-02_2026-03-03.zh-CN.pdf",
+    ]
+    assert (tmp_path / "r" / written[1]).read_bytes().startswith(b"%PDF-")
+    bad = runner.invoke(app, ["report", "--from", "2026-03-05", "--to", "2026-03-01"], env=env)
+    assert bad.exit_code == 1 and "before" in bad.output
+    assert runner.invoke(app, [*args, "--lang", "fr"], env=env).exit_code == 2
