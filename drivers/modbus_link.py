@@ -34,6 +34,18 @@ EXCEPTION_NAMES = {
 }
 
 
+def _raise_if_cancelled() -> None:
+    """Deliver a cancellation that arrived while pymodbus finished a request.
+
+    pymodbus waits for answers with ``asyncio.wait_for``, which on Python 3.11 returns
+    the result and drops the cancellation when both happen in the same loop step. A
+    poll loop would then never stop: with answers in a millisecond on loopback and a
+    short poll interval, a driver that is stopped hangs its runner."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class ModbusHub:
     """The one client of one Modbus TCP gateway (``host:port``)."""
 
@@ -96,6 +108,7 @@ class ModbusHub:
                 await asyncio.sleep(wait)
             try:
                 response = await request(client)
+                _raise_if_cancelled()
             except (ModbusException, OSError, TimeoutError) as exc:
                 self._drop()
                 raise DeviceUnavailable(
