@@ -6,7 +6,14 @@ module imports them all so migrations, tests and ``tables`` see the whole schema
 
 from __future__ import annotations
 
-from wcs.persistence import models, models_delivery, models_floor, models_monitoring, models_notify
+from wcs.persistence import (
+    models,
+    models_delivery,
+    models_fleet,
+    models_floor,
+    models_monitoring,
+    models_notify,
+)
 from wcs.persistence.models import Base
 
 metadata = Base.metadata
@@ -16,6 +23,7 @@ __all__ = [
     "metadata",
     "models",
     "models_delivery",
+    "models_fleet",
     "models_floor",
     "models_monitoring",
     "models_notify",
