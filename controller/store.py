@@ -346,6 +346,14 @@ def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[list[An
 
 async def open_store(conn: AsyncConnection) -> SqlStore:
     if conn.dialect.name == "postgresql":
-        raw = await conn.get_raw_connection()
-        return PgStore(conn, raw.driver_connection)
+        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it
+        # executes itself. Statements sent straight to asyncpg before that would run
+        # outside the transaction, each committed on its own: an inbox claim would
+        # outlive a batch that rolled back or a process that died, and the event would
+        # count as done without its effect. So the transaction starts here, for real.
+        await conn.exec_driver_sql("SELECT 1")
+        raw = (await conn.get_raw_connection()).driver_connection
+        if raw is None or not raw.is_in_transaction():
+            raise RuntimeError("the batch's connection is not in a transaction")
+        return PgStore(conn, raw)
     return SqlStore(conn)
