@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 
 from controller.context import BatchContext
 from controller.handlers import pack
 from controller.index import DeviceLive
 from wcs.contract.payloads import Ack, DeviceStatus
-from wcs.persistence.tables import device_commands
+from wcs.persistence.tables import device_commands, pick_tasks
 from wcs.services.devices import record_device_status
 
 
@@ -36,6 +36,37 @@ async def handle_status(ctx: BatchContext, device_id: str, status: DeviceStatus)
             station=station.id if station else None,
             detail=status.detail,
         )
+    if status.state == "online" and ctx.floor.kind.get(device_id) == "ptl":
+        await show_panel(ctx, device_id)
+
+
+async def show_panel(ctx: BatchContext, device_id: str) -> None:
+    """Put the panel's whole picture back: what is lit now, and nothing else.
+
+    A panel whose driver (re)connects may show anything: a restarted driver or panel
+    shows nothing, one that was unreachable missed the lights and clears sent
+    meanwhile (drivers keep clean sessions, so nothing is queued for them), and
+    lights are re-sent only with the next event at that station - which the picker,
+    looking at a dark or stale panel, cannot produce. Status ``online`` is published
+    on every (re)connection, so this is the moment to repaint.
+    """
+    rows = (
+        await ctx.conn.execute(
+            select(pick_tasks.c.ptl_slot, pick_tasks.c.qty, pick_tasks.c.qty_picked)
+            .where(and_(pick_tasks.c.ptl_device == device_id, pick_tasks.c.state == "lit"))
+            .order_by(pick_tasks.c.seq, pick_tasks.c.id)
+        )
+    ).all()
+    lit: dict[int, int] = {}
+    for row in rows:
+        if row.ptl_slot is not None:
+            lit.setdefault(row.ptl_slot, row.qty - row.qty_picked)
+    slots = sorted({slot for device, slot in ctx.floor.location_of if device == device_id})
+    for slot in slots:
+        if slot in lit:
+            await ctx.command(device_id, "light", slot=slot, qty=lit[slot], color="green")
+        else:
+            await ctx.command(device_id, "clear", slot=slot)
 
 
 async def handle_ack(ctx: BatchContext, device_id: str, ack: Ack) -> None:
