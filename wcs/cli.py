@@ -279,6 +279,41 @@ def fake_carrier(
     serve(config, host, port)
 
 
+@app.command("demo")
+def demo_command(
+    orders: Annotated[int, typer.Option(min=1, max=5000, help="Orders the shop places.")] = 300,
+    seed: Annotated[int, typer.Option(help="Same seed, same orders and same mistakes.")] = 1,
+    speed: Annotated[
+        float, typer.Option(min=1.0, max=1000.0, help="How many times faster people work.")
+    ] = 60.0,
+    serve: Annotated[
+        bool, typer.Option(help="Keep everything running after the shift (status page).")
+    ] = False,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="API port (default: a free one).")
+    ] = None,
+    db: Annotated[Path, typer.Option(help="SQLite file of the demo.")] = Path("var/demo.db"),
+    keep: Annotated[bool, typer.Option(help="Keep the database of the last run.")] = False,
+    floor: Annotated[
+        Path | None, typer.Option("--floor", "-f", help="Floor file (default: the sample).")
+    ] = None,
+) -> None:
+    """Run a whole simulated shift on embedded defaults and print the KPIs."""
+    from demo.shift import DEFAULT_FLOOR, DemoOptions, main
+
+    options = DemoOptions(
+        orders=orders,
+        seed=seed,
+        speed=speed,
+        serve=serve,
+        port=port,
+        db_path=db,
+        keep=keep,
+        floor_path=floor or DEFAULT_FLOOR,
+    )
+    raise typer.Exit(main(options))
+
+
 @app.command("bench")
 def bench_command(
     only: Annotated[

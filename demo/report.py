@@ -1,0 +1,196 @@
+"""The end-of-shift report: KPIs from the system's own records, as a table.
+
+Processing time, pick accuracy and pack pass rate are the monitoring definitions
+(``wcs.services.kpis``), so the table says what ``GET /api/v1/kpis`` would; intake to
+``allocated`` is added because a shift here ends with the carrier booking. Counts of
+caught mistakes come from the floor activity log, next to what the simulated people
+actually did, so a mistake the system missed shows as a difference.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rich.table import Table
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from device_sim.people import ShiftStats
+from wcs.domain.kpis import percentile
+from wcs.domain.states import OrderState
+from wcs.persistence.tables import activity, order_events
+from wcs.services.kpis import kpi_report, orders_by_state
+from wcs.timeutil import as_utc
+
+# The order a reader walks the states in, final ones last.
+STATE_ORDER = (
+    "received",
+    "validated",
+    "backordered",
+    "reserved",
+    "pick_planned",
+    "picking",
+    "picked",
+    "qc_failed",
+    "qc_passed",
+    "packing",
+    "packed",
+    "allocated",
+    "exception",
+    "cancelled",
+)
+FINAL = frozenset({"allocated", "exception", "cancelled"})
+
+
+@dataclass
+class ShiftReport:
+    orders: int
+    wall_s: float
+    by_state: dict[str, int]
+    to_packed_p50_s: float | None
+    to_packed_p95_s: float | None
+    to_allocated_p50_s: float | None
+    to_allocated_p95_s: float | None
+    pick_accuracy: float | None
+    pack_pass_rate: float | None
+    qc_pass_rate: float | None
+    caught: Counter[str] = field(default_factory=Counter)
+    backordered: int = 0
+    device_events: int = 0
+    findings: list[str] = field(default_factory=list)
+    people: ShiftStats | None = None
+
+    @property
+    def events_per_s(self) -> float:
+        return self.device_events / self.wall_s if self.wall_s > 0 else 0.0
+
+
+async def collect(
+    engine: AsyncEngine,
+    *,
+    start: datetime,
+    end: datetime,
+    orders: int,
+    wall_s: float,
+    device_events: int,
+    people: ShiftStats | None,
+    findings: list[str],
+) -> ShiftReport:
+    kpis = await kpi_report(engine, start, end)
+    async with engine.connect() as conn:
+        by_state = await orders_by_state(conn)
+        first = order_events.alias("first_event")
+        allocated = (
+            select(order_events.c.order_id, func.min(order_events.c.at).label("at"))
+            .where(order_events.c.to_state == OrderState.ALLOCATED)
+            .group_by(order_events.c.order_id)
+            .subquery()
+        )
+        rows = await conn.execute(
+            select(first.c.at, allocated.c.at).join(
+                first, and_(first.c.order_id == allocated.c.order_id, first.c.seq == 1)
+            )
+        )
+        to_allocated = [max(0.0, (as_utc(b) - as_utc(a)).total_seconds()) for a, b in rows]
+        caught = Counter(
+            {
+                str(kind): int(n)
+                for kind, n in await conn.execute(
+                    select(activity.c.kind, func.count())
+                    .where(
+                        activity.c.kind.in_(("mispick", "short_pick", "weight_mismatch", "qc_fail"))
+                    )
+                    .group_by(activity.c.kind)
+                )
+            }
+        )
+        backordered = await conn.scalar(
+            select(func.count(func.distinct(order_events.c.order_id))).where(
+                order_events.c.to_state == OrderState.BACKORDERED
+            )
+        )
+    pt = kpis.processing_time
+    return ShiftReport(
+        orders=orders,
+        wall_s=wall_s,
+        by_state=by_state,
+        to_packed_p50_s=pt.p50_s,
+        to_packed_p95_s=pt.p95_s,
+        to_allocated_p50_s=percentile(to_allocated, 0.5) if to_allocated else None,
+        to_allocated_p95_s=percentile(to_allocated, 0.95) if to_allocated else None,
+        pick_accuracy=kpis.pick_accuracy.rate,
+        pack_pass_rate=kpis.pack_pass_rate.rate,
+        qc_pass_rate=kpis.qc_pass_rate.rate,
+        caught=caught,
+        backordered=int(backordered or 0),
+        device_events=device_events,
+        findings=findings,
+        people=people,
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f} %"
+
+
+def kpi_table(report: ShiftReport) -> Table:
+    people = report.people
+    table = Table(title=f"Shift KPIs: {report.orders} orders in {report.wall_s:.0f} s")
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    table.add_column("note")
+
+    def did(n: int | None) -> str:
+        return f"people made {n}" if n is not None else ""
+
+    table.add_row(
+        "order processing time p50 / p95",
+        f"{_seconds(report.to_packed_p50_s)} / {_seconds(report.to_packed_p95_s)}",
+        "intake to packed",
+    )
+    table.add_row(
+        "intake to allocated p50 / p95",
+        f"{_seconds(report.to_allocated_p50_s)} / {_seconds(report.to_allocated_p95_s)}",
+        "carrier booked",
+    )
+    table.add_row("pick accuracy", _pct(report.pick_accuracy), "picks / (picks + mispicks)")
+    table.add_row("pack pass rate", _pct(report.pack_pass_rate), "weight right first time")
+    table.add_row("QC pass rate", _pct(report.qc_pass_rate), "")
+    table.add_row(
+        "mispicks caught",
+        str(report.caught["mispick"]),
+        did(people.mispicks if people else None),
+    )
+    table.add_row(
+        "weight mismatches caught",
+        str(report.caught["weight_mismatch"]),
+        did(people.weight_mismatches if people else None),
+    )
+    table.add_row(
+        "short picks re-planned",
+        str(report.caught["short_pick"]),
+        did(people.short_picks if people else None),
+    )
+    table.add_row(
+        "QC failures",
+        str(report.caught["qc_fail"]),
+        did(people.qc_failures if people else None),
+    )
+    table.add_row("orders backordered, then filled", str(report.backordered), "goods-in receipts")
+    final = ", ".join(
+        f"{state} {report.by_state[state]}" for state in STATE_ORDER if report.by_state.get(state)
+    )
+    table.add_row("orders by final state", final, "")
+    table.add_row("device events / s", f"{report.events_per_s:.0f}", "through the controller")
+    table.add_row(
+        "books balance",
+        "yes" if not report.findings else f"NO ({len(report.findings)})",
+        "stock vs shelves, event logs gap-free",
+    )
+    return table

@@ -1,0 +1,592 @@
+"""``wcs demo``: a whole simulated shift on embedded defaults, in one command.
+
+What runs, in start order (everything stops in reverse, on success, error or Ctrl-C):
+
+====================  ================================================================
+database              SQLite file (``var/demo.db``, fresh unless ``keep``), migrated
+MQTT broker           the one answering at ``WCS_MQTT_URL``, else an embedded amqtt
+fake carrier          ``wcs.carriers.fake_server`` as its own process, on a free port
+API                   uvicorn serving the real app in a thread of its own
+simulated floor       :class:`device_sim.SimFloor` for the floor file, on free ports
+drivers               one per device, over the simulators' real wire protocols
+controller            :class:`controller.runtime.Controller`, allocation loop included
+people                :class:`device_sim.scenario.Shift`: pickers, QC, packers ...
+shop                  posts the planned orders to ``POST /api/v1/orders`` over time
+====================  ================================================================
+
+Catalogue, locations and opening stock go in through the API (and onto the
+simulated shelves); the shift ends when every order is in a final state (allocated,
+exception or cancelled), then the KPI table is printed. With ``serve`` everything
+keeps running and the status page URL is printed until Ctrl-C.
+
+Logs go to a file beside the database, so the progress display stays readable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from controller.runtime import Controller
+from demo.audit import audit
+from demo.report import FINAL, STATE_ORDER, ShiftReport, collect, kpi_table
+from demo.shop import PlannedOrder, Shop, plan_orders
+from device_sim.floor import SimFloor, SimOptions
+from device_sim.handheld import Handheld
+from device_sim.scenario import Rates, Shift, ShiftOptions
+from device_sim.world import World, plan_slotting
+from drivers.base import Driver
+from drivers.options import DriverOptions
+from drivers.runner import build_drivers
+from wcs.errors import ConfigError
+from wcs.floor import DiverterDevice, Floor, ModbusLink, PtlDevice, load_floor
+from wcs.logs import configure_logging
+from wcs.mqtt.broker import ensure_broker
+from wcs.mqtt.client import make_client
+from wcs.persistence.db import make_engine
+from wcs.persistence.migrate import upgrade
+from wcs.services.auth import issue_token
+from wcs.services.kpis import orders_by_state
+from wcs.settings import Settings, load_settings
+from wcs.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FLOOR = Path(__file__).resolve().parent.parent / "floors" / "sample.yaml"
+Outcome = Literal["done", "failed", "stalled", "interrupted"]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    orders: int = 300
+    seed: int = 1
+    # How many times faster than real time people work.
+    speed: float = 60.0
+    serve: bool = False
+    port: int | None = None
+    db_path: Path = Path("var/demo.db")
+    keep: bool = False
+    floor_path: Path = DEFAULT_FLOOR
+    # Site id (the MQTT topic root); by default one of its own per run, so a run never
+    # hears another's devices on a shared broker.
+    site: str | None = None
+    rates: Rates = field(default_factory=Rates)
+    invalid_share: float = 0.03
+    backorder_share: float = 0.04
+    # Mean seconds between two orders from the shop at speed 1 (an evening peak).
+    arrival_s: float = 6.0
+    # A shift that changes no order's state for this long is declared stalled.
+    stall_s: float = 60.0
+    live: bool = True  # redraw the progress in place (off: print it once at the end)
+    log_level: str = "WARNING"
+
+
+@dataclass
+class DemoResult:
+    outcome: Outcome
+    report: ShiftReport
+    status_url: str
+    world: World
+    detail: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- pieces ----------------------------------------------------------------------------------
+
+
+async def _in_thread(target: Callable[[], object], name: str) -> None:
+    """Run ``target()`` in a thread of its own and wait for it without blocking the loop.
+
+    A plain thread we join, not the loop's executor: nothing is left running after."""
+    loop = asyncio.get_running_loop()
+    finished = asyncio.Event()
+    error: list[BaseException] = []
+
+    def body() -> None:
+        try:
+            target()
+        except BaseException as exc:  # handed to the waiting coroutine
+            error.append(exc)
+        finally:
+            loop.call_soon_threadsafe(finished.set)
+
+    thread = threading.Thread(target=body, name=name)
+    thread.start()
+    await finished.wait()
+    thread.join()
+    if error:
+        raise error[0]
+
+
+def _fresh_database(path: Path, url: str, keep: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    upgrade(url)
+
+
+async def prepare_database(path: Path, *, keep: bool) -> str:
+    """A migrated SQLite file, emptied first unless ``keep``."""
+    url = f"sqlite+aiosqlite:///{path}"
+    await _in_thread(lambda: _fresh_database(path, url, keep), "demo-migrations")
+    return url
+
+
+@contextlib.asynccontextmanager
+async def fake_carrier(seed: int, log_path: Path) -> AsyncIterator[str]:
+    """The fake carrier as its own process (the adapter talks real HTTP to it)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "wcs.carriers.fake_server", "--port", str(port)]
+    with log_path.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *args, "--seed", str(seed), stdout=out, stderr=asyncio.subprocess.STDOUT
+        )
+    try:
+        async with httpx.AsyncClient(timeout=0.5) as client:
+            deadline = time.monotonic() + 20
+            while True:
+                if proc.returncode is not None:
+                    raise ConfigError(f"fake carrier exited with {proc.returncode}; see {log_path}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get(f"{url}/healthz")).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise ConfigError(f"fake carrier did not come up; see {log_path}")
+                await asyncio.sleep(0.05)
+        yield url
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def api_server(settings: Settings, port: int) -> AsyncIterator[str]:
+    """The real app under uvicorn, in its own thread and event loop.
+
+    Its own loop keeps HTTP answers quick while the main loop is busy with the floor,
+    and a thread other than the main one leaves Ctrl-C to us."""
+    import uvicorn
+
+    from api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+
+    def serve() -> None:
+        try:
+            server.run()
+        finally:
+            loop.call_soon_threadsafe(stopped.set)
+
+    thread = threading.Thread(target=serve, name="demo-api", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if stopped.is_set() or time.monotonic() > deadline:
+                raise ConfigError(f"the API did not start on 127.0.0.1:{port}; is the port free?")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await stopped.wait()
+        thread.join()
+
+
+def _fast_polling(floor: Floor, poll_s: float) -> Floor:
+    """Modbus devices polled more often than a real floor needs: a sped-up shift
+    should not wait on the poll interval at every lit slot and divert."""
+    devices = []
+    for device in floor.devices:
+        if isinstance(device, PtlDevice | DiverterDevice) and isinstance(device.link, ModbusLink):
+            link = device.link.model_copy(update={"poll_interval_s": poll_s})
+            device = device.model_copy(update={"link": link})
+        devices.append(device)
+    return floor.model_copy(update={"devices": devices})
+
+
+@contextlib.asynccontextmanager
+async def running_drivers(
+    floor: Floor, settings: Settings, options: DriverOptions
+) -> AsyncIterator[list[Driver]]:
+    drivers = build_drivers(floor, settings, options)
+
+    async def supervise(driver: Driver) -> None:
+        while True:
+            try:
+                await driver.run()
+                return
+            except Exception:
+                log.exception("driver %s failed; restarting it", driver.device_id)
+                await asyncio.sleep(0.5)
+
+    tasks = [asyncio.create_task(supervise(d), name=f"driver:{d.device_id}") for d in drivers]
+    try:
+        async with asyncio.timeout(20):
+            for driver in drivers:
+                await driver.online.wait()
+        yield drivers
+    except TimeoutError:
+        offline = [d.device_id for d in drivers if not d.online.is_set()]
+        raise ConfigError(f"drivers could not reach {', '.join(offline)}") from None
+    finally:
+        for task in tasks:
+            task.cancel()
+        pending: set[asyncio.Task[None]] = set(tasks)
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=2.0)
+            for task in pending:
+                # A library that swallowed the cancellation must not hang the shutdown.
+                log.warning("%s did not stop; cancelling it again", task.get_name())
+                task.cancel()
+
+
+async def forget_session(settings: Settings, client_id: str) -> None:
+    """Drop the controller's persistent MQTT session: the run's site is not coming back,
+    and a broker would keep queueing for it."""
+    async with make_client(settings.mqtt, identifier=client_id, clean_session=True):
+        pass
+
+
+async def clear_retained(settings: Settings, quiet_s: float = 0.5) -> int:
+    """Remove the run's retained messages (device statuses, order states) from a shared
+    broker; returns how many. The run's site is used once, so they are only clutter."""
+    root = f"wcs/v1/{settings.site}/"
+    topics: set[str] = set()
+    async with make_client(settings.mqtt) as client:
+        await client.subscribe(f"{root}#", qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(quiet_s):
+                async for message in client.messages:
+                    if message.retain and message.payload:
+                        topics.add(str(message.topic))
+        for topic in sorted(topics):
+            await client.publish(topic, b"", qos=1, retain=True)
+    return len(topics)
+
+
+async def seed_catalogue(client: httpx.AsyncClient, world: World) -> None:
+    """Articles, pick locations and opening stock, through the API and onto the shelves."""
+
+    async def call(method: str, path: str, body: dict[str, object]) -> None:
+        response = await client.request(method, path, json=body)
+        if response.status_code not in (200, 201):
+            raise ConfigError(f"{method} {path}: {response.status_code} {response.text[:200]}")
+
+    for article in world.slotting.articles:
+        await call(
+            "PUT",
+            f"/api/v1/skus/{article.sku}",
+            {
+                "name": article.name,
+                "weight_g": article.weight_g,
+                "dims_mm": list(article.dims_mm),
+                "barcode": article.barcode,
+            },
+        )
+    for location in sorted(world.shelves):
+        _, aisle, bay, level = location.split("-")
+        await call(
+            "PUT",
+            f"/api/v1/locations/{location}",
+            {"zone": "pick", "aisle": int(aisle), "bay": int(bay), "level": int(level)},
+        )
+    for location, qty in sorted(world.slotting.opening.items()):
+        if qty > 0:
+            world.put_away(location, qty)
+            sku = world.shelves[location].sku
+            await call(
+                "POST", "/api/v1/inventory/receipts", {"sku": sku, "location": location, "qty": qty}
+            )
+
+
+class ProgressView:
+    """Orders by state, moving live, and a bar of how many reached a final state."""
+
+    def __init__(self, total: int) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]shift[/bold]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("orders settled"),
+            TimeElapsedColumn(),
+        )
+        self.task = self.progress.add_task("orders", total=total)
+        self.counts: dict[str, int] = {}
+
+    def update(self, counts: dict[str, int]) -> None:
+        self.counts = counts
+        self.progress.update(self.task, completed=sum(counts.get(s, 0) for s in FINAL))
+
+    def __rich__(self) -> Group:
+        states = Text()
+        for state in STATE_ORDER:
+            n = self.counts.get(state, 0)
+            if n:
+                style = "green" if state == "allocated" else "red" if state == "exception" else ""
+                states.append(f"{state} {n}  ", style=style)
+        return Group(self.progress, states)
+
+
+@contextlib.contextmanager
+def _signals_set(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread (tests)
+        installed.append(sig)
+    try:
+        yield
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _log_to_file(path: Path, level: str) -> None:
+    configure_logging(level)
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(path.open("a", encoding="utf-8"))
+
+
+# -- the shift ---------------------------------------------------------------------------------
+
+
+async def run_demo(
+    options: DemoOptions, *, console: Console | None = None, base: Settings | None = None
+) -> DemoResult:
+    console = console or Console()
+    base = base or load_settings()
+    options.db_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path = options.db_path.with_suffix(".log")
+    if options.live:
+        _log_to_file(log_path, options.log_level)
+    floor = load_floor(options.floor_path)
+    stop = asyncio.Event()
+    began = time.monotonic()
+    started_at = utcnow()
+    url = await prepare_database(options.db_path, keep=options.keep)
+    port = options.port or free_port()
+    admin = secrets.token_urlsafe(24)
+    speed = options.speed
+    console.print(
+        f"[bold]wcs demo[/bold]: {options.orders} orders, seed {options.seed}, speed x{speed:g}; "
+        f"database {options.db_path}, logs {log_path}"
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(_signals_set(stop))
+        embedded = await stack.enter_async_context(
+            ensure_broker(base.mqtt, allow_embedded=base.embedded_broker)
+        )
+        site = options.site or f"demo-{secrets.token_hex(3)}"
+        carrier_url = await stack.enter_async_context(
+            fake_carrier(options.seed, options.db_path.with_suffix(".carrier.log"))
+        )
+        settings = load_settings(
+            database_url=url,
+            mqtt_url=base.mqtt_url,
+            embedded_broker=base.embedded_broker,
+            site=site,
+            admin_token=admin,
+            carrier_url=carrier_url,
+            floor_file=options.floor_path,
+            controller=base.controller.model_copy(
+                update={"wave_interval_s": 1.0, "allocate_interval_s": 0.5}
+            ),
+            # A laptop demo bound to loopback: the page opens without a token.
+            monitoring=base.monitoring.model_copy(update={"status_public": True}),
+        )
+        where = "embedded amqtt" if embedded else "the broker"
+        console.print(f"MQTT: {where} at {settings.mqtt.host}:{settings.mqtt.port}, site {site}")
+        if not embedded:
+            stack.push_async_callback(clear_retained, settings)
+        engine = make_engine(url)
+        stack.push_async_callback(engine.dispose)
+        floor_token = await issue_token(engine, "demo-floor", ["supervisor", "device"])
+        shop_token = await issue_token(engine, "demo-shop", ["customer_service"])
+        api_url = await stack.enter_async_context(api_server(settings, port))
+
+        sim = await stack.enter_async_context(
+            SimFloor(
+                floor,
+                SimOptions(ephemeral_ports=True, conveyor_travel_s=min(0.5, 10.0 / speed)),
+            )
+        )
+        served = _fast_polling(sim.floor, 0.01)
+        await stack.enter_async_context(running_drivers(served, settings, DriverOptions()))
+        controller = Controller(settings, served, instance="demo")
+        stack.push_async_callback(forget_session, settings, controller._client_id())
+        await stack.enter_async_context(controller)
+
+        slotting = plan_slotting(
+            sorted(
+                code for d in floor.devices if isinstance(d, PtlDevice) for code in d.slots.values()
+            ),
+            expected_orders=options.orders,
+            seed=options.seed,
+        )
+        world = World(slotting, options.seed)
+        shop_client = await stack.enter_async_context(
+            httpx.AsyncClient(
+                base_url=api_url, headers={"Authorization": f"Bearer {shop_token}"}, timeout=30
+            )
+        )
+        floor_client = await stack.enter_async_context(
+            httpx.AsyncClient(
+                base_url=api_url, headers={"Authorization": f"Bearer {floor_token}"}, timeout=30
+            )
+        )
+        await seed_catalogue(floor_client, world)
+        planned = plan_orders(
+            options.orders,
+            slotting,
+            seed=options.seed,
+            invalid_share=options.invalid_share,
+            backorder_share=options.backorder_share,
+        )
+        handheld = await stack.enter_async_context(Handheld(api_url, floor_token))
+        shift = await stack.enter_async_context(
+            Shift(sim, world, handheld, ShiftOptions(speed=speed, rates=options.rates))
+        )
+        shop = Shop(shop_client, world)
+        shop_task = asyncio.create_task(
+            shop.run(planned, options.arrival_s / speed), name="demo-shop"
+        )
+        stack.push_async_callback(_cancel, shop_task)
+
+        outcome, detail = await _watch(
+            engine, planned, shop, shop_task, shift, stop, options, console
+        )
+        findings = await audit(engine, world) if outcome == "done" else []
+        report = await collect(
+            engine,
+            start=started_at - timedelta(seconds=1),
+            end=utcnow() + timedelta(seconds=1),
+            orders=len(planned),
+            wall_s=time.monotonic() - began,
+            device_events=controller.stats.applied,
+            people=shift.stats,
+            findings=findings,
+        )
+        status_url = f"{api_url}/status"
+        result = DemoResult(outcome, report, status_url, world, detail)
+        _print_report(console, result)
+        if options.serve and outcome != "interrupted":
+            console.print(
+                f"\nStatus page: [bold]{status_url}[/bold]  (API {api_url}/docs; "
+                "Ctrl-C stops everything)"
+            )
+            await stop.wait()
+        return result
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def _watch(
+    engine: object,
+    planned: list[PlannedOrder],
+    shop: Shop,
+    shop_task: asyncio.Task[None],
+    shift: Shift,
+    stop: asyncio.Event,
+    options: DemoOptions,
+    console: Console,
+) -> tuple[Outcome, str]:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    assert isinstance(engine, AsyncEngine)
+    view = ProgressView(len(planned))
+    last: dict[str, int] = {}
+    changed = time.monotonic()
+    with Live(view, console=console, refresh_per_second=4, transient=False) as live:
+        while True:
+            async with engine.connect() as conn:
+                counts = await orders_by_state(conn)
+            view.update(counts)
+            live.refresh()
+            if counts != last:
+                last, changed = counts, time.monotonic()
+            settled = sum(counts.get(s, 0) for s in FINAL)
+            if shop_task.done() and shop_task.exception() is not None:
+                return "failed", f"the shop could not place orders: {shop_task.exception()}"
+            if shift.failure is not None:
+                return "failed", f"the shift is stuck: {shift.failure}"
+            if shop.done.is_set() and settled >= len(planned):
+                return "done", ""
+            if stop.is_set():
+                return "interrupted", "stopped by Ctrl-C"
+            if time.monotonic() - changed > options.stall_s:
+                stuck = {s: n for s, n in counts.items() if s not in FINAL}
+                return "stalled", f"no order moved for {options.stall_s:g} s; waiting: {stuck}"
+            await asyncio.sleep(0.25)
+
+
+def _print_report(console: Console, result: DemoResult) -> None:
+    console.print()
+    console.print(kpi_table(result.report))
+    if result.outcome != "done":
+        console.print(f"[red]shift {result.outcome}[/red]: {result.detail}")
+    for finding in result.report.findings[:20]:
+        console.print(f"[red]books:[/red] {finding}")
+
+
+def main(options: DemoOptions) -> int:
+    """Entry point of ``wcs demo``; returns the process exit code."""
+    console = Console()
+    try:
+        result = asyncio.run(run_demo(options, console=console))
+    except ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc.message}")
+        return 1
+    if result.outcome == "interrupted":
+        return 130
+    return 0 if result.outcome == "done" and not result.report.findings else 1

@@ -1,0 +1,677 @@
+"""The people of a simulated shift, acting only through the devices and a handheld.
+
+======================  ==============================================================
+:class:`Picker`         at a pick station: scans an empty tote for every order of the
+                        batch, then works the lit slots (PTL confirm, or a scan per
+                        unit); pushes the cart's totes onto the conveyor at the end
+:class:`QcOperator`     at a QC bench: scans the tote and every unit in it; now and
+                        then rejects the packaging on the handheld, puts the units back
+                        on their shelves and has the order picked again
+:class:`Packer`         at a pack station: cartons the tote's units, puts the parcel
+                        on the scale, scans the tote, takes the label the printer
+                        prints, scans it and puts the parcel on the outbound conveyor
+:class:`GoodsIn`        books receipts (and shelves the units) for backordered demand
+:class:`OutboundDock`   collects the parcels the conveyor brings to outbound
+:class:`ExceptionDesk`  looks at whatever lands in the exception lane: sends it round
+                        again when the order can go on, parks it otherwise
+======================  ==============================================================
+
+Mistakes are made on purpose, at the rates of :class:`Rates`, and counted in
+:class:`ShiftStats` so the system's own counts can be checked against them:
+
+- mispick: the picker scans a unit of another article first; the controller refuses
+  it (the slot blinks red), the unit goes back to its shelf, the right one is picked;
+- short pick: some units on the shelf turn out to be damaged (into the damage bin);
+  the picker confirms fewer, and the controller re-plans the rest;
+- weight mismatch: something that is not the order's (a tape dispenser) lies on the
+  parcel when it is weighed; the controller sends the tote back to QC;
+- QC failure: the operator finds crushed packaging and says so on the handheld.
+
+Human work takes time (:class:`Timings`, seconds at speed 1); :class:`Pace` divides it
+by the speed factor so a shift can run many times faster than real time. Waiting for
+the system (a light, a label, a state on the handheld) is never scaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from device_sim.diverter import DiverterSim
+from device_sim.floor import SimFloor
+from device_sim.gs1 import sscc_element
+from device_sim.handheld import Handheld, HandheldError
+from device_sim.ptl import PtlSim
+from device_sim.world import Tote, Unit, World
+from device_sim.zpl import Label
+from wcs.domain.packing import Carton, Item, choose_carton
+from wcs.floor import DiverterDevice, Station
+from wcs.logs import get_logger
+
+TOTE_SYMBOLOGY = "]C0"  # Code 128 tote labels
+ITEM_SYMBOLOGY = "]E0"  # EAN-13 on the units
+LABEL_SYMBOLOGY = "]C1"  # GS1-128 shipping label
+# Order states a picker waits for before the tote leaves the cart.
+PICKING_STATES = frozenset({"reserved", "pick_planned", "picking"})
+
+
+class ShiftError(RuntimeError):
+    """Something a person on the floor cannot get past: the shift is stuck."""
+
+
+@dataclass(frozen=True)
+class Rates:
+    """How often people make each mistake (0..1)."""
+
+    mispick: float = 0.03  # pick tasks where a wrong unit is scanned first
+    short: float = 0.02  # pick visits that find damaged units on the shelf
+    weight_mismatch: float = 0.03  # parcels weighed with something extra on them
+    qc_fail: float = 0.01  # QC checks failed for packaging
+    scan_items: float = 0.3  # pick tasks confirmed by scanning each unit
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"rate {name} must be within 0..1, got {value}")
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds a task takes a person at speed 1."""
+
+    walk_to_slot: float = 5.0
+    take_unit: float = 1.0
+    scan: float = 0.8
+    press: float = 0.5
+    tote_on_cart: float = 2.0
+    tote_on_conveyor: float = 2.0
+    qc_tote: float = 2.0
+    qc_unit: float = 1.5
+    pack_base: float = 10.0
+    pack_unit: float = 1.0
+    label: float = 3.0
+    receipt_lead: float = 45.0
+
+
+@dataclass
+class Pace:
+    speed: float
+    timings: Timings = field(default_factory=Timings)
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0:
+            raise ValueError(f"speed must be positive, got {self.speed}")
+
+    async def work(self, seconds: float, rng: random.Random | None = None) -> None:
+        jitter = rng.uniform(0.8, 1.25) if rng is not None else 1.0
+        await asyncio.sleep(seconds * jitter / self.speed)
+
+
+@dataclass
+class ShiftStats:
+    """What people did, mistakes included (the system's own counts are checked against it)."""
+
+    picks: int = 0
+    mispicks: int = 0
+    mispicks_not_refused: int = 0
+    short_picks: int = 0
+    damaged_units: int = 0
+    weight_mismatches: int = 0
+    unexpected_rejections: int = 0
+    qc_failures: int = 0
+    receipts: int = 0
+    received_units: int = 0
+    totes_inducted: int = 0
+    parcels_packed: int = 0
+    parcels_out: int = 0
+    sent_round_again: int = 0
+    parked: int = 0
+    # The orders each deliberate mistake was made on, to follow them to the end.
+    mistakes: dict[str, list[str]] = field(default_factory=dict)
+
+    def made(self, kind: str, order_id: str) -> None:
+        self.mistakes.setdefault(kind, []).append(order_id)
+
+
+@dataclass
+class Crew:
+    """What everybody on the floor shares."""
+
+    sim: SimFloor
+    world: World
+    handheld: Handheld
+    pace: Pace
+    rates: Rates
+    stats: ShiftStats = field(default_factory=ShiftStats)
+    poll_s: float = 0.05  # how often a person looks at the handheld while waiting
+    wait_s: float = 30.0  # how long anyone waits for the system before giving up
+
+    @property
+    def tote_infeed(self) -> DiverterSim:
+        """Where totes join the conveyor: the divert point with a QC lane."""
+        for device in self.sim.floor.devices:
+            if isinstance(device, DiverterDevice) and "qc" in device.lanes.values():
+                return self.sim.diverter(device.id)
+        raise ShiftError("no diverter on this floor has a QC lane")
+
+    @property
+    def parcel_infeed(self) -> DiverterSim:
+        """Where parcels join the conveyor: the outbound point (the tote infeed otherwise)."""
+        for device in self.sim.floor.devices:
+            if (
+                isinstance(device, DiverterDevice)
+                and device.zone == "outbound"
+                and "outbound" in device.lanes.values()
+            ):
+                return self.sim.diverter(device.id)
+        return self.tote_infeed
+
+
+class Person:
+    role: ClassVar[str]
+
+    def __init__(self, name: str, crew: Crew) -> None:
+        self.name = name
+        self.crew = crew
+        self.world = crew.world
+        self.hh = crew.handheld
+        self.pace = crew.pace
+        self.stats = crew.stats
+        self.log = get_logger("device_sim.people").bind(person=name, role=self.role)
+
+    async def run(self) -> None:
+        raise NotImplementedError
+
+    async def wait_order(self, order_id: str, states: Iterable[str]) -> str:
+        return await self.hh.wait_order(
+            order_id, tuple(states), timeout_s=self.crew.wait_s, poll_s=self.crew.poll_s
+        )
+
+
+async def _wait_any(panels: Iterable[PtlSim], timeout_s: float) -> bool:
+    """Until any panel changes (a light comes on) or ``timeout_s`` passes (then False)."""
+    waits = [asyncio.ensure_future(p.changes.wait(timeout_s)) for p in panels]
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        return any(not w.cancelled() and w.result() for w in done)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+class Picker(Person):
+    role = "picker"
+
+    def __init__(self, station: Station, crew: Crew) -> None:
+        super().__init__(f"picker-{station.id}", crew)
+        self.station = station
+        if not station.scanner or not station.panels:
+            raise ShiftError(f"pick station {station.id} needs a scanner and PTL panels")
+        self.scanner = crew.sim.scanner(station.scanner)
+        self.panels = {pid: crew.sim.ptl(pid) for pid in station.panels}
+        self._visits: Counter[tuple[str, str]] = Counter()
+
+    async def run(self) -> None:
+        cart: dict[str, Tote] = {}
+        batch: str | None = None
+        handled: set[int] = set()
+        while True:
+            # Only an active batch has lit slots; the short list keeps the handheld quick.
+            lit = await self.hh.tasks(self.station.id, ("lit",))
+            if lit and lit[0]["batch_id"] != batch:
+                # A new batch: the cart went back to the depot with the last one's totes.
+                await self._unload(cart)
+                batch = str(lit[0]["batch_id"])
+                await self._tote_up(batch, cart)
+                continue
+            todo = [t for t in lit if t["batch_id"] == batch and t["id"] not in handled]
+            if todo:
+                if await self._pick(todo[0], cart):
+                    handled.add(todo[0]["id"])
+                continue
+            changed = await _wait_any(self.panels.values(), 0.25)
+            if not changed and cart and not await self._batch_open(batch):
+                await self._unload(cart)
+                batch = None
+
+    async def _batch_open(self, batch: str | None) -> bool:
+        tasks = await self.hh.tasks(self.station.id, ("open", "lit"))
+        return any(t["batch_id"] == batch for t in tasks)
+
+    async def _tote_up(self, batch: str, cart: dict[str, Tote]) -> None:
+        """One empty tote per order of the batch; the handheld says which order got it.
+
+        The controller pairs a scanned tote with the batch's first order (by task)
+        that has none, so the picker knows which order to look for."""
+        tasks = [
+            t
+            for t in await self.hh.tasks(self.station.id, ("open", "lit"))
+            if t["batch_id"] == batch
+        ]
+        first_task: dict[str, int] = {}
+        for task in tasks:
+            if task["tote"] is None:
+                order = str(task["order_id"])
+                first_task[order] = min(first_task.get(order, task["id"]), task["id"])
+        for order in sorted(first_task, key=first_task.__getitem__):
+            tote = self.world.empty_tote()
+            await self.pace.work(self.pace.timings.tote_on_cart)
+            await self.scanner.scan(tote.code, TOTE_SYMBOLOGY)
+            tote.order_id = await self._paired(tote.code, order)
+            cart[tote.order_id] = tote
+
+    async def _paired(self, code: str, expected: str) -> str:
+        try:
+            async with asyncio.timeout(self.crew.wait_s):
+                while True:
+                    mine = await self.hh.tasks(self.station.id, ("open", "lit"), order_id=expected)
+                    totes = {t["tote"] for t in mine}
+                    if code in totes:
+                        return expected
+                    if totes - {None}:
+                        break  # that order got another tote: look the new one up
+                    await asyncio.sleep(self.crew.poll_s)
+                while True:
+                    for task in await self.hh.tasks(self.station.id, ("open", "lit")):
+                        if task["tote"] == code:
+                            return str(task["order_id"])
+                    await asyncio.sleep(self.crew.poll_s)
+        except TimeoutError:
+            raise ShiftError(f"{self.name}: tote {code} was scanned but never paired") from None
+
+    async def _pick(self, task: dict[str, Any], cart: dict[str, Tote]) -> bool:
+        """Work one lit task; False when its light never showed (look again later)."""
+        panel = self.panels.get(task["ptl_device"])
+        if panel is None:
+            raise ShiftError(f"{self.name}: task {task['id']} is on {task['ptl_device']}")
+        slot = int(task["ptl_slot"])
+        try:
+            await panel.wait_for(lambda: panel.slot(slot).lit, timeout_s=2.0)
+        except TimeoutError:
+            return False
+        tote = cart.get(task["order_id"])
+        if tote is None:
+            raise ShiftError(f"{self.name}: no tote on the cart for order {task['order_id']}")
+        need = int(task["qty"]) - int(task["qty_picked"])
+        ref = self.world.reference(task["order_id"])
+        self._visits[(ref, task["sku"])] += 1
+        rng = self.world.rng("pick", ref, task["sku"], self._visits[(ref, task["sku"])])
+        rates, timings = self.crew.rates, self.pace.timings
+        wrong_first = rng.random() < rates.mispick
+        by_scan = wrong_first or rng.random() < rates.scan_items
+        damaged = rng.randint(1, need) if need > 0 and rng.random() < rates.short else 0
+
+        await self.pace.work(timings.walk_to_slot, rng)
+        if wrong_first and await self._mispick(panel, slot, task, rng):
+            self.stats.made("mispick", task["order_id"])
+        if damaged:
+            # The damaged units were what the pick face held: they go to the bin, the
+            # picker takes the rest and confirms fewer than the display asks for.
+            damaged = self.world.damage(task["location"], damaged)
+            self.stats.short_picks += 1
+            self.stats.damaged_units += damaged
+            self.stats.made("short_pick", task["order_id"])
+        units = self.world.take(task["location"], need - damaged)
+        await self.pace.work(timings.take_unit * max(len(units), 1), rng)
+        tote.units += units
+        self.stats.picks += 1
+        good = len(units)
+        if by_scan and good:
+            for unit in units:
+                await self.scanner.scan(unit.article.barcode, ITEM_SYMBOLOGY)
+                await self.pace.work(timings.scan, rng)
+            if good < need:
+                # Scans and the PTL press travel separately: confirm the rest as missing
+                # only once the display has counted the scans down.
+                await self._wait_display(panel, slot, need - good)
+                await panel.press(slot, 0)
+        else:
+            await self.pace.work(timings.press, rng)
+            await panel.press(slot, good)
+        return True
+
+    async def _mispick(
+        self, panel: PtlSim, slot: int, task: dict[str, Any], rng: random.Random
+    ) -> bool:
+        others = sorted(
+            (s for s in self.world.shelves.values() if s.sku != task["sku"] and s.units > 0),
+            key=lambda s: s.location,
+        )
+        if not others:
+            return False
+        shelf = rng.choice(others)
+        wrong = self.world.take(shelf.location, 1)
+        await self.scanner.scan(wrong[0].article.barcode, ITEM_SYMBOLOGY)
+        self.stats.mispicks += 1
+        try:
+            await panel.wait_for(lambda: panel.slot(slot).colour == "red", timeout_s=10.0)
+        except TimeoutError:
+            self.stats.mispicks_not_refused += 1
+            self.log.warning("wrong item was not refused", sku=wrong[0].article.sku, slot=slot)
+        self.world.put_back(wrong)
+        return True
+
+    async def _wait_display(self, panel: PtlSim, slot: int, left: int) -> None:
+        try:
+            await panel.wait_for(lambda: panel.slot(slot).qty == left, timeout_s=self.crew.wait_s)
+        except TimeoutError:
+            raise ShiftError(
+                f"{self.name}: {panel.device_id} slot {slot} never counted down to {left}"
+            ) from None
+
+    async def _unload(self, cart: dict[str, Tote]) -> None:
+        for order_id, tote in list(cart.items()):
+            state = await self.hh.wait_order(
+                order_id,
+                leaving=PICKING_STATES,
+                timeout_s=self.crew.wait_s,
+                poll_s=self.crew.poll_s,
+            )
+            await self.pace.work(self.pace.timings.tote_on_conveyor)
+            self.log.debug("tote to conveyor", tote=tote.code, order=order_id, state=state)
+            self.crew.tote_infeed.arrive(tote.code)
+            self.stats.totes_inducted += 1
+        cart.clear()
+
+
+class QcOperator(Person):
+    role = "qc"
+
+    def __init__(self, station: Station, crew: Crew) -> None:
+        super().__init__(f"qc-{station.id}", crew)
+        self.station = station
+        if not station.scanner:
+            raise ShiftError(f"QC station {station.id} needs a scanner")
+        self.scanner = crew.sim.scanner(station.scanner)
+        self._checks: Counter[str] = Counter()
+
+    async def run(self) -> None:
+        queue = self.crew.sim.conveyor.queue("qc")
+        while True:
+            delivery = await queue.get()
+            tote = self.world.totes.get(delivery.tote)
+            if tote is None or tote.order_id is None:
+                self.world.parked.append(delivery.tote)
+                self.stats.parked += 1
+                continue
+            await self._check(tote, tote.order_id)
+
+    async def _check(self, tote: Tote, order_id: str) -> None:
+        ref = self.world.reference(order_id)
+        self._checks[ref] += 1
+        rng = self.world.rng("qc", ref, self._checks[ref])
+        timings = self.pace.timings
+        await self.pace.work(timings.qc_tote, rng)
+        await self.scanner.scan(tote.code, TOTE_SYMBOLOGY)
+        if rng.random() < self.crew.rates.qc_fail:
+            await self.pace.work(timings.qc_unit, rng)
+            await self._reject(order_id)
+            self.stats.qc_failures += 1
+            self.stats.made("qc_fail", order_id)
+            await self._fail(tote, order_id)
+            return
+        for unit in tote.units:
+            await self.pace.work(timings.qc_unit, rng)
+            await self.scanner.scan(unit.article.barcode, ITEM_SYMBOLOGY)
+        state = await self.wait_order(order_id, ("qc_passed", "qc_failed"))
+        if state == "qc_failed":
+            await self._fail(tote, order_id)
+            return
+        await self.pace.work(timings.tote_on_conveyor, rng)
+        self.crew.tote_infeed.arrive(tote.code)
+        self.stats.totes_inducted += 1
+
+    async def _reject(self, order_id: str) -> None:
+        """Key in "packaging not acceptable" until the handheld shows the failure.
+
+        The verdict travels over HTTP, the tote scan over the scanner: when the verdict
+        overtakes the scan it can land on the order's previous (closed) check and not
+        take; the operator sees that on the screen and enters it again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.crew.wait_s
+        while True:
+            verdict = await self.hh.qc_result(
+                order_id, packaging_ok=False, appearance_ok=True, note="crushed inner packaging"
+            )
+            if verdict == "failed":
+                return
+            if loop.time() > deadline:
+                raise ShiftError(f"{self.name}: the QC failure of {order_id} never took")
+            await asyncio.sleep(self.crew.poll_s)
+
+    async def _fail(self, tote: Tote, order_id: str) -> None:
+        """Units back on their shelves, the tote back on the stack, the order picked again."""
+        await self.wait_order(order_id, ("qc_failed",))
+        self.world.put_back(tote.units)
+        tote.units.clear()
+        self.world.return_tote(tote)
+        await self.hh.qc_resolve(order_id, "repick")
+
+
+class Packer(Person):
+    role = "packer"
+
+    def __init__(self, station: Station, crew: Crew) -> None:
+        super().__init__(f"packer-{station.id}", crew)
+        self.station = station
+        if not (station.scanner and station.scale and station.printer):
+            raise ShiftError(f"pack station {station.id} needs a scanner, a scale and a printer")
+        self.scanner = crew.sim.scanner(station.scanner)
+        self.scale = crew.sim.scale(station.scale)
+        printers = [station.printer, station.backup_printer]
+        self.printers = [crew.sim.printer(p) for p in printers if p]
+        self._packs: Counter[str] = Counter()
+
+    async def run(self) -> None:
+        queue = self.crew.sim.conveyor.queue(f"pack:{self.station.id}")
+        while True:
+            delivery = await queue.get()
+            tote = self.world.totes.get(delivery.tote)
+            if tote is None or tote.order_id is None or not tote.units:
+                self.world.parked.append(delivery.tote)
+                self.stats.parked += 1
+                continue
+            await self._pack(tote, tote.order_id)
+
+    def _carton(self, units: list[Unit]) -> Carton:
+        counts = Counter(u.article.sku for u in units)
+        items = [
+            Item(sku, n, self.world.articles[sku].weight_g, self.world.articles[sku].dims_mm)
+            for sku, n in sorted(counts.items())
+        ]
+        return choose_carton(items)
+
+    async def _pack(self, tote: Tote, order_id: str) -> None:
+        ref = self.world.reference(order_id)
+        self._packs[ref] += 1
+        rng = self.world.rng("pack", ref, self._packs[ref])
+        timings = self.pace.timings
+        carton = self._carton(tote.units)
+        weight = sum(u.article.true_weight_g for u in tote.units) + carton.tare_g
+        stray = 0.0
+        if rng.random() < self.crew.rates.weight_mismatch:
+            # A tape dispenser left on the parcel: clearly more than the tolerance allows.
+            stray = max(300.0, 0.15 * weight)
+        await self.pace.work(timings.pack_base + timings.pack_unit * len(tote.units), rng)
+        self.scale.place(round(weight + stray, 1), settle_s=min(0.8, 8.0 / self.pace.speed))
+        await self.scanner.scan(tote.code, TOTE_SYMBOLOGY)
+        label = await self._label_or_rejection(order_id)
+        self.scale.remove(settle_s=0.0)
+        if label is None:
+            if stray:
+                self.stats.weight_mismatches += 1
+                self.stats.made("weight_mismatch", order_id)
+            else:
+                self.stats.unexpected_rejections += 1
+            # The units go back into the tote, the stray object stays at the bench.
+            await self.pace.work(timings.tote_on_conveyor, rng)
+            self.crew.tote_infeed.arrive(tote.code)
+            self.stats.totes_inducted += 1
+            return
+        sscc = label.sscc
+        if sscc is None:
+            raise ShiftError(f"{self.name}: the label for order {order_id} has no SSCC")
+        await self.pace.work(timings.label, rng)
+        await self.scanner.scan(sscc_element(sscc), LABEL_SYMBOLOGY)
+        await self.wait_order(order_id, ("packed", "allocated"))
+        self.world.seal(tote, sscc, carton.code)
+        self.stats.parcels_packed += 1
+        await self.pace.work(timings.tote_on_conveyor, rng)
+        self.crew.parcel_infeed.arrive(sscc_element(sscc))
+
+    async def _label_or_rejection(self, order_id: str) -> Label | None:
+        """The label printed for the order, or None when the weight check sent it back."""
+        seen = {id(p): len(p.labels) for p in self.printers}
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.crew.wait_s
+        next_look = 0.0
+        while loop.time() < deadline:
+            for printer in self.printers:
+                for label in printer.labels[seen[id(printer)] :]:
+                    if any(order_id in text for text in label.texts):
+                        return label
+            if loop.time() >= next_look:
+                state = (await self.hh.order(order_id))["state"]
+                if state == "picked":
+                    return None
+                next_look = loop.time() + 0.2
+            await _first_change(self.printers, self.crew.poll_s)
+        raise ShiftError(f"{self.name}: no label and no verdict for order {order_id}")
+
+
+async def _first_change(sims: Iterable[Any], timeout_s: float) -> None:
+    waits = [asyncio.ensure_future(s.changes.wait(timeout_s)) for s in sims]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+class GoodsIn(Person):
+    """Replenishment: what backordered orders need arrives, is shelved and booked."""
+
+    role = "goods-in"
+
+    def __init__(self, crew: Crew, *, case_size: int = 12) -> None:
+        super().__init__("goods-in", crew)
+        self.case_size = case_size
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.crew.poll_s * 10, 0.2))
+            waiting = await self.hh.orders("backordered")
+            demand: Counter[str] = Counter()
+            for order in waiting:
+                for line in order["lines"]:
+                    demand[line["sku"]] += int(line["qty"])
+            for sku, qty in sorted(demand.items()):
+                if sku not in self.world.articles:
+                    continue
+                available = int((await self.hh.inventory(sku))["available"])
+                short = qty - available
+                if short > 0:
+                    await self._receive(sku, short)
+
+    async def _receive(self, sku: str, short: int) -> None:
+        locations = self.world.slotting.locations_of(sku)
+        if not locations:
+            raise ShiftError(f"goods-in: article {sku} has no shelf")
+        cases = -(-short // self.case_size)
+        qty = cases * self.case_size
+        await self.pace.work(self.pace.timings.receipt_lead)
+        # Shelved first, booked second: the system never promises units not yet there.
+        self.world.put_away(locations[0], qty)
+        await self.hh.receipt(sku, locations[0], qty)
+        self.stats.receipts += 1
+        self.stats.received_units += qty
+
+
+class OutboundDock(Person):
+    role = "outbound"
+
+    def __init__(self, crew: Crew) -> None:
+        super().__init__("outbound", crew)
+
+    async def run(self) -> None:
+        queue = self.crew.sim.conveyor.queue("outbound")
+        while True:
+            delivery = await queue.get()
+            parcel = self.world.parcels.get(_sscc_of(delivery.tote))
+            if parcel is None:
+                self.world.parked.append(delivery.tote)
+                self.stats.parked += 1
+                continue
+            self.world.outbound.append(parcel)
+            self.stats.parcels_out += 1
+
+
+def _sscc_of(code: str) -> str:
+    return code[2:] if len(code) == 20 and code.startswith("00") else code
+
+
+class ExceptionDesk(Person):
+    """Whatever the conveyor sends to the exception lane is looked at here."""
+
+    role = "exception"
+    ROUND_AGAIN: ClassVar[dict[str, str]] = {
+        "picked": "tote",
+        "qc_passed": "tote",
+        "packed": "parcel",
+        "allocated": "parcel",
+    }
+
+    def __init__(self, crew: Crew, *, max_rounds: int = 3) -> None:
+        super().__init__("exception-desk", crew)
+        self.max_rounds = max_rounds
+        self._rounds: Counter[str] = Counter()
+
+    async def run(self) -> None:
+        queue = self.crew.sim.conveyor.queue("exception")
+        while True:
+            delivery = await queue.get()
+            await self._look_at(delivery.tote)
+
+    async def _look_at(self, code: str) -> None:
+        tote = self.world.totes.get(code)
+        parcel = self.world.parcels.get(_sscc_of(code))
+        order_id = tote.order_id if tote is not None else parcel.order_id if parcel else None
+        state = None
+        if order_id is not None:
+            try:
+                state = (await self.hh.order(order_id))["state"]
+            except HandheldError:
+                state = None
+        kind = self.ROUND_AGAIN.get(state or "")
+        self._rounds[code] += 1
+        if kind is None or self._rounds[code] > self.max_rounds:
+            self.log.info("parked in the exception area", code=code, order=order_id, state=state)
+            self.world.parked.append(code)
+            self.stats.parked += 1
+            return
+        await self.pace.work(self.pace.timings.tote_on_conveyor)
+        infeed = self.crew.tote_infeed if kind == "tote" else self.crew.parcel_infeed
+        infeed.arrive(code)
+        self.stats.sent_round_again += 1
+
+
+def crew_for(crew: Crew) -> list[Person]:
+    """Everybody a floor needs: a person per station, plus goods-in, outbound, exceptions."""
+    people: list[Person] = []
+    makers: dict[str, Callable[[Station, Crew], Person]] = {
+        "pick": Picker,
+        "qc": QcOperator,
+        "pack": Packer,
+    }
+    for station in crew.sim.floor.stations:
+        make = makers.get(station.kind)
+        if make is not None:
+            people.append(make(station, crew))
+    people += [GoodsIn(crew), OutboundDock(crew), ExceptionDesk(crew)]
+    return people
