@@ -25,6 +25,7 @@ import logging
 import random
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,7 +73,8 @@ class ControllerStats:
     commit_errors: int = 0
     commands_sent: int = 0
     backpressure_waits: int = 0  # times MQTT reading paused for a full committer queue
-    batch_sizes: list[int] = field(default_factory=list)
+    # The most recent batch sizes only: a controller runs for weeks.
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=10_000))
 
 
 class Controller:
