@@ -106,12 +106,17 @@ class ControllerProcess:
 class EventStream:
     """Publishes weight events at a steady rate; remembers which the broker accepted."""
 
-    def __init__(self, endpoint: MqttEndpoint, site: str, rate_per_s: float) -> None:
+    def __init__(
+        self, endpoint: MqttEndpoint, site: str, rate_per_s: float, garbage_every: int = 0
+    ) -> None:
         self.endpoint = endpoint
+        self.garbage_every = garbage_every
+        self.garbage = 0
         self.topics = Topics(site)
         self.period = 1.0 / rate_per_s
         self.accepted: list[str] = []  # msg_ids the broker acknowledged (PUBACK)
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     async def _run(self) -> None:
         devices = itertools.cycle(("scale-p1", "scale-p2"))
@@ -119,7 +124,14 @@ class EventStream:
             loop = asyncio.get_running_loop()
             next_at = loop.time()
             for n in itertools.count():
+                if self._stop.is_set():
+                    return
                 device = next(devices)
+                if self.garbage_every and n % self.garbage_every == 0:
+                    # Something for the dead-letter path as well.
+                    junk = b"\xff" + n.to_bytes(8, "big") * (1 + n % 50)
+                    await client.publish(self.topics.dev_evt(device, "scan"), junk, qos=1)
+                    self.garbage += 1
                 msg_id = f"soak-{n}"
                 event = WeightEvent(msg_id=msg_id, grams=float(n % 5000), stable=n % 2 == 0)
                 await client.publish(self.topics.dev_evt(device, "weight"), event.to_json(), qos=1)
@@ -131,10 +143,15 @@ class EventStream:
         self._task = asyncio.create_task(self._run(), name="test-event-stream")
 
     async def stop(self) -> None:
+        """Stop after the publish under way, so ``accepted`` is exactly what was sent."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._stop.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 10)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self._task = None
 
 
