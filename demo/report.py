@@ -59,7 +59,8 @@ class ShiftReport:
     caught: Counter[str] = field(default_factory=Counter)
     backordered: int = 0
     device_events: int = 0
-    findings: list[str] = field(default_factory=list)
+    # None: not checked (the shift did not finish, so the books are still moving).
+    findings: list[str] | None = None
     people: ShiftStats | None = None
 
     @property
@@ -76,7 +77,7 @@ async def collect(
     wall_s: float,
     device_events: int,
     people: ShiftStats | None,
-    findings: list[str],
+    findings: list[str] | None,
 ) -> ShiftReport:
     kpis = await kpi_report(engine, start, end)
     async with engine.connect() as conn:
@@ -188,9 +189,10 @@ def kpi_table(report: ShiftReport) -> Table:
     )
     table.add_row("orders by final state", final, "")
     table.add_row("device events / s", f"{report.events_per_s:.0f}", "through the controller")
+    findings = report.findings
     table.add_row(
         "books balance",
-        "yes" if not report.findings else f"NO ({len(report.findings)})",
+        "not checked" if findings is None else "yes" if not findings else f"NO ({len(findings)})",
         "stock vs shelves, event logs gap-free",
     )
     return table

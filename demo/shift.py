@@ -502,7 +502,7 @@ async def run_demo(
         outcome, detail = await _watch(
             engine, planned, shop, shop_task, shift, stop, options, console
         )
-        findings = await audit(engine, world) if outcome == "done" else []
+        findings = await audit(engine, world) if outcome == "done" else None
         report = await collect(
             engine,
             start=started_at - timedelta(seconds=1),
@@ -575,7 +575,7 @@ def _print_report(console: Console, result: DemoResult) -> None:
     console.print(kpi_table(result.report))
     if result.outcome != "done":
         console.print(f"[red]shift {result.outcome}[/red]: {result.detail}")
-    for finding in result.report.findings[:20]:
+    for finding in (result.report.findings or [])[:20]:
         console.print(f"[red]books:[/red] {finding}")
 
 
@@ -589,4 +589,4 @@ def main(options: DemoOptions) -> int:
         return 1
     if result.outcome == "interrupted":
         return 130
-    return 0 if result.outcome == "done" and not result.report.findings else 1
+    return 0 if result.outcome == "done" and result.report.findings == [] else 1

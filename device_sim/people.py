@@ -231,8 +231,12 @@ class Picker(Person):
                 continue
             todo = [t for t in lit if t["batch_id"] == batch and t["id"] not in handled]
             if todo:
-                if await self._pick(todo[0], cart):
-                    handled.add(todo[0]["id"])
+                task = todo[0]
+                # A scan counts for the first lit task of its article: with the same
+                # article lit twice (a re-planned short pick) only the button is certain.
+                alone = all(t["sku"] != task["sku"] or t["id"] == task["id"] for t in lit)
+                if await self._pick(task, cart, may_scan=alone):
+                    handled.add(task["id"])
                 continue
             changed = await _wait_any(self.panels.values(), 0.25)
             if not changed and cart and not await self._batch_open(batch):
@@ -284,7 +288,7 @@ class Picker(Person):
         except TimeoutError:
             raise ShiftError(f"{self.name}: tote {code} was scanned but never paired") from None
 
-    async def _pick(self, task: dict[str, Any], cart: dict[str, Tote]) -> bool:
+    async def _pick(self, task: dict[str, Any], cart: dict[str, Tote], *, may_scan: bool) -> bool:
         """Work one lit task; False when its light never showed (look again later)."""
         panel = self.panels.get(task["ptl_device"])
         if panel is None:
@@ -302,8 +306,8 @@ class Picker(Person):
         self._visits[(ref, task["sku"])] += 1
         rng = self.world.rng("pick", ref, task["sku"], self._visits[(ref, task["sku"])])
         rates, timings = self.crew.rates, self.pace.timings
-        wrong_first = rng.random() < rates.mispick
-        by_scan = wrong_first or rng.random() < rates.scan_items
+        wrong_first = rng.random() < rates.mispick and may_scan
+        by_scan = (wrong_first or rng.random() < rates.scan_items) and may_scan
         damaged = rng.randint(1, need) if need > 0 and rng.random() < rates.short else 0
 
         await self.pace.work(timings.walk_to_slot, rng)
@@ -499,8 +503,9 @@ class Packer(Person):
             stray = max(300.0, 0.15 * weight)
         await self.pace.work(timings.pack_base + timings.pack_unit * len(tote.units), rng)
         self.scale.place(round(weight + stray, 1), settle_s=min(0.8, 8.0 / self.pace.speed))
+        printed = {id(p): len(p.labels) for p in self.printers}
         await self.scanner.scan(tote.code, TOTE_SYMBOLOGY)
-        label = await self._label_or_rejection(order_id)
+        label = await self._label_or_rejection(order_id, printed)
         self.scale.remove(settle_s=0.0)
         if label is None:
             if stray:
@@ -524,9 +529,9 @@ class Packer(Person):
         await self.pace.work(timings.tote_on_conveyor, rng)
         self.crew.parcel_infeed.arrive(sscc_element(sscc))
 
-    async def _label_or_rejection(self, order_id: str) -> Label | None:
-        """The label printed for the order, or None when the weight check sent it back."""
-        seen = {id(p): len(p.labels) for p in self.printers}
+    async def _label_or_rejection(self, order_id: str, seen: dict[int, int]) -> Label | None:
+        """The label printed for the order after ``seen`` (labels per printer when the
+        tote was scanned), or None when the weight check sent the tote back."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.crew.wait_s
         next_look = 0.0

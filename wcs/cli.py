@@ -297,9 +297,19 @@ def demo_command(
     floor: Annotated[
         Path | None, typer.Option("--floor", "-f", help="Floor file (default: the sample).")
     ] = None,
+    mispick_pct: Annotated[
+        float, typer.Option(min=0, max=100, help="% of pick tasks where a wrong unit is scanned.")
+    ] = 3.0,
+    short_pct: Annotated[
+        float, typer.Option(min=0, max=100, help="% of pick visits finding damaged units.")
+    ] = 2.0,
+    mismatch_pct: Annotated[
+        float, typer.Option(min=0, max=100, help="% of parcels weighed with something extra.")
+    ] = 3.0,
 ) -> None:
     """Run a whole simulated shift on embedded defaults and print the KPIs."""
     from demo.shift import DEFAULT_FLOOR, DemoOptions, main
+    from device_sim.scenario import Rates
 
     options = DemoOptions(
         orders=orders,
@@ -310,6 +320,9 @@ def demo_command(
         db_path=db,
         keep=keep,
         floor_path=floor or DEFAULT_FLOOR,
+        rates=Rates(
+            mispick=mispick_pct / 100, short=short_pct / 100, weight_mismatch=mismatch_pct / 100
+        ),
     )
     raise typer.Exit(main(options))
 
