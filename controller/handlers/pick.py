@@ -230,7 +230,10 @@ async def handle_confirm(
     remaining = task.qty - task.qty_picked
     units = min(event.qty, remaining)
     if units > 0:
-        task = await record_units(ctx, task, units, device_id, station, finish=False)
+        counted = await record_units(ctx, task, units, device_id, station, finish=False)
+        if counted is task:
+            return  # refused (no tote for the order yet): the task stays lit, nothing moves
+        task = counted
     if event.qty < remaining:
         await short_pick(ctx, task, remaining - event.qty, device_id, station)
     else:
