@@ -56,7 +56,7 @@ from device_sim.world import World, plan_slotting
 from drivers.base import Driver
 from drivers.options import DriverOptions
 from drivers.runner import build_drivers
-from wcs.errors import ConfigError
+from wcs.errors import ConfigError, WcsError
 from wcs.floor import DiverterDevice, Floor, ModbusLink, PtlDevice, load_floor
 from wcs.logs import configure_logging
 from wcs.mqtt.broker import ensure_broker
@@ -158,12 +158,12 @@ async def prepare_database(path: Path, *, keep: bool) -> str:
 
 
 @contextlib.asynccontextmanager
-async def fake_carrier(seed: int, log_path: Path) -> AsyncIterator[str]:
+async def fake_carrier(seed: int, log_path: Path, *, append: bool) -> AsyncIterator[str]:
     """The fake carrier as its own process (the adapter talks real HTTP to it)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = [sys.executable, "-m", "wcs.carriers.fake_server", "--port", str(port)]
-    with log_path.open("ab") as out:
+    with log_path.open("ab" if append else "wb") as out:
         proc = await asyncio.create_subprocess_exec(
             *args, "--seed", str(seed), stdout=out, stderr=asyncio.subprocess.STDOUT
         )
@@ -386,12 +386,12 @@ def _signals_set(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-def _log_to_file(path: Path, level: str) -> None:
+def _log_to_file(path: Path, level: str, *, append: bool) -> None:
     configure_logging(level)
     root = logging.getLogger()
     for handler in root.handlers:
         if isinstance(handler, logging.StreamHandler):
-            handler.setStream(path.open("a", encoding="utf-8"))
+            handler.setStream(path.open("a" if append else "w", encoding="utf-8"))
 
 
 # -- the shift ---------------------------------------------------------------------------------
@@ -405,7 +405,7 @@ async def run_demo(
     options.db_path.parent.mkdir(parents=True, exist_ok=True)
     log_path = options.db_path.with_suffix(".log")
     if options.live:
-        _log_to_file(log_path, options.log_level)
+        _log_to_file(log_path, options.log_level, append=options.keep)
     floor = load_floor(options.floor_path)
     stop = asyncio.Event()
     began = time.monotonic()
@@ -425,7 +425,9 @@ async def run_demo(
         )
         site = options.site or f"demo-{secrets.token_hex(3)}"
         carrier_url = await stack.enter_async_context(
-            fake_carrier(options.seed, options.db_path.with_suffix(".carrier.log"))
+            fake_carrier(
+                options.seed, options.db_path.with_suffix(".carrier.log"), append=options.keep
+            )
         )
         settings = load_settings(
             database_url=url,
@@ -584,7 +586,7 @@ def main(options: DemoOptions) -> int:
     console = Console()
     try:
         result = asyncio.run(run_demo(options, console=console))
-    except ConfigError as exc:
+    except WcsError as exc:
         console.print(f"[red]error:[/red] {exc.message}")
         return 1
     if result.outcome == "interrupted":
