@@ -16,8 +16,10 @@ from api.routes import (
     aftersales,
     backorders,
     catalog,
+    courier,
     delivery,
     feedback,
+    fleet,
     floor,
     health,
     monitoring,
@@ -32,11 +34,15 @@ from wcs.notify.worker import Notifier
 from wcs.persistence.db import make_engine
 from wcs.persistence.outbox import OutboxRelay
 from wcs.services.delivery_jobs import DeliveryHousekeeping
+from wcs.services.fleet_plans import FleetReplanner, PlanningConfig
 from wcs.services.shipments import CarrierDesk
 from wcs.settings import Settings
 
 # Endpoints that take multipart uploads (their own size limit applies).
-UPLOAD_PATHS: tuple[str, ...] = (r"/api/v1/shipments/[^/]+/pod",)
+UPLOAD_PATHS: tuple[str, ...] = (
+    r"/api/v1/shipments/[^/]+/pod",
+    r"/courier/stops/[0-9]+/delivered",
+)
 
 
 def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
@@ -60,6 +66,13 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
                     auto_close_days=settings.auto_close_days,
                     desk=app.state.carrier_desk,
                     after_round=lambda: app.state.wake_relay(),
+                )
+            )
+            app.state.fleet_replanner = await stack.enter_async_context(
+                FleetReplanner(
+                    engine,
+                    PlanningConfig.from_settings(settings),
+                    interval_s=settings.fleet.replan_interval_s,
                 )
             )
             app.state.notifier = None
@@ -91,6 +104,8 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(floor.router)
     app.include_router(delivery.router)
+    app.include_router(fleet.router)
+    app.include_router(courier.router)
     app.include_router(aftersales.router)
     app.include_router(backorders.router)
     app.include_router(notifications.router)

@@ -139,6 +139,33 @@ class NotifySettings(BaseModel):
     claim_ttl_s: float = Field(default=120.0, gt=0)
 
 
+class FleetSettings(BaseModel):
+    """Own-fleet route planning (``WCS_FLEET__*``)."""
+
+    road_factor: float = Field(
+        default=1.3, ge=1.0, le=3.0, description="street distance over straight-line distance"
+    )
+    speed_kmh: float = Field(
+        default=25.0,
+        gt=0,
+        le=130,
+        description="average van speed in town, stops at lights included",
+    )
+    service_min: float = Field(
+        default=3.0, ge=0, le=60, description="minutes at the door per parcel"
+    )
+    solve_budget_s: float = Field(
+        default=8.0, gt=0, le=600, description="time the route solver may take for one day"
+    )
+    solver_threads: int = Field(default=2, ge=1, le=64, description="threads of the route solver")
+    part_size: int = Field(
+        default=60, ge=10, description="stops per sector when a large day is solved in sectors"
+    )
+    replan_interval_s: float = Field(
+        default=30.0, gt=0, description="how often planned days are checked for new parcels"
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable, one prefix: ``WCS_``."""
 
@@ -169,6 +196,7 @@ class Settings(BaseSettings):
     controller: ControllerSettings = ControllerSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     notify: NotifySettings = NotifySettings()
+    fleet: FleetSettings = FleetSettings()
 
     @field_validator("admin_token")
     @classmethod

@@ -503,6 +503,34 @@ def merge(plans: Iterable[Plan]) -> Plan:
     )
 
 
+def unassigned_reason(instance: Instance, stop_id: str) -> str:
+    """Why a stop could not be planned, as specifically as the instance tells."""
+    stop = instance.stops[instance.stop_by_id[stop_id]]
+    if not instance.couriers:
+        return "no courier is available that day"
+    if all(c.capacity_g < stop.weight_g for c in instance.couriers):
+        return f"heavier ({stop.weight_g / 1000:.1f} kg) than any available van takes"
+    if all(c.capacity_cm3 < stop.volume_cm3 for c in instance.couriers):
+        return f"bulkier ({stop.volume_cm3 / 1e6:.3f} m³) than any available van holds"
+    point = instance.stop_point[instance.stop_by_id[stop_id]]
+    reachable = False
+    for k, courier in enumerate(instance.couriers):
+        start = max(
+            courier.shift.start + instance.duration[instance.courier_start[k]][point],
+            stop.window.start,
+        )
+        back = start + stop.service_s + instance.duration[point][instance.courier_end[k]]
+        if start <= stop.window.end and back <= courier.shift.end:
+            reachable = True
+            break
+    if not reachable:
+        return (
+            f"no shift reaches it within its window {_clock(stop.window.start)}-"
+            f"{_clock(stop.window.end)} and gets back in time"
+        )
+    return "the vans are full or out of time on their routes; add a courier or widen its window"
+
+
 # -- baseline --------------------------------------------------------------------------
 
 
