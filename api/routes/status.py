@@ -35,6 +35,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from api.deps import STAFF
+from api.i18n import (
+    LANGS,
+    Translator,
+    parse_lang,
+    remember,
+    request_lang,
+    translate_flow_svg,
+    translator,
+)
 from api.live import Monitoring, to_json
 from api.problems import problem
 from wcs.domain.alert_rules import duration_text
@@ -131,7 +140,10 @@ def _rejection_page(request: Request, exc: ViewerRejected) -> Response:
     # A browser gets a page it can show; any other client the API's problem details.
     if "text/html" not in request.headers.get("accept", ""):
         return problem(exc.status, exc.reason, code="status-page-denied")
-    page = _templates().get_template("status_denied.html").render(reason=exc.reason)
+    t = translator(request_lang(request))
+    page = (
+        _templates().get_template("status_denied.html").render(reason=exc.reason, t=t, lang=t.lang)
+    )
     return _html(page, exc.status)
 
 
@@ -141,21 +153,29 @@ async def status_page(
     token: Annotated[
         str | None, Query(max_length=200, description="staff token, moved into a cookie")
     ] = None,
+    lang: Annotated[
+        str | None, Query(max_length=10, description="en or zh-CN, remembered in a cookie")
+    ] = None,
 ) -> Response:
     """The live status page (HTML). See the module docstring for who may look."""
+    choice = parse_lang(lang)
     try:
-        if token is not None:
-            await check_viewer(request, token.strip())
+        if token is not None or choice is not None:
+            if token is not None:
+                await check_viewer(request, token.strip())
             redirect = RedirectResponse("/status", status_code=303)
-            redirect.set_cookie(
-                COOKIE,
-                token.strip(),
-                max_age=COOKIE_MAX_AGE_S,
-                httponly=True,
-                samesite="strict",
-                secure=request.url.scheme == "https",
-                path="/",
-            )
+            if token is not None:
+                redirect.set_cookie(
+                    COOKIE,
+                    token.strip(),
+                    max_age=COOKIE_MAX_AGE_S,
+                    httponly=True,
+                    samesite="strict",
+                    secure=request.url.scheme == "https",
+                    path="/",
+                )
+            if choice is not None:
+                remember(redirect, choice, secure=request.url.scheme == "https")
             return redirect
         await check_viewer(request, token_from(request))
     except ViewerRejected as exc:
@@ -165,8 +185,9 @@ async def status_page(
     data = await board(engine)
     events = await recent_events(engine)
     outlook = await runtime.refresher.forecast() if runtime is not None else None
+    t = translator(request_lang(request))
     # The script starts from the rendered counts; everything else arrives as events.
-    initial = {"counts": data["counts"]}
+    initial = {"counts": data["counts"], "i18n": _script_texts(t)}
     page = (
         _templates()
         .get_template("status.html")
@@ -176,12 +197,30 @@ async def status_page(
             kpis=data["kpis"],
             events=events,
             forecast=outlook,
-            flow_svg=Markup(order_flow_svg(data["counts"])),
+            flow_svg=Markup(translate_flow_svg(order_flow_svg(data["counts"]), t)),
+            t=t,
+            lang=t.lang,
+            langs=LANGS,
             initial_json=Markup(to_json(initial).replace("<", "\\u003c")),
             generated_at=data["generated_at"],
         )
     )
     return _html(page)
+
+
+def _script_texts(t: Translator) -> dict[str, Any]:
+    """What status.js writes itself, in the page's language."""
+    return {
+        "live": t("status.live"),
+        "reconnecting": t("status.reconnecting"),
+        "no_alerts": t("status.no_alerts"),
+        "new": t("status.new"),
+        "utc": t("status.utc"),
+        "orders_in_state": t("status.orders_in_state"),
+        "state": t.subset("state."),
+        "device": t.subset("device."),
+        "severity": t.subset("severity."),
+    }
 
 
 @router.get("/status/static/{name}")

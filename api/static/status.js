@@ -5,6 +5,13 @@
 
 (function () {
   const initial = JSON.parse(document.getElementById("board-data").textContent);
+  // Texts the script writes, in the page's language (the server picked it).
+  const T = Object.assign(
+    { live: "live", reconnecting: "reconnecting…", no_alerts: "No open alerts.", new: "new",
+      utc: "UTC", orders_in_state: "{state}: {n} orders", state: {}, device: {}, severity: {} },
+    initial.i18n || {},
+  );
+  const term = (group, value) => (value && T[group][value]) || value;
   const counts = Object.assign({}, initial.counts);
   const lastSeq = new Map(); // order id -> last seq applied: QoS 1 may repeat a message
   const MAX_ROWS = 20;
@@ -39,7 +46,11 @@
     badge.classList.toggle("wcs-empty", !n);
     node.classList.toggle("wcs-active", n > 0);
     const title = node.querySelector("title");
-    if (title) title.textContent = state + ": " + n + " orders";
+    if (title) {
+      title.textContent = T.orders_in_state
+        .replace("{state}", term("state", state))
+        .replace("{n}", String(n));
+    }
   }
 
   function renderCounts() {
@@ -66,8 +77,8 @@
       el("time", { datetime: e.at }, hhmm(e.at)),
       " ",
       el("code", {}, e.order_id),
-      " " + (e.from || "new") + " → ",
-      el("strong", {}, e.to),
+      " " + (e.from ? term("state", e.from) : T.new) + " → ",
+      el("strong", {}, term("state", e.to)),
     );
     list.prepend(item);
     while (list.children.length > MAX_ROWS) list.lastElementChild.remove();
@@ -88,7 +99,7 @@
     const list = byId("alerts");
     list.replaceChildren();
     for (const a of alerts) list.append(alertItem(a));
-    if (!alerts.length) list.append(el("li", { class: "none" }, "No open alerts."));
+    if (!alerts.length) list.append(el("li", { class: "none" }, T.no_alerts));
     if (alertCounts) {
       setTile("alerts-critical", alertCounts.critical || 0);
       setTile("alerts-warning", alertCounts.warning || 0);
@@ -105,7 +116,7 @@
     return el(
       "li",
       { class: "sev-" + a.severity, "data-code": a.code },
-      el("span", { class: "sev" }, a.severity),
+      el("span", { class: "sev" }, term("severity", a.severity)),
       " ",
       el("strong", {}, a.title),
       " ",
@@ -134,7 +145,7 @@
       el("td", {}, d.id),
       el("td", {}, d.kind),
       el("td", {}, d.zone),
-      el("td", { class: "st", title: d.detail || "" }, d.state + detail),
+      el("td", { class: "st", title: d.detail || "" }, term("device", d.state) + detail),
       el("td", {}, el("time", { datetime: since }, hhmm(since))),
     );
   }
@@ -192,7 +203,7 @@
     renderAlerts(s.alerts, s.alert_counts);
     renderDevices(s.devices);
     const stamp = byId("updated");
-    stamp.textContent = hhmm(s.generated_at) + " UTC";
+    stamp.textContent = hhmm(s.generated_at) + " " + T.utc;
     stamp.dataset.ts = s.generated_at;
   }
 
@@ -203,12 +214,12 @@
     const liveText = byId("live-text");
     source.onopen = () => {
       document.body.dataset.live = "connected";
-      liveText.textContent = "live";
+      liveText.textContent = T.live;
     };
     source.onerror = () => {
       // EventSource retries by itself; say so instead of showing stale numbers as live.
       document.body.dataset.live = "reconnecting";
-      liveText.textContent = "reconnecting…";
+      liveText.textContent = T.reconnecting;
     };
     for (const [name, handle] of Object.entries(handlers)) {
       source.addEventListener(name, (msg) => {
