@@ -34,15 +34,22 @@ EXCEPTION_NAMES = {
 }
 
 
-def _raise_if_cancelled() -> None:
+def _cancels() -> int:
+    task = asyncio.current_task()
+    return task.cancelling() if task is not None else 0
+
+
+def _raise_if_cancelled_since(before: int) -> None:
     """Deliver a cancellation that arrived while pymodbus finished a request.
 
     pymodbus waits for answers with ``asyncio.wait_for``, which on Python 3.11 returns
     the result and drops the cancellation when both happen in the same loop step. A
     poll loop would then never stop: with answers in a millisecond on loopback and a
-    short poll interval, a driver that is stopped hangs its runner."""
+    short poll interval, a stopped driver hangs its runner. The count is compared with
+    the one before the request because on 3.11 a TaskGroup can leave it raised for
+    good after a child failed."""
     task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
 
 
@@ -106,9 +113,10 @@ class ModbusHub:
             wait = self._last_frame + self.gap_s - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            cancels = _cancels()
             try:
                 response = await request(client)
-                _raise_if_cancelled()
+                _raise_if_cancelled_since(cancels)
             except (ModbusException, OSError, TimeoutError) as exc:
                 self._drop()
                 raise DeviceUnavailable(
