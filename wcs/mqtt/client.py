@@ -11,12 +11,17 @@ import ssl
 from typing import Literal
 
 import aiomqtt
+from paho.mqtt.client import MQTT_CLEAN_START_FIRST_ONLY, CleanStartOption
 from paho.mqtt.client import Client as PahoClient
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from wcs.ids import new_id
 from wcs.settings import MqttEndpoint
 
 NODELAY: list[tuple[int, int, int]] = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+# MQTT 5 session expiry "never", like a 3.1.1 persistent session on Mosquitto.
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 
 
 def make_client(
@@ -33,8 +38,19 @@ def make_client(
 
     MQTT 5 is needed for shared subscriptions on brokers that enforce it; 3.1.1 is the
     default because the embedded broker (amqtt) speaks only 3.1.1.
+
+    ``clean_session=False`` means a persistent session in both versions. MQTT 5 splits
+    it in two: resume the session on connect (clean start off) and keep it while
+    disconnected (a session expiry interval; the default 0 ends the session with the
+    connection, and the messages owed to a crashed client go with it).
     """
     version = aiomqtt.ProtocolVersion.V5 if protocol == 5 else aiomqtt.ProtocolVersion.V311
+    clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY
+    properties: Properties | None = None
+    if protocol == 5 and not clean_session:
+        clean_start = False
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
     return aiomqtt.Client(
         endpoint.host,
         endpoint.port,
@@ -44,6 +60,8 @@ def make_client(
         will=will,
         protocol=version,
         clean_session=None if protocol == 5 else clean_session,
+        clean_start=clean_start,
+        properties=properties,
         keepalive=keepalive,
         tls_context=ssl.create_default_context() if endpoint.tls else None,
         socket_options=NODELAY,
