@@ -44,6 +44,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.runtime import Controller
 from demo.audit import audit
@@ -534,7 +535,7 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 async def _watch(
-    engine: object,
+    engine: AsyncEngine,
     planned: list[PlannedOrder],
     shop: Shop,
     shop_task: asyncio.Task[None],
@@ -543,13 +544,10 @@ async def _watch(
     options: DemoOptions,
     console: Console,
 ) -> tuple[Outcome, str]:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
-    assert isinstance(engine, AsyncEngine)
     view = ProgressView(len(planned))
     last: dict[str, int] = {}
     changed = time.monotonic()
-    with Live(view, console=console, refresh_per_second=4, transient=False) as live:
+    with Live(view, console=console, auto_refresh=False, transient=False) as live:
         while True:
             async with engine.connect() as conn:
                 counts = await orders_by_state(conn)
