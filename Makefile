@@ -33,7 +33,7 @@ bench: $(STAMP)
 	$(BIN)/wcs bench
 
 faults: $(STAMP)
-	$(BIN)/pytest tests/faults -m slow $(PYTEST_ARGS)
+	WCS_FAULTS_FULL=1 $(BIN)/pytest tests/faults -m slow $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info wcs-demo.db
