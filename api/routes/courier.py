@@ -50,9 +50,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import FormData, UploadFile
 
-from api.i18n import LANGS, Translator, parse_lang, remember, request_lang, translator
+from api.i18n import EN, LANGS, Translator, parse_lang, remember, request_lang, translator
 from api.problems import problem
 from wcs.errors import Conflict, Forbidden, NotFound, ValidationFailed, WcsError
+from wcs.persistence.db import DatabaseUnavailable
 from wcs.services.auth import Principal
 from wcs.services.courier_app import FAILURE_REASONS, deliver, fail, my_route, start_route
 from wcs.services.fleet_couriers import get_courier
@@ -229,8 +230,16 @@ async def _render(
     return _html(page, status)
 
 
+def _wants_html(request: Request) -> bool:
+    # Browsers ask for text/html; any other client gets the API's problem details.
+    return "text/html" in request.headers.get("accept", "")
+
+
 def _sign_in_page(request: Request, exc: NotSignedIn) -> Response:
     t = translator(request_lang(request))
+    if not _wants_html(request):
+        reason = EN.get(exc.reason_key, "open /courier?token=<courier token> once")
+        return problem(exc.status, f"courier page: {reason}", code="courier-page-denied")
     page = (
         _templates()
         .get_template("courier_login.html")
@@ -299,6 +308,8 @@ def _status_of(exc: WcsError) -> int:
         return 409
     if isinstance(exc, Forbidden):
         return 403
+    if isinstance(exc, DatabaseUnavailable):
+        return 503
     return 422
 
 
@@ -369,6 +380,8 @@ async def _act(request: Request, action: str, stop_id: int | None = None) -> Res
             response = _back("failed", stop_id, _int(form.get("seq")))
     except WcsError as exc:
         request.app.state.wake_relay()
+        if not _wants_html(request):
+            return problem(_status_of(exc), exc.message, code=exc.code.replace("_", "-"))
         return await _render(request, principal, session, status=_status_of(exc), error=exc.message)
     finally:
         if form is not None:

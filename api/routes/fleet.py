@@ -13,10 +13,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import EngineDep, require
 from api.problems import problem
+from wcs.errors import ValidationFailed
 from wcs.services.auth import Principal
 from wcs.services.fleet import PlanningFailed
 from wcs.services.fleet_couriers import (
@@ -47,6 +48,21 @@ def get_planning(request: Request) -> PlanningConfig:
 
 
 PlanningDep = Annotated[PlanningConfig, Depends(get_planning)]
+
+# Plans are for the days around now; far dates are typos (and out of the clock's range).
+PLAN_HORIZON = dt.timedelta(days=366)
+
+
+def _day(planning: PlanningConfig, day: dt.date | None) -> dt.date:
+    today = planning.today()
+    if day is None:
+        return today
+    if abs(day - today) > PLAN_HORIZON:
+        raise ValidationFailed(
+            f"{day.isoformat()} is more than a year from today ({today.isoformat()}); "
+            "plan days within a year"
+        )
+    return day
 
 
 class _In(BaseModel):
@@ -102,6 +118,13 @@ class ParcelIn(_In):
     )
     window_end: AwareDatetime | None = Field(default=None, description="latest delivery")
     note: str | None = Field(default=None, max_length=500, description="shown to the courier")
+
+    @field_validator("window_start", "window_end")
+    @classmethod
+    def _plausible(cls, value: dt.datetime | None) -> dt.datetime | None:
+        if value is not None and not 2000 <= value.year <= 2100:
+            raise ValueError("a delivery window is a time in this century")
+        return value
 
 
 class ParcelOut(BaseModel):
@@ -296,7 +319,7 @@ async def post_unavailable(
     planning: PlanningDep,
     principal: Dispatcher,
 ) -> Response:
-    day = body.date or planning.today()
+    day = _day(planning, body.date)
     try:
         view = await courier_unavailable(
             engine, planning, courier_id, day, body.reason, actor=principal.name
@@ -330,7 +353,7 @@ async def post_plan(
     principal: Dispatcher,
     body: PlanIn | None = None,
 ) -> Response:
-    day = (body.date if body else None) or planning.today()
+    day = _day(planning, body.date if body else None)
     try:
         view = await plan_day(engine, planning, day, actor=principal.name)
     except PlanningFailed as exc:

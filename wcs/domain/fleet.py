@@ -152,7 +152,7 @@ def build_instance(
     courier_end = tuple(at(c.end) for c in couriers)
     stop_point = tuple(at(s.point) for s in stops)
     points = tuple(index)
-    distance = tuple(tuple(travel.distance_m(a, b) for b in points) for a in points)
+    distance = _distance_matrix(points, travel)
     duration = tuple(tuple(travel.seconds(d) for d in row) for row in distance)
     return Instance(
         tuple(couriers),
@@ -164,6 +164,30 @@ def build_instance(
         courier_end,
         stop_point,
     )
+
+
+def _distance_matrix(
+    points: Sequence[GeoPoint], travel: TravelModel
+) -> tuple[tuple[int, ...], ...]:
+    """``travel.distance_m`` for every pair: trigonometry once per point, each pair once
+    (the distance is symmetric), since a day of 500 stops has a quarter million pairs."""
+    rad = [(math.radians(p.lat), math.radians(p.lon)) for p in points]
+    cos_lat = [math.cos(lat) for lat, _ in rad]
+    scale = 2 * EARTH_RADIUS_M * travel.road_factor
+    n = len(points)
+    rows = [[0] * n for _ in range(n)]
+    for i in range(n):
+        lat1, lon1 = rad[i]
+        c1 = cos_lat[i]
+        row = rows[i]
+        for j in range(i + 1, n):
+            lat2, lon2 = rad[j]
+            h = (
+                math.sin((lat2 - lat1) / 2) ** 2
+                + c1 * cos_lat[j] * math.sin((lon2 - lon1) / 2) ** 2
+            )
+            row[j] = rows[j][i] = round(scale * math.asin(min(1.0, math.sqrt(h))))
+    return tuple(tuple(row) for row in rows)
 
 
 # -- plans and their schedules --------------------------------------------------------

@@ -29,13 +29,16 @@ from wcs.persistence.tables import customer_notices
 @contextlib.asynccontextmanager
 async def signed_in(api: Served, token: str) -> AsyncIterator[httpx.AsyncClient]:
     """A phone that opened the sign-in link once: from then on the cookie is the key."""
-    async with httpx.AsyncClient(base_url=api.base_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=api.base_url, timeout=30, headers=BROWSER) as client:
         hop = await client.get("/courier", params={"token": token})
         assert hop.status_code == 303 and hop.headers["location"] == "/courier"
         cookie = hop.headers["set-cookie"]
         assert "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
         assert "Path=/courier" in cookie
         yield client
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 
 
 def _csrf(html: str) -> str:
@@ -72,9 +75,13 @@ async def route_day(
 async def test_sign_in_language_and_refusals(
     api: Served, engine: AsyncEngine, site: str, tokens: Tokens
 ) -> None:
-    async with httpx.AsyncClient(base_url=api.base_url) as anon:
+    async with httpx.AsyncClient(base_url=api.base_url, headers=BROWSER) as anon:
         page = await anon.get("/courier")
         assert page.status_code == 401 and "/courier?token=" in page.text
+        # A client that is no browser gets the API's problem details instead.
+        tool = await anon.get("/courier", headers={"Accept": "application/json"})
+        assert tool.status_code == 401
+        assert tool.headers["content-type"] == "application/problem+json"
         bad = await anon.get("/courier", params={"token": "wcs_nope"})
         assert bad.status_code == 401 and "unknown or revoked" in bad.text
         staff = await anon.get("/courier", params={"token": tokens.dispatcher})
