@@ -75,6 +75,8 @@ class ControllerStats:
     backpressure_waits: int = 0  # times MQTT reading paused for a full committer queue
     # The most recent batch sizes only: a controller runs for weeks.
     batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=10_000))
+    commit_seconds: float = 0.0  # time inside batch transactions, summed
+    publish_seconds: float = 0.0  # time publishing and acknowledging after commit
 
 
 class Controller:
@@ -329,6 +331,7 @@ class Controller:
         return await ctx.store.claim(keys, ctx.now)
 
     async def _commit(self, batch: list[Inbound]) -> None:
+        started = time.perf_counter()
         savepoints = False
         while True:
             refusals: list[tuple[Inbound, str]] = []
@@ -373,11 +376,14 @@ class Controller:
         self.stats.batches += 1
         self.stats.applied += len(batch) - len(refusals)
         self.stats.batch_sizes.append(len(batch))
+        committed = time.perf_counter()
+        self.stats.commit_seconds += committed - started
         for item, error in refusals:
             self.stats.refused += 1
             self._dead_letter(item.topic, item.raw, error)
         await self._publish(outbox_rows.rows)
         self._ack_mqtt(batch)
+        self.stats.publish_seconds += time.perf_counter() - committed
         if self.on_committed is not None:
             self.on_committed(batch)
 
@@ -420,9 +426,36 @@ class Controller:
 
     # --- housekeeping: waves and idle stations -------------------------------------------
 
+    def _log_stats(
+        self, previous: tuple[int, int, float, float], span_s: float
+    ) -> tuple[int, int, float, float]:
+        s = self.stats
+        now = (s.applied, s.batches, s.commit_seconds, s.publish_seconds)
+        events, batches = now[0] - previous[0], now[1] - previous[1]
+        if batches:
+            log.info(
+                "controller throughput",
+                extra={
+                    "events_per_s": round(events / span_s, 1),
+                    "batch_mean": round(events / batches, 1),
+                    "commit_ms_mean": round((now[2] - previous[2]) / batches * 1000, 2),
+                    "publish_ms_mean": round((now[3] - previous[3]) / batches * 1000, 2),
+                    "busy_pct": round(
+                        (now[2] - previous[2] + now[3] - previous[3]) / span_s * 100, 1
+                    ),
+                    "queued": sum(q.qsize() for q in self._queues),
+                },
+            )
+        return now
+
     async def _housekeeping_loop(self) -> None:
+        last_log = time.monotonic()
+        snapshot = (0, 0, 0.0, 0.0)
         while True:
             await asyncio.sleep(self.cfg.wave_interval_s)
+            if time.monotonic() - last_log >= 10:
+                snapshot = self._log_stats(snapshot, time.monotonic() - last_log)
+                last_log = time.monotonic()
             try:
                 await self.housekeeping_once()
             except asyncio.CancelledError:
