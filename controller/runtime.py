@@ -312,23 +312,22 @@ class Controller:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _context(self, conn: AsyncConnection) -> BatchContext:
+    async def _context(
+        self, conn: AsyncConnection, keys: list[str] | None = None
+    ) -> tuple[BatchContext, set[str]]:
+        now = utcnow()
+        store, fresh = await open_store(conn, keys or [], now)
         return BatchContext(
             conn=conn,
-            store=await open_store(conn),
+            store=store,
             topics=self.topics,
             floor=self.index,
             settings=self.settings,
-            now=utcnow(),
+            now=now,
             actor=f"controller:{self.instance}",
             down_stations=self.down_stations,
             sku_cache=self.sku_cache,
-        )
-
-    async def _claim(self, ctx: BatchContext, batch: list[Inbound]) -> set[str]:
-        """Insert the batch's msg_ids into the inbox; returns the ones not seen before."""
-        keys = sorted({item.inbox_key for item in batch if item.inbox_key})
-        return await ctx.store.claim(keys, ctx.now)
+        ), fresh
 
     async def _commit(self, batch: list[Inbound]) -> None:
         started = time.perf_counter()
@@ -338,8 +337,8 @@ class Controller:
             with collecting(timedelta(seconds=10)) as outbox_rows:
                 try:
                     async with transaction(self.engine) as conn:
-                        ctx = await self._context(conn)
-                        fresh = await self._claim(ctx, batch)
+                        keys = sorted({item.inbox_key for item in batch if item.inbox_key})
+                        ctx, fresh = await self._context(conn, keys)
                         for item in batch:
                             key = item.inbox_key
                             if key is not None:
@@ -491,7 +490,7 @@ class Controller:
             return
         with collecting() as rows:
             async with transaction(self.engine) as conn:
-                ctx = await self._context(conn)
+                ctx, _ = await self._context(conn)
                 for station in idle:
                     await pick.activate_next(ctx, station)
                 await ctx.flush()

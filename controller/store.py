@@ -204,18 +204,6 @@ class PgStore(SqlStore):
         super().__init__(conn)
         self.raw = raw  # asyncpg.Connection; asyncpg caches the prepared statements
 
-    async def claim(self, keys: list[str], now: datetime) -> set[str]:
-        if not keys:
-            return set()
-        rows = await self.raw.fetch(
-            "INSERT INTO processed_messages (msg_id, topic, at) "
-            "SELECT k, '', $2 FROM unnest($1::text[]) AS k "
-            "ON CONFLICT (msg_id) DO NOTHING RETURNING msg_id",
-            keys,
-            now,
-        )
-        return {r[0] for r in rows}
-
     async def take_unit(self, station: str, sku: str, now: datetime) -> Any:
         return _row(
             await self.raw.fetchrow(
@@ -291,48 +279,43 @@ class PgStore(SqlStore):
         moves: list[dict[str, Any]],
         facts: list[dict[str, Any]],
     ) -> None:
-        raw = self.raw
+        """Everything a batch appends, in one statement (a CTE per table)."""
+        if not (messages or commands or moves or facts):
+            return
+        defer_until = collector_deferral(now)
+        detail = [json.dumps(f["detail"]) if f["detail"] is not None else None for f in facts]
+        rows = await self.raw.fetch(
+            "WITH"
+            " o AS (INSERT INTO outbox (topic, payload, qos, retain, created_at, deferred_until)"
+            "  SELECT t, p, q, r, $5, $6 FROM unnest($1::text[], $2::text[], $3::int[],"
+            "  $4::bool[]) AS u(t, p, q, r) RETURNING id),"
+            " c AS (INSERT INTO device_commands"
+            "  (cmd_id, device_id, name, subject, payload, created_at)"
+            "  SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[],"
+            "  $11::text[], $12::timestamptz[])),"
+            " m AS (INSERT INTO stock_moves (sku, location, kind, qty, order_id, actor, at)"
+            "  SELECT * FROM unnest($13::text[], $14::text[], $15::text[], $16::int[],"
+            "  $17::text[], $18::text[], $19::timestamptz[])),"
+            " a AS (INSERT INTO activity (at, kind, ok, order_id, device_id, station, detail)"
+            "  SELECT a, k, ok, oi, d, s, dt::json FROM unnest($20::timestamptz[], $21::text[],"
+            "  $22::bool[], $23::text[], $24::text[], $25::text[], $26::text[])"
+            "  AS u(a, k, ok, oi, d, s, dt)) "
+            "SELECT id FROM o ORDER BY id",
+            [m.topic for m in messages],
+            [m.payload.decode() for m in messages],
+            [m.qos for m in messages],
+            [m.retain for m in messages],
+            now,
+            defer_until,
+            *_columns(
+                commands, ("cmd_id", "device_id", "name", "subject", "payload", "created_at")
+            ),
+            *_columns(moves, ("sku", "location", "kind", "qty", "order_id", "actor", "at")),
+            *_columns(facts, ("at", "kind", "ok", "order_id", "device_id", "station")),
+            detail,
+        )
         if messages:
-            defer_until = collector_deferral(now)
-            ids = await raw.fetch(
-                "INSERT INTO outbox (topic, payload, qos, retain, created_at, deferred_until)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bool[],"
-                " $5::timestamptz[], $6::timestamptz[]) RETURNING id",
-                [m.topic for m in messages],
-                [m.payload.decode() for m in messages],
-                [m.qos for m in messages],
-                [m.retain for m in messages],
-                [now] * len(messages),
-                [defer_until] * len(messages),
-            )
-            collector_add([r[0] for r in ids], messages)
-        if commands:
-            await raw.execute(
-                "INSERT INTO device_commands"
-                " (cmd_id, device_id, name, subject, payload, created_at)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-                " $5::text[], $6::timestamptz[])",
-                *_columns(
-                    commands, ("cmd_id", "device_id", "name", "subject", "payload", "created_at")
-                ),
-            )
-        if moves:
-            await raw.execute(
-                "INSERT INTO stock_moves (sku, location, kind, qty, order_id, actor, at)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[],"
-                " $6::text[], $7::timestamptz[])",
-                *_columns(moves, ("sku", "location", "kind", "qty", "order_id", "actor", "at")),
-            )
-        if facts:
-            detail = [json.dumps(f["detail"]) if f["detail"] is not None else None for f in facts]
-            await raw.execute(
-                "INSERT INTO activity (at, kind, ok, order_id, device_id, station, detail)"
-                " SELECT a, k, o, oi, d, s, dt::json FROM unnest($1::timestamptz[], $2::text[],"
-                " $3::bool[], $4::text[], $5::text[], $6::text[], $7::text[])"
-                " AS u(a, k, o, oi, d, s, dt)",
-                *_columns(facts, ("at", "kind", "ok", "order_id", "device_id", "station")),
-                detail,
-            )
+            collector_add([r[0] for r in rows], messages)
 
 
 def _row(record: Any) -> Any:
@@ -344,16 +327,36 @@ def _columns(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[list[An
     return [[row[name] for row in rows] for name in names]
 
 
-async def open_store(conn: AsyncConnection) -> SqlStore:
-    if conn.dialect.name == "postgresql":
-        # SQLAlchemy's asyncpg adapter sends BEGIN lazily, with the first statement it
-        # executes itself. Statements sent straight to asyncpg before that would run
-        # outside the transaction, each committed on its own: an inbox claim would
-        # outlive a batch that rolled back or a process that died, and the event would
-        # count as done without its effect. So the transaction starts here, for real.
+_PG_CLAIM = (
+    "INSERT INTO processed_messages (msg_id, topic, at) "
+    "SELECT k, '', $2 FROM unnest($1::text[]) AS k "
+    "ON CONFLICT (msg_id) DO NOTHING RETURNING msg_id"
+)
+
+
+async def open_store(
+    conn: AsyncConnection, keys: list[str], now: datetime
+) -> tuple[SqlStore, set[str]]:
+    """The batch's store, and which of ``keys`` (inbox msg_ids) were not seen before.
+
+    On PostgreSQL the inbox claim is the batch's first statement and goes through
+    SQLAlchemy: its asyncpg adapter sends BEGIN lazily, with the first statement it
+    executes itself, and statements sent straight to asyncpg before that would run
+    outside the transaction, each committed on its own — an inbox claim would then
+    outlive a batch that rolled back or a process that died, and the event would count
+    as done without its effect. Claiming first starts the transaction for real at no
+    extra round trip.
+    """
+    if conn.dialect.name != "postgresql":
+        store = SqlStore(conn)
+        return store, await store.claim(keys, now)
+    if keys:
+        result = await conn.exec_driver_sql(_PG_CLAIM, (keys, now))
+        fresh = {row[0] for row in result}
+    else:
         await conn.exec_driver_sql("SELECT 1")
-        raw = (await conn.get_raw_connection()).driver_connection
-        if raw is None or not raw.is_in_transaction():
-            raise RuntimeError("the batch's connection is not in a transaction")
-        return PgStore(conn, raw)
-    return SqlStore(conn)
+        fresh = set()
+    raw = (await conn.get_raw_connection()).driver_connection
+    if raw is None or not raw.is_in_transaction():
+        raise RuntimeError("the batch's connection is not in a transaction")
+    return PgStore(conn, raw), fresh

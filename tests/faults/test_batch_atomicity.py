@@ -45,8 +45,7 @@ async def counts(engine: AsyncEngine) -> tuple[int, int]:
 async def crash_mid_batch(engine: AsyncEngine) -> None:
     """Claim and write like a batch does, then die before the commit."""
     async with transaction(engine) as conn:
-        store = await open_store(conn)
-        fresh = await store.claim(["scan-1/m1", "scan-1/m2"], utcnow())
+        store, fresh = await open_store(conn, ["scan-1/m1", "scan-1/m2"], utcnow())
         assert fresh == {"scan-1/m1", "scan-1/m2"}
         await store.flush(utcnow(), [], [], [], [fact("pick")])
         raise Crash
@@ -58,16 +57,15 @@ async def test_a_batch_that_rolls_back_leaves_no_inbox_claim(pg_engine: AsyncEng
     assert await counts(pg_engine) == (0, 0)
     # The redelivery is therefore new, and its effect is written with its claim.
     async with transaction(pg_engine) as conn:
-        store = await open_store(conn)
-        assert await store.claim(["scan-1/m1"], utcnow()) == {"scan-1/m1"}
+        store, fresh = await open_store(conn, ["scan-1/m1"], utcnow())
+        assert fresh == {"scan-1/m1"}
         await store.flush(utcnow(), [], [], [], [fact("pick")])
     assert await counts(pg_engine) == (1, 1)
 
 
 async def test_claims_of_a_committed_batch_stop_the_redelivery(pg_engine: AsyncEngine) -> None:
     async with transaction(pg_engine) as conn:
-        store = await open_store(conn)
-        await store.claim(["scan-1/m1"], utcnow())
+        await open_store(conn, ["scan-1/m1"], utcnow())
     async with transaction(pg_engine) as conn:
-        store = await open_store(conn)
-        assert await store.claim(["scan-1/m1", "scan-1/m2"], utcnow()) == {"scan-1/m2"}
+        _, fresh = await open_store(conn, ["scan-1/m1", "scan-1/m2"], utcnow())
+        assert fresh == {"scan-1/m2"}
