@@ -149,6 +149,15 @@ class Crew:
     stats: ShiftStats = field(default_factory=ShiftStats)
     poll_s: float = 0.05  # how often a person looks at the handheld while waiting
     wait_s: float = 30.0  # how long anyone waits for the system before giving up
+    visits: Counter[tuple[str, ...]] = field(default_factory=Counter)
+
+    def decisions(self, *key: str) -> random.Random:
+        """The random stream for the next visit of ``key`` (e.g. packing one order).
+
+        Visits are counted for the whole floor, not per person: an order weighed again
+        at the other pack station is its second weighing there too."""
+        self.visits[key] += 1
+        return self.world.rng(*key, self.visits[key])
 
     @property
     def tote_infeed(self) -> DiverterSim:
@@ -214,7 +223,6 @@ class Picker(Person):
             raise ShiftError(f"pick station {station.id} needs a scanner and PTL panels")
         self.scanner = crew.sim.scanner(station.scanner)
         self.panels = {pid: crew.sim.ptl(pid) for pid in station.panels}
-        self._visits: Counter[tuple[str, str]] = Counter()
 
     async def run(self) -> None:
         cart: dict[str, Tote] = {}
@@ -303,12 +311,14 @@ class Picker(Person):
             raise ShiftError(f"{self.name}: no tote on the cart for order {task['order_id']}")
         need = int(task["qty"]) - int(task["qty_picked"])
         ref = self.world.reference(task["order_id"])
-        self._visits[(ref, task["sku"])] += 1
-        rng = self.world.rng("pick", ref, task["sku"], self._visits[(ref, task["sku"])])
+        rng = self.crew.decisions("pick", ref, task["sku"])
         rates, timings = self.crew.rates, self.pace.timings
-        wrong_first = rng.random() < rates.mispick and may_scan
-        by_scan = (wrong_first or rng.random() < rates.scan_items) and may_scan
-        damaged = rng.randint(1, need) if need > 0 and rng.random() < rates.short else 0
+        # Every draw is made whatever the others gave, so each decision stays tied to
+        # its own place in the order's stream.
+        mistake, scanning, shortage = rng.random(), rng.random(), rng.random()
+        wrong_first = may_scan and mistake < rates.mispick
+        by_scan = may_scan and (wrong_first or scanning < rates.scan_items)
+        damaged = rng.randint(1, need) if need > 0 and shortage < rates.short else 0
 
         await self.pace.work(timings.walk_to_slot, rng)
         if wrong_first and await self._mispick(panel, slot, task, rng):
@@ -392,7 +402,6 @@ class QcOperator(Person):
         if not station.scanner:
             raise ShiftError(f"QC station {station.id} needs a scanner")
         self.scanner = crew.sim.scanner(station.scanner)
-        self._checks: Counter[str] = Counter()
 
     async def run(self) -> None:
         queue = self.crew.sim.conveyor.queue("qc")
@@ -407,8 +416,7 @@ class QcOperator(Person):
 
     async def _check(self, tote: Tote, order_id: str) -> None:
         ref = self.world.reference(order_id)
-        self._checks[ref] += 1
-        rng = self.world.rng("qc", ref, self._checks[ref])
+        rng = self.crew.decisions("qc", ref)
         timings = self.pace.timings
         await self.pace.work(timings.qc_tote, rng)
         await self.scanner.scan(tote.code, TOTE_SYMBOLOGY)
@@ -469,7 +477,6 @@ class Packer(Person):
         self.scale = crew.sim.scale(station.scale)
         printers = [station.printer, station.backup_printer]
         self.printers = [crew.sim.printer(p) for p in printers if p]
-        self._packs: Counter[str] = Counter()
 
     async def run(self) -> None:
         queue = self.crew.sim.conveyor.queue(f"pack:{self.station.id}")
@@ -492,8 +499,7 @@ class Packer(Person):
 
     async def _pack(self, tote: Tote, order_id: str) -> None:
         ref = self.world.reference(order_id)
-        self._packs[ref] += 1
-        rng = self.world.rng("pack", ref, self._packs[ref])
+        rng = self.crew.decisions("pack", ref)
         timings = self.pace.timings
         carton = self._carton(tote.units)
         weight = sum(u.article.true_weight_g for u in tote.units) + carton.tare_g
