@@ -155,7 +155,7 @@ class FleetSettings(BaseModel):
         default=3.0, ge=0, le=60, description="minutes at the door per parcel"
     )
     solve_budget_s: float = Field(
-        default=8.0, gt=0, le=600, description="time the route solver may take for one day"
+        default=6.0, gt=0, le=600, description="time the route solver may take for one day"
     )
     solver_threads: int = Field(default=2, ge=1, le=64, description="threads of the route solver")
     part_size: int = Field(

@@ -21,6 +21,9 @@ from wcs.domain.fleet import (
     Stop,
     TravelModel,
     Window,
+    _fits,
+    _insertions,
+    _timed,
     build_instance,
     check_plan,
     haversine_m,
@@ -227,6 +230,38 @@ def test_sub_instance_times_routes_exactly_as_the_whole() -> None:
     part = sub_instance(whole, [1, 3], list(range(10, 30)))
     route = Route(couriers[1].id, tuple(s.id for s in stops[10:16]))
     assert schedule_route(part, route) == schedule_route(whole, route)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(2, 40), k=st.integers(1, 4))
+def test_quick_insertion_check_agrees_with_the_full_check(seed: int, n: int, k: int) -> None:
+    """The O(1) slack test repair uses says "fits" exactly where re-timing the route does."""
+    rng = random.Random(seed)
+    couriers, stops = random_day(rng, n, k, slots=0.6)
+    instance = build_instance(couriers, stops, TRAVEL)
+    plan = nearest_neighbour(instance, speed_mps=TRAVEL.speed_mps)
+    by_id = instance.stop_by_id
+    routes = {r.courier_id: [by_id[s] for s in r.stop_ids] for r in plan.routes}
+    for c, courier in enumerate(instance.couriers):
+        current = routes.get(courier.id, [])
+        timed = _timed(instance, c, current)
+        for stop_id in plan.unassigned or (stops[rng.randrange(n)].id,):
+            s = by_id[stop_id]
+            if s in current:
+                continue
+            quick = {at for _, at in _insertions(instance, c, timed, s)}
+            full = {
+                at
+                for at in range(len(current) + 1)
+                if _fits(
+                    instance,
+                    Route(
+                        courier.id,
+                        tuple(instance.stops[i].id for i in [*current[:at], s, *current[at:]]),
+                    ),
+                )
+            }
+            assert quick == full, (courier.id, stop_id)
 
 
 def test_repair_inserts_where_it_fits_and_keeps_the_rest_unassigned() -> None:

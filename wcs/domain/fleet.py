@@ -484,38 +484,120 @@ def _fits(instance: Instance, route: Route) -> bool:
     return not any(_route_violations(instance, instance.courier_by_id[route.courier_id], schedule))
 
 
+@dataclass(frozen=True, slots=True)
+class _Timed:
+    """A route timed for insertions: earliest starts and how much delay each can absorb."""
+
+    points: tuple[int, ...]  # start depot, stops, end depot
+    depart: tuple[int, ...]  # per point but the end: when the van leaves it
+    start: tuple[int, ...]  # per point: service start (arrival for the depots)
+    slack: tuple[int, ...]  # per point: delay it can take without breaking anything after
+    load_g: int
+    load_cm3: int
+
+
+def _timed(instance: Instance, c: int, stops: Sequence[int]) -> _Timed:
+    courier = instance.couriers[c]
+    points = (
+        instance.courier_start[c],
+        *(instance.stop_point[s] for s in stops),
+        instance.courier_end[c],
+    )
+    depart = [courier.shift.start]
+    start = [courier.shift.start]
+    arrive = [courier.shift.start]
+    for k, s in enumerate(stops, start=1):
+        stop = instance.stops[s]
+        arrival = depart[-1] + instance.duration[points[k - 1]][points[k]]
+        begin = max(arrival, stop.window.start)
+        arrive.append(arrival)
+        start.append(begin)
+        depart.append(begin + stop.service_s)
+    back = depart[-1] + instance.duration[points[-2]][points[-1]]
+    arrive.append(back)
+    start.append(back)
+    # Savelsbergh's forward slack: a delay at k is absorbed by waiting further on, up to
+    # every later window's end and the end of the shift.
+    slack = [0] * len(points)
+    slack[-1] = courier.shift.end - back
+    for k in range(len(points) - 2, 0, -1):
+        end = instance.stops[stops[k - 1]].window.end
+        wait_next = start[k + 1] - arrive[k + 1]
+        slack[k] = min(end - start[k], wait_next + slack[k + 1])
+    return _Timed(
+        points,
+        tuple(depart),
+        tuple(start),
+        tuple(slack),
+        sum(instance.stops[s].weight_g for s in stops),
+        sum(instance.stops[s].volume_cm3 for s in stops),
+    )
+
+
+def _insertions(instance: Instance, c: int, timed: _Timed, s: int) -> Iterable[tuple[int, int]]:
+    """(added metres, position) for every place ``s`` fits into the timed route."""
+    courier, stop = instance.couriers[c], instance.stops[s]
+    if (
+        timed.load_g + stop.weight_g > courier.capacity_g
+        or timed.load_cm3 + stop.volume_cm3 > courier.capacity_cm3
+    ):
+        return
+    j = instance.stop_point[s]
+    last = len(timed.points) - 1
+    for a in range(last):
+        here, there = timed.points[a], timed.points[a + 1]
+        begin = max(timed.depart[a] + instance.duration[here][j], stop.window.start)
+        if begin > stop.window.end:
+            continue
+        arrival = begin + stop.service_s + instance.duration[j][there]
+        if a + 1 == last:
+            if arrival > courier.shift.end:
+                continue
+        elif arrival - timed.start[a + 1] > timed.slack[a + 1]:
+            continue
+        added = instance.distance[here][j] + instance.distance[j][there]
+        yield added - instance.distance[here][there], a
+
+
 def repair(instance: Instance, plan: Plan) -> Plan:
     """Insert unassigned stops where they add the least distance and break nothing.
 
     Used after solving the parts separately: a stop one sector could not take may fit
-    into a neighbour's route or an idle courier's. Most urgent windows go first.
+    into a neighbour's route or an idle courier's. Most urgent windows go first. Each
+    route is timed once per change, so trying a position costs O(1); the chosen
+    insertion is checked in full before it is made.
     """
-    routes = {r.courier_id: list(r.stop_ids) for r in plan.routes}
-    for courier in instance.couriers:
-        routes.setdefault(courier.id, [])
     by_id = instance.stop_by_id
+    couriers = instance.courier_by_id
+    routes: dict[str, list[int]] = {c.id: [] for c in instance.couriers}
+    for route in plan.routes:
+        routes[route.courier_id] = [by_id[s] for s in route.stop_ids]
+    timed = {cid: _timed(instance, couriers[cid], stops) for cid, stops in routes.items()}
     left: list[str] = []
     pending = sorted(
         (s for s in plan.unassigned if s in by_id),
         key=lambda s: (instance.stops[by_id[s]].window.end, s),
     )
     for stop_id in pending:
-        best: tuple[int, str, int] | None = None
-        for courier_id, stops in routes.items():
-            base = schedule_route(instance, Route(courier_id, tuple(stops))).distance_m
-            for at in range(len(stops) + 1):
-                trial = Route(courier_id, (*stops[:at], stop_id, *stops[at:]))
-                if not _fits(instance, trial):
-                    continue
-                added = schedule_route(instance, trial).distance_m - base
-                key = (added, courier_id, at)
-                if best is None or key < best:
-                    best = key
-        if best is None:
-            left.append(stop_id)
+        s = by_id[stop_id]
+        options = sorted(
+            (added, cid, at)
+            for cid, stops in routes.items()
+            for added, at in _insertions(instance, couriers[cid], timed[cid], s)
+        )
+        for _, cid, at in options:
+            trial = [*routes[cid][:at], s, *routes[cid][at:]]
+            if _fits(instance, Route(cid, tuple(instance.stops[i].id for i in trial))):
+                routes[cid] = trial
+                timed[cid] = _timed(instance, couriers[cid], trial)
+                break
         else:
-            routes[best[1]].insert(best[2], stop_id)
-    kept = tuple(Route(c, tuple(stops)) for c, stops in routes.items() if stops)
+            left.append(stop_id)
+    kept = tuple(
+        Route(cid, tuple(instance.stops[i].id for i in stops))
+        for cid, stops in routes.items()
+        if stops
+    )
     return Plan(kept, tuple(sorted(left)))
 
 
