@@ -25,6 +25,7 @@ from wcs.errors import ValidationFailed
 from wcs.floor import Station
 from wcs.ids import new_id
 from wcs.persistence.tables import counters, order_lines, orders, packages, skus, totes
+from wcs.services import qc
 
 COMPANY_PREFIX = "0614141"
 
@@ -167,6 +168,8 @@ async def handle_weight(
             station.id,
         )
         await move(ctx, package.order_id, OrderState.PICKED, "weight mismatch, back to QC")
+        # The earlier pass no longer holds: QC counts and judges the order afresh.
+        await qc.open_check(ctx.conn, package.order_id, None, ctx.actor)
         await ctx.conn.execute(
             update(totes)
             .where(and_(totes.c.order_id == package.order_id, totes.c.state == "packing"))

@@ -186,10 +186,13 @@ async def record_operator_result(
             raise IllegalTransition(
                 order_id, head.state, "qc_passed", "QC results are for picked orders"
             )
-        exists = await conn.scalar(
-            select(qc_checks.c.order_id).where(qc_checks.c.order_id == order_id)
+        result = await conn.execute(
+            select(qc_checks.c.order_id, qc_checks.c.result).where(qc_checks.c.order_id == order_id)
         )
-        if exists is None:
+        check = result.first()
+        if check is None or check.result is not None:
+            # No check yet, or one from an earlier pass (the order came back to QC):
+            # this verdict starts a fresh one.
             await open_check(conn, order_id, None, actor)
         await conn.execute(
             update(qc_checks)

@@ -202,6 +202,10 @@ async def test_weight_mismatch_goes_back_to_qc_and_unknown_tote_to_exception(
     await floor.event("scale-p1", "weight", grams=5000.0, stable=True)
     await wait_state(engine, order_id, "picked")
     assert "weight_mismatch" in await kinds(engine, order_id)
+    # Back at QC the order is counted afresh (the earlier pass does not carry over).
+    await floor.event("scan-qc", "scan", code="T0003", symbology=None)
+    await floor.event("scan-qc", "scan", code="4006381333931", symbology=None)
+    await wait_state(engine, order_id, "qc_passed")
 
     await floor.event("div-1", "arrival", tote="T9999", point="D1")
     route: dict[str, Any] = await floor.wait_command(
