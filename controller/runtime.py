@@ -119,6 +119,7 @@ class Controller:
         self._relay: OutboxRelay | None = None
         self._stopping = False
         self._idle = asyncio.Event()
+        self._published: list[int] = []
         self.on_committed: Callable[[Sequence[Inbound]], None] | None = None
         self.allocator: Allocator | None = None
 
@@ -131,6 +132,7 @@ class Controller:
             )
         spawn = self._spawn
         spawn(self._mqtt_loop(), "controller-mqtt")
+        spawn(self._mark_published_loop(), "controller-outbox-marker")
         for n, queue in enumerate(self._queues):
             spawn(self._committer(queue), f"controller-committer-{n}")
         if self._housekeeping:
@@ -419,9 +421,24 @@ class Controller:
         except aiomqtt.MqttError:
             return  # the relay sends them once their deferral ends
         self.stats.commands_sent += len(rows)
-        ids = [row_id for row_id, _ in rows]
-        task = asyncio.ensure_future(mark_published(self.engine, ids))
-        task.add_done_callback(lambda t: t.exception())
+        self._published.extend(row_id for row_id, _ in rows)
+
+    async def _mark_published_loop(self) -> None:
+        """Mark sent rows in one statement every 100 ms rather than once per batch.
+
+        A row not yet marked when the process dies is sent again by the relay after its
+        deferral: at least once, as everywhere on this broker."""
+        while True:
+            await asyncio.sleep(0.1)
+            if not self._published:
+                continue
+            ids, self._published = self._published, []
+            try:
+                await mark_published(self.engine, ids)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # database away: the relay will resend them
+                log.warning("could not mark %d outbox rows as published: %s", len(ids), exc)
 
     # --- housekeeping: waves and idle stations -------------------------------------------
 

@@ -21,6 +21,12 @@ from sqlalchemy import and_, bindparam, case, exists, func, insert, select, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from wcs.contract.topics import Topics
+from wcs.domain.orders import OrderEvent
+from wcs.domain.states import find_transition
+from wcs.errors import IllegalTransition
+from wcs.notify.queue import queue_order_events
+from wcs.persistence.orders import StateMoved, state_message, transition
 from wcs.persistence.outbox import OutboxMessage, collector_add, collector_deferral, enqueue
 from wcs.persistence.tables import (
     activity,
@@ -147,6 +153,33 @@ class SqlStore:
         state = await self.conn.scalar(select(orders.c.state).where(orders.c.id == order_id))
         return AfterTask(int(counts[0]), int(counts[1]), state)
 
+    async def advance(
+        self,
+        topics: Topics,
+        order_id: str,
+        src: str,
+        dst: str,
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> OrderEvent | None:
+        """Move an order that should be in ``src`` to ``dst``; None if it is not in ``src``.
+
+        The message for ``order/{id}/state`` is written to the outbox here too."""
+        try:
+            return await transition(
+                self.conn,
+                topics,
+                order_id,
+                dst,
+                actor=actor,
+                reason=reason,
+                at=now,
+                expect=src,
+            )
+        except (IllegalTransition, StateMoved):
+            return None
+
     async def next_stop(self, batch_id: str) -> list[Any]:
         rows = await self.conn.execute(
             select(
@@ -203,6 +236,8 @@ class PgStore(SqlStore):
     def __init__(self, conn: AsyncConnection, raw: Any) -> None:
         super().__init__(conn)
         self.raw = raw  # asyncpg.Connection; asyncpg caches the prepared statements
+        # State messages of advance(), written with the batch's other rows at flush.
+        self.pending_messages: list[OutboxMessage] = []
 
     async def take_unit(self, station: str, sku: str, now: datetime) -> Any:
         return _row(
@@ -246,6 +281,39 @@ class PgStore(SqlStore):
         )
         return AfterTask(int(row[0]), int(row[1]), row[2])
 
+    async def advance(
+        self,
+        topics: Topics,
+        order_id: str,
+        src: str,
+        dst: str,
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> OrderEvent | None:
+        # One statement: the state update guarded on ``src`` plus the event row. The
+        # table check is the same as transition()'s; the guard replaces its row lock.
+        if find_transition(src, dst) is None:
+            return None
+        seq = await self.raw.fetchval(
+            "WITH o AS (UPDATE orders SET state = $3, seq = seq + 1, updated_at = $4"
+            " WHERE id = $1 AND state = $2 RETURNING seq) "
+            "INSERT INTO order_events (order_id, seq, from_state, to_state, actor, reason, at)"
+            " SELECT $1, seq, $2, $3, $5, $6, $4 FROM o RETURNING seq",
+            order_id,
+            src,
+            dst,
+            now,
+            actor,
+            reason,
+        )
+        if seq is None:
+            return None
+        event = OrderEvent(order_id, int(seq), src, dst, actor, reason, now)
+        await queue_order_events(self.conn, [event])
+        self.pending_messages.append(state_message(topics, event))
+        return event
+
     async def next_stop(self, batch_id: str) -> list[Any]:
         rows = await self.raw.fetch(
             "SELECT id, seq, state, qty, qty_picked, ptl_device, ptl_slot, order_id, location"
@@ -280,6 +348,9 @@ class PgStore(SqlStore):
         facts: list[dict[str, Any]],
     ) -> None:
         """Everything a batch appends, in one statement (a CTE per table)."""
+        if self.pending_messages:
+            messages = [*self.pending_messages, *messages]
+            self.pending_messages = []
         if not (messages or commands or moves or facts):
             return
         defer_until = collector_deferral(now)

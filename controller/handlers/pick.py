@@ -29,7 +29,6 @@ from wcs.domain.states import OrderState
 from wcs.persistence import inventory
 from wcs.persistence.tables import (
     order_lines,
-    orders,
     pick_batches,
     pick_tasks,
     reservations,
@@ -368,9 +367,16 @@ async def record_units(
 
 
 async def _started(ctx: BatchContext, order_id: str) -> None:
-    state = await ctx.conn.scalar(select(orders.c.state).where(orders.c.id == order_id))
-    if state == OrderState.PICK_PLANNED:
-        await move(ctx, order_id, OrderState.PICKING, "first unit picked")
+    # A no-op unless the order is still pick_planned (its first unit).
+    await ctx.store.advance(
+        ctx.topics,
+        order_id,
+        OrderState.PICK_PLANNED,
+        OrderState.PICKING,
+        ctx.actor,
+        "first unit picked",
+        ctx.now,
+    )
 
 
 async def finish_task(ctx: BatchContext, task: Any, device_id: str, station: str | None) -> None:
@@ -429,8 +435,17 @@ async def _after_task(
     ctx: BatchContext, batch_id: str, order_id: str, station: str | None, left: AfterTask
 ) -> None:
     if not left.order_left and left.order_state == OrderState.PICKING:
-        await move(ctx, order_id, OrderState.PICKED, "all lines picked")
-        await ctx.store.move_totes(order_id, "picking", "to_qc", ctx.now)
+        moved = await ctx.store.advance(
+            ctx.topics,
+            order_id,
+            OrderState.PICKING,
+            OrderState.PICKED,
+            ctx.actor,
+            "all lines picked",
+            ctx.now,
+        )
+        if moved is not None:
+            await ctx.store.move_totes(order_id, "picking", "to_qc", ctx.now)
     if left.batch_left:
         await light_next(ctx, batch_id)
         return

@@ -86,6 +86,12 @@ async def record_events(
     await enqueue(conn, [*(state_message(topics, e) for e in events), *extra])
 
 
+class StateMoved(Conflict):
+    """The order is no longer in the state the caller expected (someone moved it)."""
+
+    code = "state_moved"
+
+
 async def transition(
     conn: AsyncConnection,
     topics: Topics,
@@ -97,9 +103,14 @@ async def transition(
     at: datetime | None = None,
     values: dict[str, Any] | None = None,
     extra: Sequence[OutboxMessage] = (),
+    expect: str | None = None,
 ) -> OrderEvent:
-    """Move one order to ``target`` or raise IllegalTransition / NotFound."""
+    """Move one order to ``target`` or raise IllegalTransition / NotFound.
+
+    With ``expect``, the move only happens from that state (StateMoved otherwise)."""
     head = await lock_order(conn, order_id)
+    if expect is not None and head.state != expect:
+        raise StateMoved(f"order {order_id} is '{head.state}', not '{expect}'", order_id=order_id)
     event = domain.transition(
         order_id, head.state, head.seq, target, actor=actor, reason=reason, at=at or utcnow()
     )
