@@ -306,33 +306,44 @@ def _scan_as(pickers: Pickers, run: str, n: int) -> tuple[str, bytes, str] | Non
 
 
 class Pickers:
-    """50 pickers that scan whatever item their station's panel shows lit."""
+    """50 pickers that take what their station's panel shows: the lit slot, as many
+    units as it displays, one scan per unit; then they wait for the next light."""
 
     def __init__(self, topics: Topics) -> None:
         self.topics = topics
         self.lit: dict[int, int] = {}  # station -> lit slot
+        self.left: dict[int, int] = {}  # station -> units the picker still sees to take
         self.mispicks = 0
         self.commands = 0
+        self.waited = 0  # scans skipped because the next light had not come yet
 
     def on_command(self, device: str, body: dict[str, Any]) -> str | None:
         self.commands += 1
         k = int(device.split("-")[1])
-        name_color = body.get("color")
-        if "slot" in body and body.get("qty") is not None:
-            if name_color == "green":
-                self.lit[k] = int(body["slot"])
-            elif name_color == "red":
+        color = body.get("color")
+        slot = body.get("slot")
+        if slot is not None and body.get("qty") is not None:
+            if color == "green":
+                if self.lit.get(k) != slot or not self.left.get(k):
+                    self.lit[k] = int(slot)
+                    self.left[k] = int(body["qty"])
+                else:  # a count-down of this slot: the picker's own count is fresher
+                    self.left[k] = min(self.left[k], int(body["qty"]))
+            elif color == "red":
                 self.mispicks += 1
-        elif "slot" in body and self.lit.get(k) == body.get("slot"):
+        elif slot is not None and self.lit.get(k) == slot:
             self.lit.pop(k, None)  # clear
+            self.left.pop(k, None)
         cause = body.get("cause")
         return str(cause) if cause else None
 
     def scan(self, n: int, run: str) -> tuple[str, bytes, str] | None:
         k = n % STATIONS + 1
         slot = self.lit.get(k)
-        if slot is None:
-            return None  # nothing lit yet at this station: the picker waits
+        if slot is None or not self.left.get(k):
+            self.waited += 1
+            return None  # nothing (more) to take at this station yet: the picker waits
+        self.left[k] -= 1
         msg_id = f"{run}-{n}"
         payload = ScanEvent(msg_id=msg_id, code=barcode(k, slot), symbology="]E0").to_json()
         return self.topics.dev_evt(f"scan-{k}", "scan"), payload, msg_id
@@ -476,7 +487,7 @@ def run(opts: BenchOptions) -> Section:
                 )
             )
         section.notes.append(
-            f"{STATIONS} stations, {UNITS}-unit tasks, mispicks seen {pickers.mispicks} "
-            "(a scan sent before the next light arrived)"
+            f"{STATIONS} stations, {UNITS}-unit tasks; refusals (red lights) {pickers.mispicks}, "
+            f"scans skipped while a picker waited for the next light {pickers.waited}"
         )
     return section

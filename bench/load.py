@@ -46,9 +46,11 @@ async def drive(
 ) -> float:
     """Send ``rate * seconds`` messages made by ``make(n) -> (topic, payload, key)``.
 
-    Returns the achieved send rate. Waits up to ``settle_s`` for the last replies.
+    Returns the achieved send rate (messages actually sent per second). Waits up to
+    ``settle_s`` for the last replies.
     """
     total = int(rate * seconds)
+    sent = 0
     began = time.perf_counter()
     pending: set[asyncio.Task[None]] = set()
     for n in range(total):
@@ -58,13 +60,14 @@ async def drive(
             await asyncio.sleep(delay)
         made = make(n)
         if made is None:
-            continue
+            continue  # the sender had nothing to send at this moment
+        sent += 1
         topic, payload, key = made
         probe.sent[key] = time.perf_counter()
         task = asyncio.create_task(client.publish(topic, payload, qos=1))
         pending.add(task)
         task.add_done_callback(pending.discard)
-    achieved = total / (time.perf_counter() - began)
+    achieved = sent / (time.perf_counter() - began)
     deadline = time.perf_counter() + settle_s
     while probe.sent and time.perf_counter() < deadline:
         await asyncio.sleep(0.01)
