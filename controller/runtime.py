@@ -518,14 +518,26 @@ class _Retry(Exception):
     pass
 
 
+# Deadlock, serialization failure: the database gave up on the transaction, not on the
+# event. Several controllers (or committers) locking the same rows in a different
+# order meet them; the whole batch must be tried again, never dead-lettered.
+_LOCK_CONFLICTS = frozenset({"40P01", "40001"})
+
+
 def _is_outage(exc: BaseException) -> bool:
+    """Not the event's fault: retry the whole batch later (database away or a lock
+    conflict it resolved by aborting us)."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from wcs.persistence.db import DatabaseUnavailable
 
     if isinstance(exc, DatabaseUnavailable | OperationalError):
         return True
-    return isinstance(exc, DBAPIError) and bool(getattr(exc, "connection_invalidated", False))
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in _LOCK_CONFLICTS:
+        return True
+    return bool(getattr(exc, "connection_invalidated", False))
 
 
 async def run(settings: Settings, floor_path: str | None) -> None:
