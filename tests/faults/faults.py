@@ -151,7 +151,8 @@ class Injector:
             await asyncio.sleep(rest)
 
     async def controller_kill(self) -> None:
-        victim = self.rng.choice(self.controllers)
+        # In turn, so that with several controllers each one dies as often.
+        victim = self.controllers[self.log.done["controller_kill"] % len(self.controllers)]
         await asyncio.to_thread(victim.kill)
         down = self.rng.uniform(0.0, 1.5)
         await asyncio.sleep(down)

@@ -70,3 +70,26 @@ async def test_a_clean_mqtt5_client_still_starts_clean(broker: PrivateMosquitto)
     async with make_client(broker.endpoint, identifier="viewer", protocol=5) as again:
         with pytest.raises(TimeoutError):
             await receive(again, 1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Mosquitto 2.0 does not restore shared subscriptions from its persistence file",
+)
+async def test_a_shared_subscription_survives_a_broker_restart() -> None:
+    """What a restarted Mosquitto accepts before the controllers subscribe again is lost
+    to the share group (it keeps what was already queued). docs/scale-out.md says what
+    that means for running several controllers on Mosquitto; a broker that restores the
+    subscription makes this test pass, and the expected failure must then go."""
+    with PrivateMosquitto(persistence=True) as broker:
+        async with make_client(
+            broker.endpoint, identifier="ctl-c1", protocol=5, clean_session=False
+        ) as controller:
+            await controller.subscribe("$share/controllers/t/#", qos=1)
+        await asyncio.to_thread(broker.restart)
+        async with make_client(broker.endpoint) as device:
+            await device.publish("t/scan", b"after the restart", qos=1)
+        async with make_client(
+            broker.endpoint, identifier="ctl-c1", protocol=5, clean_session=False
+        ) as controller:
+            assert await receive(controller, 1) == ["after the restart"]
