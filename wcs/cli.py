@@ -410,5 +410,22 @@ def report(
     _run(_with_engine(settings.database_url, build))
 
 
+@app.command("config-reference")
+def config_reference(
+    out: Annotated[
+        Path | None, typer.Option(help="Write here instead of printing (docs/configuration.md).")
+    ] = None,
+) -> None:
+    """Print the reference of every WCS_* environment variable with its default."""
+    from wcs.settings_doc import render
+
+    text = render()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
