@@ -18,6 +18,7 @@ from sqlalchemy import and_, select
 from api.deps import STAFF, EngineDep, PrincipalDep, SettingsDep, TopicsDep, require
 from wcs.domain.waves import WavePolicy
 from wcs.errors import Forbidden
+from wcs.persistence.db import reading
 from wcs.persistence.tables import pick_batches, pick_tasks, totes
 from wcs.services import qc
 from wcs.services.auth import Principal
@@ -116,7 +117,7 @@ async def get_tasks(
         query = query.where(pick_tasks.c.order_id == order_id)
     if state:
         query = query.where(pick_tasks.c.state.in_(state))
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         rows = (await conn.execute(query)).mappings().all()
     return [
         {

@@ -61,7 +61,22 @@ def _sqlite_tuning(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (``reading(engine)``) begin deferred so they never queue for the
+        # write lock; everything else takes it up front.
+        if conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+READ_ONLY = "wcs_read_only"
+
+
+def reading(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine for read-only work: on SQLite its transactions do not take the
+    write lock, so status pages and polls never wait behind writers (or make them wait).
+    Writing through it is a bug; on PostgreSQL it changes nothing."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 @asynccontextmanager

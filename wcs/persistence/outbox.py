@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from wcs.contract.payloads import Payload
 from wcs.ids import new_id
 from wcs.mqtt.client import make_client
+from wcs.persistence.db import reading
 from wcs.persistence.leases import acquire_lease, release_lease
 from wcs.persistence.tables import outbox
 from wcs.settings import MqttEndpoint
@@ -215,7 +216,7 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
 
     async def _publish_batch(self, client: aiomqtt.Client) -> int:
-        async with self._engine.connect() as conn:
+        async with reading(self._engine).connect() as conn:
             rows = (
                 await conn.execute(
                     select(
@@ -268,7 +269,7 @@ class OutboxRelay:
 async def pending_count(engine: AsyncEngine) -> int:
     from sqlalchemy import func
 
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         value = await conn.scalar(
             select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
         )

@@ -17,6 +17,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcs.errors import NotFound, ValidationFailed
+from wcs.persistence.db import reading
 from wcs.persistence.tables import api_tokens
 from wcs.timeutil import utcnow
 
@@ -89,7 +90,7 @@ async def revoke_token(engine: AsyncEngine, name: str) -> int:
 async def resolve(engine: AsyncEngine, token: str, admin_token: str | None) -> Principal | None:
     if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
         return Principal("admin", frozenset(ROLES))
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         row = (
             await conn.execute(
                 select(api_tokens.c.name, api_tokens.c.roles, api_tokens.c.subject).where(

@@ -9,7 +9,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcs.errors import Conflict, NotFound
-from wcs.persistence.db import transaction
+from wcs.persistence.db import reading, transaction
 from wcs.persistence.tables import locations, reservations, skus, stock
 from wcs.timeutil import utcnow
 
@@ -80,7 +80,7 @@ async def upsert_location(engine: AsyncEngine, data: LocationData) -> bool:
 
 
 async def get_sku(engine: AsyncEngine, sku: str) -> dict[str, Any]:
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         row = (await conn.execute(select(skus).where(skus.c.sku == sku))).mappings().first()
     if row is None:
         raise NotFound(f"SKU {sku!r} does not exist")
@@ -88,7 +88,7 @@ async def get_sku(engine: AsyncEngine, sku: str) -> dict[str, Any]:
 
 
 async def get_location(engine: AsyncEngine, code: str) -> dict[str, Any]:
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         row = (
             (await conn.execute(select(locations).where(locations.c.code == code)))
             .mappings()
@@ -101,7 +101,7 @@ async def get_location(engine: AsyncEngine, code: str) -> dict[str, Any]:
 
 async def stock_view(engine: AsyncEngine, sku: str) -> dict[str, Any]:
     """On hand, reserved and available, in total and per location."""
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         exists = await conn.scalar(select(skus.c.sku).where(skus.c.sku == sku))
         if exists is None:
             raise NotFound(f"SKU {sku!r} does not exist")

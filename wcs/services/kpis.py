@@ -23,6 +23,7 @@ from wcs.domain import kpis
 from wcs.domain.kpis import ActivityCount, Deadline, KpiInputs, KpiReport
 from wcs.domain.states import OrderState
 from wcs.errors import ValidationFailed
+from wcs.persistence.db import reading
 from wcs.persistence.tables import activity, order_events, orders, returns, shipments, sign_offs
 from wcs.timeutil import as_utc
 
@@ -178,7 +179,7 @@ def check_window(
 async def kpi_report(engine: AsyncEngine, start: datetime, end: datetime) -> KpiReport:
     """Every KPI over [start, end); see ``wcs.domain.kpis`` for the definitions."""
     start, end = check_window(start, end)
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         started, packed = await _processing(conn, start, end)
         delivered = await _delivered(conn, start, end)
         inputs = KpiInputs(

@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.errors import NotFound, ValidationFailed
+from wcs.persistence.db import reading
 from wcs.persistence.tables import order_events, order_lines, orders
 from wcs.timeutil import as_utc
 
@@ -70,7 +71,7 @@ async def _lines(conn: AsyncConnection, order_ids: list[str]) -> dict[str, list[
 
 
 async def get_order(engine: AsyncEngine, order_id: str) -> dict[str, Any]:
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         row = (await conn.execute(select(orders).where(orders.c.id == order_id))).first()
         if row is None:
             raise NotFound(f"order {order_id} does not exist", order_id=order_id)
@@ -118,7 +119,7 @@ async def list_orders(
     if conditions:
         query = query.where(and_(*conditions))
     query = query.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit + 1)
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         rows = (await conn.execute(query)).all()
         page = rows[:limit]
         lines = await _lines(conn, [r.id for r in page])
@@ -127,7 +128,7 @@ async def list_orders(
 
 
 async def order_events_of(engine: AsyncEngine, order_id: str) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         exists = await conn.scalar(select(orders.c.id).where(orders.c.id == order_id))
         if exists is None:
             raise NotFound(f"order {order_id} does not exist", order_id=order_id)
@@ -150,13 +151,13 @@ async def order_events_of(engine: AsyncEngine, order_id: str) -> list[dict[str, 
 
 
 async def count_by_state(engine: AsyncEngine) -> dict[str, int]:
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         rows = await conn.execute(select(orders.c.state, func.count()).group_by(orders.c.state))
         return {state: int(n) for state, n in rows}
 
 
 async def customer_ref_of(engine: AsyncEngine, order_id: str) -> str | None:
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         row = (
             await conn.execute(select(orders.c.customer_ref).where(orders.c.id == order_id))
         ).first()

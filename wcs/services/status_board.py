@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcs.domain.alert_rules import ALERT_CATALOGUE, SEVERITY_RANK
 from wcs.domain.states import TERMINAL
+from wcs.persistence.db import reading
 from wcs.persistence.tables import alert_resolutions, alerts, order_events
 from wcs.services.alerting import open_alert_counts
 from wcs.services.devices import list_devices
@@ -46,7 +47,7 @@ async def open_alerts_public(
     engine: AsyncEngine, limit: int = BOARD_ALERTS
 ) -> list[dict[str, Any]]:
     """Open alerts, most severe first, then newest."""
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         rows = await conn.execute(
             select(
                 alerts.c.id, alerts.c.code, alerts.c.severity, alerts.c.subject, alerts.c.created_at
@@ -62,7 +63,7 @@ async def open_alerts_public(
 
 
 async def recent_events(engine: AsyncEngine, limit: int = RECENT_EVENTS) -> list[dict[str, Any]]:
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         rows = await conn.execute(
             select(
                 order_events.c.order_id,
@@ -90,7 +91,7 @@ async def board(
     engine: AsyncEngine, *, now: datetime | None = None, with_kpis: bool = True
 ) -> dict[str, Any]:
     now = now or utcnow()
-    async with engine.connect() as conn:
+    async with reading(engine).connect() as conn:
         counts = state_counts_with_zeros(await orders_by_state(conn))
         alert_counts = await open_alert_counts(conn)
     result: dict[str, Any] = {
