@@ -341,7 +341,7 @@ class Controller:
                     async with transaction(self.engine) as conn:
                         keys = sorted({item.inbox_key for item in batch if item.inbox_key})
                         ctx, fresh = await self._context(conn, keys)
-                        for item in batch:
+                        for item in self._lock_order(batch):
                             key = item.inbox_key
                             if key is not None:
                                 if key not in fresh:
@@ -387,6 +387,22 @@ class Controller:
         self.stats.publish_seconds += time.perf_counter() - committed
         if self.on_committed is not None:
             self.on_committed(batch)
+
+    def _lock_order(self, batch: list[Inbound]) -> list[Inbound]:
+        """The batch by station (stable: each device keeps its own order).
+
+        A batch locks the rows of every station it touches until it commits. Two
+        controllers of a share group get events of the same stations, and taking
+        them in different orders makes PostgreSQL break deadlocks - a second's wait
+        (``deadlock_timeout``) and a retried batch each time. One order for all
+        avoids the cycle."""
+        station_of = self.index.station_of
+
+        def key(item: Inbound) -> str:
+            station = station_of.get(item.info.device_id or "")
+            return station.id if station is not None else f"~{item.info.device_id}"
+
+        return sorted(batch, key=key)
 
     async def _guarded(self, ctx: BatchContext, conn: AsyncConnection, item: Inbound) -> str | None:
         savepoint = await conn.begin_nested()

@@ -124,3 +124,26 @@ async def test_a_deadlock_in_the_replay_retries_the_batch_instead_of_losing_the_
     assert kinds.count("pick") == 1  # the good scan, once
     assert kinds.count("refused") == 1  # the bad one, once
     assert controller.stats.commit_errors == 1  # the deadlock: one whole-batch retry
+
+
+def test_a_batch_is_applied_station_by_station_each_device_in_its_own_order(site: str) -> None:
+    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", site=site)
+    controller = Controller(settings, floor_for(site))
+
+    def event(device: str, n: int) -> Inbound:
+        topic = controller.topics.dev_evt(device, "scan")
+        payload = ScanEvent(msg_id=f"{device}#{n}", code="x", symbology=None)
+        return Inbound(topic, controller.topics.parse(topic), payload, b"", 0, 0, 0.0)
+
+    batch = [
+        event("scan-pk", 1),
+        event("div-1", 1),
+        event("scan-p1", 1),
+        event("ptl-1", 1),
+        event("scan-pk", 2),
+        event("scan-p1", 2),
+    ]
+    ordered = [item.payload.msg_id for item in controller._lock_order(batch)]
+    # Stations P1, PK1 (scanner and panel together, as they came), then devices
+    # without a station; two controllers therefore lock stations in the same order.
+    assert ordered == ["scan-p1#1", "scan-p1#2", "scan-pk#1", "ptl-1#1", "scan-pk#2", "div-1#1"]
