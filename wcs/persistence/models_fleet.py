@@ -42,8 +42,7 @@ class Courier(Base):
         CheckConstraint("capacity_kg > 0", name="capacity_kg_positive"),
         CheckConstraint("capacity_m3 > 0", name="capacity_m3_positive"),
         CheckConstraint(
-            "shift_start_min >= 0 AND shift_start_min < shift_end_min "
-            "AND shift_end_min <= 2880",
+            "shift_start_min >= 0 AND shift_start_min < shift_end_min AND shift_end_min <= 2880",
             name="shift_order",
         ),
     )
