@@ -11,10 +11,12 @@ _REPORTS: list[DrillReport] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    drills = [item for item in items if "tests/faults/" in item.nodeid]
-    if drills:
-        others = [item for item in items if "tests/faults/" not in item.nodeid]
-        items[:] = others + drills
+    def rank(item: pytest.Item) -> int:
+        if "tests/faults/test_drills.py" in item.nodeid:
+            return 2  # restarts PostgreSQL: nothing may run after it but teardown
+        return 1 if "tests/faults/" in item.nodeid else 0
+
+    items.sort(key=rank)  # stable: the order inside each group stays as collected
 
 
 @pytest.fixture

@@ -35,3 +35,19 @@ def test_two_controllers_share_the_work_without_double_effects(
     # Both did a real share of the order moves (a share group splits round-robin).
     shares = sorted(v.actors.values())
     assert len(shares) == 2 and shares[0] > 0.2 * sum(shares), describe(report)
+
+
+@pytest.mark.timeout(300)
+def test_scaleout_benchmark_measures_both_setups_in_one_run() -> None:
+    from bench import b_scaleout
+    from bench.report import BenchOptions
+
+    section = b_scaleout.run(BenchOptions(quick=True, pg_url=PG_URL))
+    values = {row.metric: row.value for row in section.rows}
+    one = values["1 controller: saturation throughput"]
+    two = values["2 controllers: saturation throughput"]
+    assert isinstance(one, float) and isinstance(two, float) and one > 50 and two > 50
+    assert values["2 controllers / 1: saturation throughput"] == pytest.approx(two / one)
+    for label in ("1 controller", "2 controllers"):
+        assert 0 < float(values[f"{label}: machine busy at saturation"]) <= 100
+        assert float(values[f"{label}: controller CPU per scan"]) > 0
