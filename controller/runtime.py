@@ -519,11 +519,10 @@ class Controller:
                     )
                 await self._publish(rows.rows)
         idle = await pick.idle_stations(self.engine, stations)
-        if not idle:
-            return
         with collecting() as rows:
             async with transaction(self.engine) as conn:
                 ctx, _ = await self._context(conn)
+                await pick.resume_stalled(ctx)
                 for station in idle:
                     await pick.activate_next(ctx, station)
                 await ctx.flush()

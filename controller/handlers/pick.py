@@ -17,7 +17,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.context import BatchContext
@@ -80,6 +80,37 @@ async def idle_stations(engine: AsyncEngine, stations: list[str]) -> list[str]:
     if None in queued:
         return candidates  # unassigned batches: every idle station may take one
     return [s for s in candidates if s in queued]
+
+
+async def resume_stalled(ctx: BatchContext) -> None:
+    """Active batches with nothing lit: light their next stop, or close them.
+
+    Their lit task ended outside the pick flow (its order was cancelled), so no event
+    will move them on."""
+    lit = select(pick_tasks.c.id).where(
+        and_(pick_tasks.c.batch_id == pick_batches.c.id, pick_tasks.c.state == LIT)
+    )
+    stalled = (
+        await ctx.conn.execute(
+            select(pick_batches.c.id, pick_batches.c.station).where(
+                and_(pick_batches.c.state == "active", ~exists(lit))
+            )
+        )
+    ).all()
+    for batch in stalled:
+        left = await ctx.conn.scalar(
+            select(func.count())
+            .select_from(pick_tasks)
+            .where(and_(pick_tasks.c.batch_id == batch.id, pick_tasks.c.state == "open"))
+        )
+        if left:
+            await light_next(ctx, batch.id)
+            continue
+        await ctx.conn.execute(
+            update(pick_batches).where(pick_batches.c.id == batch.id).values(state="done")
+        )
+        if batch.station:
+            await activate_next(ctx, batch.station)
 
 
 async def activate_next(ctx: BatchContext, station: str) -> str | None:

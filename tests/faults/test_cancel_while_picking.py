@@ -1,11 +1,11 @@
 """An order cancelled while its units are being picked (found by the drills' office load).
 
-``POST /orders/{id}/cancel`` releases the order's reservations but leaves its pick
-tasks lit, so the station keeps picking for a cancelled order and, when the task
-completes, takes its units off ``reserved`` a second time: the pile then holds fewer
-units reserved than its active reservations promise - the next intake can oversell.
-Marked as an expected failure until cancel and picking agree (the fix spans the
-cancel service and the pick handler); it fails loudly once they do.
+``POST /orders/{id}/cancel`` used to release the order's reservations but leave its
+pick tasks lit, so the station kept picking for a cancelled order and, when the task
+completed, took its units off ``reserved`` a second time: the pile then held fewer
+units reserved than its active reservations promised - the next intake could oversell.
+Cancelling now ends the order's open pick tasks and switches their lights off in the
+same transaction; the station's next stop lights on the controller's next round.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ async def station(
         yield controller, floor, pg_engine
 
 
-@pytest.mark.xfail(strict=True, reason="cancel leaves the order's pick tasks lit")
 async def test_cancel_while_picking_keeps_reserved_equal_to_reservations(
     station: tuple[Controller, FakeFloor, AsyncEngine],
 ) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from wcs.contract.payloads import ClearCommand
 from wcs.contract.topics import Topics
 from wcs.domain import orders as domain
 from wcs.domain.intake import IntakeLine, IntakeOrder, check_order
@@ -23,7 +24,15 @@ from wcs.ids import new_id
 from wcs.persistence import inventory
 from wcs.persistence.db import transaction
 from wcs.persistence.orders import raise_alert, record_events, transition
-from wcs.persistence.tables import order_lines, orders, replenishment_requests, skus
+from wcs.persistence.outbox import enqueue, message
+from wcs.persistence.tables import (
+    order_lines,
+    orders,
+    pick_tasks,
+    replenishment_requests,
+    skus,
+    totes,
+)
 from wcs.services.order_views import shape_order
 from wcs.timeutil import utcnow
 
@@ -263,6 +272,7 @@ async def cancel_order(
             conn, topics, order_id, OrderState.CANCELLED, actor=actor, reason=reason or "cancelled"
         )
         await inventory.release(conn, order_id, actor=actor)
+        await _stop_picking(conn, topics, order_id)
         await conn.execute(
             update(replenishment_requests)
             .where(
@@ -274,6 +284,48 @@ async def cancel_order(
             .values(state="cancelled")
         )
         return event
+
+
+async def _stop_picking(conn: AsyncConnection, topics: Topics, order_id: str) -> None:
+    """A cancelled order's open pick tasks end here, in the cancelling transaction.
+
+    Left lit, a picker would keep picking for it and the finished task would take its
+    units off ``reserved`` a second time. Lit slots are switched off through the
+    outbox; the station's controller lights its next stop on its next round. A tote
+    already holding units goes to the exception lane to be emptied back to the shelf.
+    """
+    tasks = (
+        await conn.execute(
+            select(
+                pick_tasks.c.id, pick_tasks.c.state, pick_tasks.c.ptl_device, pick_tasks.c.ptl_slot
+            ).where(
+                and_(pick_tasks.c.order_id == order_id, pick_tasks.c.state.in_(("open", "lit")))
+            )
+        )
+    ).all()
+    if tasks:
+        now = utcnow()
+        await conn.execute(
+            update(pick_tasks)
+            .where(pick_tasks.c.id.in_([t.id for t in tasks]))
+            .values(state="cancelled", updated_at=now)
+        )
+        await enqueue(
+            conn,
+            [
+                message(
+                    topics.dev_cmd(t.ptl_device, "clear"),
+                    ClearCommand(cmd_id=new_id("c"), ts=now, slot=t.ptl_slot),
+                )
+                for t in tasks
+                if t.state == "lit" and t.ptl_device and t.ptl_slot is not None
+            ],
+        )
+    await conn.execute(
+        update(totes)
+        .where(and_(totes.c.order_id == order_id, totes.c.state != "free"))
+        .values(state="exception", updated_at=utcnow())
+    )
 
 
 async def receive_stock(
