@@ -324,11 +324,12 @@ class Pickers:
         slot = body.get("slot")
         if slot is not None and body.get("qty") is not None:
             if color == "green":
-                if self.lit.get(k) != slot or not self.left.get(k):
+                if self.lit.get(k) != slot:  # a new task lit (slots clear in between)
                     self.lit[k] = int(slot)
                     self.left[k] = int(body["qty"])
-                else:  # a count-down of this slot: the picker's own count is fresher
-                    self.left[k] = min(self.left[k], int(body["qty"]))
+                else:  # a count-down of this slot: the picker's own count is fresher,
+                    # and a late count-down must not send them back for units taken
+                    self.left[k] = min(self.left.get(k, 0), int(body["qty"]))
             elif color == "red":
                 self.mispicks += 1
         elif slot is not None and self.lit.get(k) == slot:
@@ -392,7 +393,7 @@ def sustained(probe: Probe, rate: float, achieved: float) -> bool:
 def run(opts: BenchOptions) -> Section:
     section = Section(NAME)
     seconds = 3.0 if opts.quick else 10.0
-    ramp = [1000, 2000] if opts.quick else [1000, 1500, 2000, 3000, 4000, 5000]
+    ramp = [500, 1000, 2000] if opts.quick else [250, 500, 750, 1000, 1500, 2000, 3000, 4000]
     orders_per_station = 120 if opts.quick else 900
     site = "bench"
     topics = Topics(site)
@@ -442,8 +443,9 @@ def run(opts: BenchOptions) -> Section:
             cmd = [sys.executable, "-m", "wcs.cli", "controller", "--floor", str(floor_path)]
             with process(cmd, env):
                 pickers = Pickers(topics)
-                runs = [("warm", 300.0, 2.0), ("c1000", 1000.0, seconds)]
-                runs += [(f"c{r}", float(r), seconds / 2) for r in ramp if r != 1000]
+                # Ascending, so a run never starts behind the backlog of an overload.
+                runs = [("warm", 300.0, 2.0)]
+                runs += [(f"c{r}", float(r), seconds if r == 1000 else seconds / 2) for r in ramp]
                 results = asyncio.run(controller_run(endpoint, topics, pickers, runs))
         by_name = {name: (rate, probe, achieved) for name, rate, probe, achieved in results}
         _, probe, achieved = by_name["c1000"]
@@ -460,7 +462,9 @@ def run(opts: BenchOptions) -> Section:
         section.add("controller at 1,000/s: achieved", achieved, "/s")
         section.add("controller at 1,000/s: unanswered scans", probe.missing, "")
         ok_rates = [
-            rate for _, (rate, p, a) in by_name.items() if rate >= 1000 and sustained(p, rate, a)
+            rate
+            for name, (rate, p, a) in by_name.items()
+            if name != "warm" and sustained(p, rate, a)
         ]
         best = max(ok_rates, default=0.0)
         section.add(

@@ -146,6 +146,9 @@ def api(
         workers=workers,
         log_level="warning",
         access_log=False,
+        # Longer than typical client and proxy pools keep idle connections, so the
+        # server is not the side that closes one a client is about to reuse.
+        timeout_keep_alive=75,
     )
 
 

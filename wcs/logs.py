@@ -30,8 +30,22 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Third-party chatter that floods INFO without telling an operator anything.
-    for noisy in ("amqtt", "transitions", "pymodbus", "uvicorn.access", "aiosqlite"):
+    for noisy in (
+        "amqtt",
+        "transitions",
+        "pymodbus",
+        "uvicorn.access",
+        "aiosqlite",
+        "alembic",
+        "httpx",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # aiomqtt warns about every burst of in-flight publishes ("pending publish calls");
+    # connection trouble reaches us as exceptions, which we log ourselves. Imported
+    # first because aiomqtt sets its logger's level when it is imported.
+    import aiomqtt  # noqa: F401
+
+    logging.getLogger("mqtt").setLevel(logging.ERROR)
     structlog.configure(
         processors=[*processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
