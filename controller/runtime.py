@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 
 # Each committer queue holds this many full batches at most.
 QUEUE_BATCHES = 4
+# Batches whose messages the broker has not confirmed yet, across all committers.
+SENDING_MAX = 16
 
 
 @dataclass
@@ -120,6 +122,7 @@ class Controller:
         self._stopping = False
         self._idle = asyncio.Event()
         self._published: list[int] = []
+        self._sending: deque[asyncio.Future[Any]] = deque()
         self.on_committed: Callable[[Sequence[Inbound]], None] | None = None
         self.allocator: Allocator | None = None
 
@@ -174,6 +177,9 @@ class Controller:
             async with asyncio.timeout(limit_s):
                 for queue in self._queues:
                     await queue.join()
+                while self._sending:
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        await self._sending.popleft()
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:
@@ -382,8 +388,12 @@ class Controller:
         for item, error in refusals:
             self.stats.refused += 1
             self._dead_letter(item.topic, item.raw, error)
-        await self._publish(outbox_rows.rows)
+        # The effect is durable: acknowledge now. The batch's messages go out in commit
+        # order, but the committer does not wait for the broker's PUBACKs before
+        # taking its next batch (a row the broker never confirms stays unmarked and the
+        # relay sends it after its deferral).
         self._ack_mqtt(batch)
+        await self._send(outbox_rows.rows)
         self.stats.publish_seconds += time.perf_counter() - committed
         if self.on_committed is not None:
             self.on_committed(batch)
@@ -426,18 +436,44 @@ class Controller:
         return None
 
     async def _publish(self, rows: list[tuple[int, Any]]) -> None:
-        """Send what the batch committed, in commit order, then mark it published."""
+        """Send what was committed, in commit order, and wait for the broker's PUBACKs."""
+        sending = self._start_sending(rows)
+        if sending is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await sending
+
+    async def _send(self, rows: list[tuple[int, Any]]) -> None:
+        """Start sending; wait only while too many earlier batches are unconfirmed.
+
+        Bounded, so a broker that stops confirming slows the committers down rather
+        than letting unconfirmed messages pile up in memory."""
+        sending = self._start_sending(rows)
+        if sending is None:
+            return
+        self._sending.append(sending)
+        while self._sending and (self._sending[0].done() or len(self._sending) > SENDING_MAX):
+            with contextlib.suppress(aiomqtt.MqttError):
+                await self._sending.popleft()
+
+    def _start_sending(self, rows: list[tuple[int, Any]]) -> asyncio.Future[Any] | None:
         client = self._client
         if not rows or client is None:
-            return
-        try:
-            await asyncio.gather(
-                *(client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain) for _, m in rows)
-            )
-        except aiomqtt.MqttError:
-            return  # the relay sends them once their deferral ends
-        self.stats.commands_sent += len(rows)
-        self._published.extend(row_id for row_id, _ in rows)
+            return None
+        # gather() wraps each publish in a task now, so the messages of this batch
+        # reach the client before those of any batch committed after it.
+        sending = asyncio.gather(
+            *(client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain) for _, m in rows)
+        )
+        ids = [row_id for row_id, _ in rows]
+
+        def sent(future: asyncio.Future[Any]) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return  # the relay sends them once their deferral ends
+            self.stats.commands_sent += len(ids)
+            self._published.extend(ids)
+
+        sending.add_done_callback(sent)
+        return sending
 
     async def _mark_published_loop(self) -> None:
         """Mark sent rows in one statement every 100 ms rather than once per batch.

@@ -17,13 +17,13 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcs.contract.topics import Topics
 from wcs.domain.orders import OrderEvent
-from wcs.domain.states import find_transition
+from wcs.domain.states import OrderState, find_transition
 from wcs.errors import IllegalTransition
 from wcs.notify.queue import queue_order_events
 from wcs.persistence.orders import StateMoved, state_message, transition
@@ -44,13 +44,19 @@ from wcs.persistence.tables import (
 
 LIT = "lit"
 OPEN_STATES = ("open", LIT)
+PICK_PLANNED, PICKING, PICKED = OrderState.PICK_PLANNED, OrderState.PICKING, OrderState.PICKED
+FIRST_UNIT = "first unit picked"
+ALL_PICKED = "all lines picked"
+# PgStore writes these two moves in SQL, past transition(): they must stay legal.
+assert find_transition(PICK_PLANNED, PICKING) and find_transition(PICKING, PICKED)
 
 
 @dataclass(frozen=True, slots=True)
 class AfterTask:
-    order_left: int
-    batch_left: int
+    order_left: bool  # the order still has open tasks in this batch
+    batch_left: bool
     order_state: str | None
+    order_picked: bool = False  # the store moved the order to picked (and its totes)
 
 
 def _take_unit_statement() -> Any:
@@ -102,15 +108,34 @@ class SqlStore:
         )
         return set((await self.conn.scalars(stmt)).all())
 
-    async def take_unit(self, station: str, sku: str, now: datetime) -> Any:
-        """One unit on the station's lit task for ``sku`` (its order must have a tote)."""
+    async def take_unit(
+        self, station: str, sku: str, now: datetime, topics: Topics, actor: str
+    ) -> Any:
+        """One unit on the station's lit task for ``sku`` (its order must have a tote).
+
+        An order's first unit moves it from pick_planned to picking."""
         result = await self.conn.execute(
             _TAKE_UNIT, {"b_station": station, "b_sku": sku, "b_now": now}
         )
-        return result.first()
+        task = result.first()
+        if task is not None and task.qty_picked == 1:
+            await self.advance(topics, task.order_id, PICK_PLANNED, PICKING, actor, FIRST_UNIT, now)
+        return task
 
-    async def complete_task(self, task: Any, now: datetime) -> AfterTask:
-        """A fully picked task: stock leaves the shelf, the line and reservation follow."""
+    async def complete_task(
+        self, task: Any, now: datetime, topics: Topics, actor: str
+    ) -> AfterTask:
+        """A fully picked task: stock leaves the shelf, the line and reservation follow;
+        the order's last task moves it to picked and its totes on towards QC."""
+        left = await self._finish_task_rows(task, now)
+        if left.order_left or left.order_state != PICKING:
+            return left
+        moved = await self.advance(topics, task.order_id, PICKING, PICKED, actor, ALL_PICKED, now)
+        if moved is not None:
+            await self.move_totes(task.order_id, "picking", "to_qc", now)
+        return AfterTask(left.order_left, left.batch_left, PICKED, order_picked=True)
+
+    async def _finish_task_rows(self, task: Any, now: datetime) -> AfterTask:
         c = self.conn
         picked = task.qty_picked
         await c.execute(
@@ -138,20 +163,22 @@ class SqlStore:
         return await self.work_left(task.batch_id, task.order_id)
 
     async def work_left(self, batch_id: str, order_id: str) -> AfterTask:
-        counts = (
+        is_open = and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(OPEN_STATES))
+        row = (
             await self.conn.execute(
                 select(
-                    func.coalesce(
-                        func.sum(case((pick_tasks.c.order_id == order_id, 1), else_=0)), 0
-                    ),
-                    func.count(),
-                ).where(
-                    and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(OPEN_STATES))
+                    exists().where(and_(is_open, pick_tasks.c.order_id == order_id)),
+                    select(pick_tasks.c.id)
+                    .where(is_open)
+                    .order_by(pick_tasks.c.seq)
+                    .limit(1)
+                    .scalar_subquery()
+                    .is_not(None),
+                    select(orders.c.state).where(orders.c.id == order_id).scalar_subquery(),
                 )
             )
         ).one()
-        state = await self.conn.scalar(select(orders.c.state).where(orders.c.id == order_id))
-        return AfterTask(int(counts[0]), int(counts[1]), state)
+        return AfterTask(bool(row[0]), bool(row[1]), row[2])
 
     async def advance(
         self,
@@ -181,6 +208,12 @@ class SqlStore:
             return None
 
     async def next_stop(self, batch_id: str) -> list[Any]:
+        """The batch's lit tasks and the open tasks of its first stop, in walk order.
+
+        Not the whole batch: a wave can hold hundreds of tasks, and this runs each
+        time one finishes."""
+        is_open = and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(OPEN_STATES))
+        first_stop = select(func.min(pick_tasks.c.seq)).where(is_open).scalar_subquery()
         rows = await self.conn.execute(
             select(
                 pick_tasks.c.id,
@@ -193,7 +226,7 @@ class SqlStore:
                 pick_tasks.c.order_id,
                 pick_tasks.c.location,
             )
-            .where(and_(pick_tasks.c.batch_id == batch_id, pick_tasks.c.state.in_(OPEN_STATES)))
+            .where(and_(is_open, or_(pick_tasks.c.state == LIT, pick_tasks.c.seq == first_stop)))
             .order_by(pick_tasks.c.seq, pick_tasks.c.id)
         )
         return list(rows.all())
@@ -239,36 +272,74 @@ class PgStore(SqlStore):
         # State messages of advance(), written with the batch's other rows at flush.
         self.pending_messages: list[OutboxMessage] = []
 
-    async def take_unit(self, station: str, sku: str, now: datetime) -> Any:
-        return _row(
-            await self.raw.fetchrow(
-                "UPDATE pick_tasks SET qty_picked = qty_picked + 1, updated_at = $3 "
-                "WHERE id = ("
-                " SELECT t.id FROM pick_tasks t JOIN pick_batches b ON b.id = t.batch_id"
-                " WHERE b.station = $1 AND b.state = 'active' AND t.state = 'lit' AND t.sku = $2"
-                "  AND t.qty_picked < t.qty"
-                "  AND EXISTS (SELECT 1 FROM totes WHERE totes.order_id = t.order_id"
-                "              AND totes.state = 'picking')"
-                " ORDER BY t.seq, t.id LIMIT 1 FOR UPDATE OF t) "
-                "RETURNING *",
-                station,
-                sku,
-                now,
-            )
+    async def take_unit(
+        self, station: str, sku: str, now: datetime, topics: Topics, actor: str
+    ) -> Any:
+        # The first unit's state change rides in the same statement (guarded on
+        # pick_planned like advance()); the event row follows it.
+        record = await self.raw.fetchrow(
+            "WITH t AS (UPDATE pick_tasks SET qty_picked = qty_picked + 1, updated_at = $3"
+            " WHERE id = ("
+            "  SELECT t.id FROM pick_tasks t JOIN pick_batches b ON b.id = t.batch_id"
+            "  WHERE b.station = $1 AND b.state = 'active' AND t.state = 'lit' AND t.sku = $2"
+            "   AND t.qty_picked < t.qty"
+            "   AND EXISTS (SELECT 1 FROM totes WHERE totes.order_id = t.order_id"
+            "               AND totes.state = 'picking')"
+            "  ORDER BY t.seq, t.id LIMIT 1 FOR UPDATE OF t)"
+            " RETURNING *),"
+            " o AS (UPDATE orders SET state = 'picking', seq = seq + 1, updated_at = $3"
+            "  WHERE id = (SELECT order_id FROM t WHERE qty_picked = 1)"
+            "  AND state = 'pick_planned' RETURNING id, seq),"
+            " e AS (INSERT INTO order_events"
+            "  (order_id, seq, from_state, to_state, actor, reason, at)"
+            "  SELECT id, seq, 'pick_planned', 'picking', $4, $5, $3 FROM o) "
+            "SELECT t.*, (SELECT seq FROM o) AS started_seq FROM t",
+            station,
+            sku,
+            now,
+            actor,
+            FIRST_UNIT,
         )
+        if record is None:
+            return None
+        task = _row(record)
+        seq = task.started_seq
+        del task.started_seq
+        if seq is not None:
+            await self._moved(
+                topics, task.order_id, seq, PICK_PLANNED, PICKING, actor, FIRST_UNIT, now
+            )
+        return task
 
-    async def complete_task(self, task: Any, now: datetime) -> AfterTask:
-        # Data-modifying CTEs run on the statement's snapshot: the final SELECT does not
-        # see the task as done yet, hence ``id <> $1``.
+    async def complete_task(
+        self, task: Any, now: datetime, topics: Topics, actor: str
+    ) -> AfterTask:
+        # One statement. Data-modifying CTEs all run on the statement's snapshot: the
+        # reads do not see the task as done yet, hence ``id <> $1``.
         row = await self.raw.fetchrow(
             "WITH t AS (UPDATE pick_tasks SET state = 'done', updated_at = $2 WHERE id = $1),"
             " s AS (UPDATE stock SET on_hand = on_hand - $3, reserved = reserved - $3,"
             "       updated_at = $2 WHERE sku = $4 AND location = $5),"
             " l AS (UPDATE order_lines SET qty_picked = qty_picked + $3 WHERE id = $6),"
-            " r AS (UPDATE reservations SET state = 'picked' WHERE id = $7) "
-            "SELECT count(*) FILTER (WHERE order_id = $8), count(*),"
-            " (SELECT state FROM orders WHERE id = $8) "
-            "FROM pick_tasks WHERE batch_id = $9 AND state IN ('open', 'lit') AND id <> $1",
+            " r AS (UPDATE reservations SET state = 'picked' WHERE id = $7),"
+            " w AS (SELECT EXISTS (SELECT 1 FROM pick_tasks WHERE batch_id = $9"
+            "   AND order_id = $8 AND state IN ('open', 'lit') AND id <> $1) AS order_left,"
+            # Walks the open-task index in order: a plain EXISTS here is planned as
+            # a sequential scan of the whole table.
+            "  EXISTS (SELECT FROM (SELECT id FROM pick_tasks WHERE batch_id = $9"
+            "   AND state IN ('open', 'lit') ORDER BY seq LIMIT 2) x WHERE id <> $1)"
+            "   AS batch_left),"
+            # The order's last task: picked, and its totes on their way to QC.
+            " o AS (UPDATE orders SET state = 'picked', seq = seq + 1, updated_at = $2"
+            "  WHERE id = $8 AND state = 'picking' AND NOT (SELECT order_left FROM w)"
+            "  RETURNING seq),"
+            " e AS (INSERT INTO order_events"
+            "  (order_id, seq, from_state, to_state, actor, reason, at)"
+            "  SELECT $8, seq, 'picking', 'picked', $10, $11, $2 FROM o),"
+            " m AS (UPDATE totes SET state = 'to_qc', updated_at = $2"
+            "  WHERE order_id = $8 AND state = 'picking' AND EXISTS (SELECT FROM o)) "
+            "SELECT w.order_left, w.batch_left, (SELECT state FROM orders WHERE id = $8),"
+            " (SELECT seq FROM o) FROM w",
             task.id,
             now,
             task.qty_picked,
@@ -278,8 +349,13 @@ class PgStore(SqlStore):
             task.reservation_id,
             task.order_id,
             task.batch_id,
+            actor,
+            ALL_PICKED,
         )
-        return AfterTask(int(row[0]), int(row[1]), row[2])
+        if row[3] is None:
+            return AfterTask(bool(row[0]), bool(row[1]), row[2])
+        await self._moved(topics, task.order_id, row[3], PICKING, PICKED, actor, ALL_PICKED, now)
+        return AfterTask(bool(row[0]), bool(row[1]), PICKED, order_picked=True)
 
     async def advance(
         self,
@@ -309,15 +385,34 @@ class PgStore(SqlStore):
         )
         if seq is None:
             return None
+        return await self._moved(topics, order_id, seq, src, dst, actor, reason, now)
+
+    async def _moved(
+        self,
+        topics: Topics,
+        order_id: str,
+        seq: int,
+        src: str,
+        dst: str,
+        actor: str,
+        reason: str,
+        now: datetime,
+    ) -> OrderEvent:
+        """What follows a state change written in SQL: notices and the state message."""
         event = OrderEvent(order_id, int(seq), src, dst, actor, reason, now)
         await queue_order_events(self.conn, [event])
         self.pending_messages.append(state_message(topics, event))
         return event
 
     async def next_stop(self, batch_id: str) -> list[Any]:
+        # Two index ranges (the lit tasks; the first open stop), not one scan of every
+        # open task with a filter: early in a long wave that is hundreds of rows.
+        columns = "id, seq, state, qty, qty_picked, ptl_device, ptl_slot, order_id, location"
         rows = await self.raw.fetch(
-            "SELECT id, seq, state, qty, qty_picked, ptl_device, ptl_slot, order_id, location"
-            " FROM pick_tasks WHERE batch_id = $1 AND state IN ('open', 'lit')"
+            f"SELECT {columns} FROM pick_tasks WHERE batch_id = $1 AND state = 'lit'"
+            f" UNION SELECT {columns} FROM pick_tasks WHERE batch_id = $1"
+            "  AND state IN ('open', 'lit') AND seq = (SELECT min(seq) FROM pick_tasks"
+            "  WHERE batch_id = $1 AND state IN ('open', 'lit'))"
             " ORDER BY seq, id",
             batch_id,
         )

@@ -56,8 +56,8 @@ class ControllerSettings(BaseModel):
     group: str = "controllers"
     shared_subscription: bool = False
     batch_max: int = Field(default=256, ge=1)
-    batch_wait_ms: float = Field(default=1.0, ge=0)
-    committers: int = Field(default=4, ge=1)
+    batch_wait_ms: float = Field(default=0.0, ge=0)
+    committers: int = Field(default=2, ge=1)
     tote_decision_timeout_s: float = Field(default=5.0, gt=0)
     tote_pattern: str = r"^T[0-9]{3,12}$"
     # QC passes on a complete count unless the operator records a failure; set true to

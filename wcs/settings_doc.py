@@ -41,7 +41,10 @@ DESCRIPTIONS: dict[str, str] = {
     "unique per controller when several run",
     "WCS_CONTROLLER__SHARED_SUBSCRIPTION": "split device events over several controllers",
     "WCS_CONTROLLER__BATCH_MAX": "most events committed in one transaction",
-    "WCS_CONTROLLER__BATCH_WAIT_MS": "wait for more events before committing a lone one",
+    "WCS_CONTROLLER__BATCH_WAIT_MS": (
+        "wait for more events before committing a lone one (0: batches form only while "
+        "every committer is busy, the lowest latency)"
+    ),
     "WCS_CONTROLLER__COMMITTERS": "parallel committers (events of one device stay in order)",
     "WCS_CONTROLLER__TOTE_DECISION_TIMEOUT_S": "diverter decision window the PLC is set to",
     "WCS_CONTROLLER__TOTE_PATTERN": "regular expression of tote barcodes",

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.context import BatchContext
 from controller.handlers.common import is_tote, move, sku_for_code
-from controller.store import AfterTask
+from controller.store import ALL_PICKED, FIRST_UNIT, AfterTask
 from wcs.contract.payloads import ConfirmEvent, ScanEvent
 from wcs.domain.reservation import LineDemand
 from wcs.domain.states import OrderState
@@ -189,7 +189,11 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
         await bind_tote(ctx, device_id, station, event.code)
         return
     sku = await sku_for_code(ctx, event.code)
-    task = await ctx.store.take_unit(station, sku, ctx.now) if sku is not None else None
+    task = (
+        await ctx.store.take_unit(station, sku, ctx.now, ctx.topics, ctx.actor)
+        if sku is not None
+        else None
+    )
     if task is None:
         # The slow path only runs for refusals: find out why, to say it precisely.
         batch_id = await active_batch(ctx, station)
@@ -219,8 +223,6 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
         qty=1,
         location=task.location,
     )
-    if task.qty_picked == 1:
-        await _started(ctx, task.order_id)
     left = task.qty - task.qty_picked
     if left <= 0:
         await finish_task(ctx, task, device_id, station)
@@ -405,7 +407,7 @@ async def _started(ctx: BatchContext, order_id: str) -> None:
         OrderState.PICK_PLANNED,
         OrderState.PICKING,
         ctx.actor,
-        "first unit picked",
+        FIRST_UNIT,
         ctx.now,
     )
 
@@ -414,7 +416,7 @@ async def finish_task(ctx: BatchContext, task: Any, device_id: str, station: str
     """Units leave the shelf for the tote: stock and reservation follow, light moves on."""
     picked = task.qty_picked
     if picked >= task.qty:
-        left = await ctx.store.complete_task(task, ctx.now)
+        left = await ctx.store.complete_task(task, ctx.now, ctx.topics, ctx.actor)
         ctx.stock_move(task.sku, task.location, "pick", -picked, task.order_id)
     else:
         await ctx.conn.execute(
@@ -465,14 +467,14 @@ async def _split_reservation(ctx: BatchContext, task: Any, picked: int) -> None:
 async def _after_task(
     ctx: BatchContext, batch_id: str, order_id: str, station: str | None, left: AfterTask
 ) -> None:
-    if not left.order_left and left.order_state == OrderState.PICKING:
+    if not left.order_picked and not left.order_left and left.order_state == OrderState.PICKING:
         moved = await ctx.store.advance(
             ctx.topics,
             order_id,
             OrderState.PICKING,
             OrderState.PICKED,
             ctx.actor,
-            "all lines picked",
+            ALL_PICKED,
             ctx.now,
         )
         if moved is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wcs.persistence.models import Base, BigId, Timestamp
@@ -46,6 +46,23 @@ class PickTask(Base):
         Index("ix_pick_tasks_batch_seq", "batch_id", "seq"),
         Index("ix_pick_tasks_order", "order_id"),
         Index("ix_pick_tasks_slot_state", "ptl_device", "ptl_slot", "state"),
+        # Partial: every scan looks for the lit tasks of a batch and every finished
+        # task for what is still open; done tasks pile up in a long wave and must not
+        # be walked over each time.
+        Index(
+            "ix_pick_tasks_open",
+            "batch_id",
+            "seq",
+            postgresql_where=text("state IN ('open', 'lit')"),
+            sqlite_where=text("state IN ('open', 'lit')"),
+        ),
+        Index(
+            "ix_pick_tasks_lit",
+            "batch_id",
+            "sku",
+            postgresql_where=text("state = 'lit'"),
+            sqlite_where=text("state = 'lit'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
