@@ -113,8 +113,22 @@ async def resume_stalled(ctx: BatchContext) -> None:
             await activate_next(ctx, batch.station)
 
 
+async def _hold_station(ctx: BatchContext, station: str) -> None:
+    """Serialise batch activation per station until this transaction ends.
+
+    Two controllers that both find a station idle would otherwise each lock a
+    different open batch (``SKIP LOCKED``) and activate both there. Under the lock the
+    second one's "is a batch active here?" sees the first one's committed answer.
+    SQLite runs one writer at a time, so it needs none."""
+    if ctx.conn.dialect.name == "postgresql":
+        await ctx.conn.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(f"wcs:station:{station}", 0)))
+        )
+
+
 async def activate_next(ctx: BatchContext, station: str) -> str | None:
     """Give an idle station its next batch (oldest first) and light its first stop."""
+    await _hold_station(ctx, station)
     if await active_batch(ctx, station):
         return None
     # Batches released without a floor file (API) have no station yet: any idle
