@@ -22,17 +22,21 @@ STAFF = frozenset({"customer_service", "supervisor", "dispatcher", "after_sales"
 TOKEN_CACHE_S = 30.0
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are ``async def`` even when they only read app state: FastAPI runs a
+# plain ``def`` dependency in its thread pool, a thread hop on every request.
+
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_engine(request: Request) -> AsyncEngine:
+async def get_engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.engine
     return engine
 
 
-def get_topics(request: Request) -> Topics:
+async def get_topics(request: Request) -> Topics:
     topics: Topics = request.app.state.topics
     return topics
 

@@ -72,7 +72,7 @@ POD_FIELDS = (*KINDS, "receiver_name", "delivered_at", "lat", "lon")
 POD_CLOCK_SKEW = timedelta(minutes=10)
 
 
-def get_desk(request: Request) -> CarrierDesk:
+async def get_desk(request: Request) -> CarrierDesk:
     desk: CarrierDesk = request.app.state.carrier_desk
     return desk
 

@@ -43,7 +43,7 @@ router = APIRouter(prefix="/api/v1/fleet", tags=["own fleet"])
 Dispatcher = Annotated[Principal, Depends(require("dispatcher", "supervisor"))]
 
 
-def get_planning(request: Request) -> PlanningConfig:
+async def get_planning(request: Request) -> PlanningConfig:
     return PlanningConfig.from_settings(request.app.state.settings)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, insert, select, update
+from sqlalchemy import and_, bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcs.domain.reservation import Availability, LineDemand, Plan, plan_reservation
@@ -33,25 +33,41 @@ RESERVABLE_ZONE = "pick"
 PLAN_ATTEMPTS = 5
 
 
-async def availability(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, list[Availability]]:
-    wanted = sorted(set(skus))
-    rows = await conn.execute(
-        select(
-            stock.c.sku,
-            stock.c.location,
-            (stock.c.on_hand - stock.c.reserved).label("available"),
-            locations.c.aisle,
-            locations.c.bay,
-        )
-        .join(locations, locations.c.code == stock.c.location)
-        .where(
-            and_(
-                stock.c.sku.in_(wanted),
-                stock.c.on_hand > stock.c.reserved,
-                locations.c.zone == RESERVABLE_ZONE,
-            )
+# Every order runs these: built once (no per-call construction or cache key).
+_AVAILABLE = (
+    select(
+        stock.c.sku,
+        stock.c.location,
+        (stock.c.on_hand - stock.c.reserved).label("available"),
+        locations.c.aisle,
+        locations.c.bay,
+    )
+    .join(locations, locations.c.code == stock.c.location)
+    .where(
+        and_(
+            stock.c.sku.in_(bindparam("wanted", expanding=True)),
+            stock.c.on_hand > stock.c.reserved,
+            locations.c.zone == RESERVABLE_ZONE,
         )
     )
+)
+_TAKE = (
+    update(stock)
+    .where(
+        and_(
+            stock.c.sku == bindparam("b_sku"),
+            stock.c.location == bindparam("b_location"),
+            stock.c.on_hand - stock.c.reserved >= bindparam("b_qty"),
+        )
+    )
+    .values(reserved=stock.c.reserved + bindparam("b_qty"), updated_at=bindparam("b_now"))
+)
+_INSERT_RESERVATIONS = insert(reservations)
+
+
+async def availability(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, list[Availability]]:
+    wanted = sorted(set(skus))
+    rows = await conn.execute(_AVAILABLE, {"wanted": wanted})
     result: dict[str, list[Availability]] = {sku: [] for sku in wanted}
     for row in rows:
         result[row.sku].append(
@@ -63,20 +79,13 @@ async def availability(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, 
 async def _apply(conn: AsyncConnection, order_id: str, plan: Plan, now: datetime) -> bool:
     for alloc in plan.allocations:
         result = await conn.execute(
-            update(stock)
-            .where(
-                and_(
-                    stock.c.sku == alloc.sku,
-                    stock.c.location == alloc.location,
-                    stock.c.on_hand - stock.c.reserved >= alloc.qty,
-                )
-            )
-            .values(reserved=stock.c.reserved + alloc.qty, updated_at=now)
+            _TAKE,
+            {"b_sku": alloc.sku, "b_location": alloc.location, "b_qty": alloc.qty, "b_now": now},
         )
         if result.rowcount != 1:
             return False
     await conn.execute(
-        insert(reservations),
+        _INSERT_RESERVATIONS,
         [
             {
                 "order_id": order_id,

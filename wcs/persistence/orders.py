@@ -71,6 +71,9 @@ def event_row(event: OrderEvent) -> dict[str, Any]:
     }
 
 
+_INSERT_EVENTS = insert(order_events)
+
+
 async def record_events(
     conn: AsyncConnection,
     topics: Topics,
@@ -80,7 +83,7 @@ async def record_events(
     """Append already-decided events (gap-free by construction) and their messages."""
     if not events:
         return
-    await conn.execute(insert(order_events), [event_row(e) for e in events])
+    await conn.execute(_INSERT_EVENTS, [event_row(e) for e in events])
     # Customer notifications commit with the change they announce (or not at all).
     await queue_order_events(conn, events)
     await enqueue(conn, [*(state_message(topics, e) for e in events), *extra])

@@ -87,6 +87,10 @@ def collector_add(ids: Sequence[int], messages: Sequence[OutboxMessage]) -> None
         collector.rows.extend(zip(ids, messages, strict=True))
 
 
+_INSERT = insert(outbox)
+_INSERT_RETURNING = insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True)
+
+
 async def enqueue(conn: AsyncConnection, messages: Sequence[OutboxMessage]) -> None:
     """Write messages inside the caller's transaction (they publish after commit)."""
     if not messages:
@@ -105,13 +109,9 @@ async def enqueue(conn: AsyncConnection, messages: Sequence[OutboxMessage]) -> N
         for m in messages
     ]
     if collector is None:
-        await conn.execute(insert(outbox), rows)
+        await conn.execute(_INSERT, rows)
         return
-    ids = (
-        await conn.scalars(
-            insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True), rows
-        )
-    ).all()
+    ids = (await conn.scalars(_INSERT_RETURNING, rows)).all()
     collector.rows.extend(zip(ids, messages, strict=True))
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -73,14 +73,23 @@ class IntakeResult:
     order: dict[str, Any] | None = None  # the new order's API view (not for replays)
 
 
+# Intake runs these for every order: built once, so SQLAlchemy neither rebuilds them
+# nor recomputes their cache keys per request.
+_BY_KEY = select(
+    orders.c.id, orders.c.state, orders.c.request_hash, orders.c.exception_reason
+).where(orders.c.idempotency_key == bindparam("key"))
+_KNOWN_SKUS = select(skus.c.sku).where(skus.c.sku.in_(bindparam("wanted", expanding=True)))
+_INSERT_ORDER = insert(orders)
+_INSERT_LINES = insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True)
+_SET_STATE = (
+    update(orders)
+    .where(orders.c.id == bindparam("b_id"))
+    .values(state=bindparam("b_state"), seq=bindparam("b_seq"))
+)
+
+
 async def _existing(conn: AsyncConnection, key: str, request_hash: str) -> IntakeResult | None:
-    row = (
-        await conn.execute(
-            select(
-                orders.c.id, orders.c.state, orders.c.request_hash, orders.c.exception_reason
-            ).where(orders.c.idempotency_key == key)
-        )
-    ).first()
+    row = (await conn.execute(_BY_KEY, {"key": key})).first()
     if row is None:
         return None
     if row.request_hash != request_hash:
@@ -143,7 +152,7 @@ async def _create(
     now = utcnow()
     order_id = new_id("o")
     wanted = sorted({sku for sku, _ in new.lines})
-    known = set((await conn.scalars(select(skus.c.sku).where(skus.c.sku.in_(wanted)))).all())
+    known = set((await conn.scalars(_KNOWN_SKUS, {"wanted": wanted})).all())
     problems = check_order(
         IntakeOrder(
             external_id=new.external_id,
@@ -184,10 +193,10 @@ async def _create(
         "created_at": now,
         "updated_at": now,
     }
-    await conn.execute(insert(orders).values(**order_row))
+    await conn.execute(_INSERT_ORDER, order_row)
     line_ids = (
         await conn.scalars(
-            insert(order_lines).returning(order_lines.c.id, sort_by_parameter_order=True),
+            _INSERT_LINES,
             [
                 {"order_id": order_id, "line_no": n, "sku": sku, "qty": qty, "qty_picked": 0}
                 for n, (sku, qty) in enumerate(new.lines, start=1)
@@ -245,11 +254,16 @@ async def _create(
                 ],
             )
     final = events[-1]
-    await conn.execute(
-        update(orders)
-        .where(orders.c.id == order_id)
-        .values(state=final.to_state, seq=final.seq, **values)
-    )
+    if values:
+        await conn.execute(
+            update(orders)
+            .where(orders.c.id == order_id)
+            .values(state=final.to_state, seq=final.seq, **values)
+        )
+    else:
+        await conn.execute(
+            _SET_STATE, {"b_id": order_id, "b_state": final.to_state, "b_seq": final.seq}
+        )
     await record_events(conn, topics, events)
     # The answer is built from what was written: no read back on the hot path.
     order_row.update(state=final.to_state, seq=final.seq, **values)
