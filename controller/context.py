@@ -44,6 +44,9 @@ class BatchContext:
     messages: list[OutboxMessage] = field(default_factory=list)
     command_rows: list[dict[str, Any]] = field(default_factory=list)
     move_rows: list[dict[str, Any]] = field(default_factory=list)
+    # Units taken ahead for this batch's scans, by id() of the scan event (None: the
+    # batched take found nothing for it; the handler finds out why).
+    taken: dict[int, Any] = field(default_factory=dict)
 
     async def command(
         self, device_id: str, name: str, *, subject: str | None = None, **fields: Any

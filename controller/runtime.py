@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from controller.allocation import Allocator
 from controller.context import BatchContext
-from controller.dispatch import Inbound, dispatch
+from controller.dispatch import Inbound, dispatch, take_ahead
 from controller.handlers import pick
 from controller.index import FloorIndex
 from controller.store import open_store
@@ -347,6 +347,7 @@ class Controller:
                     async with transaction(self.engine) as conn:
                         keys = sorted({item.inbox_key for item in batch if item.inbox_key})
                         ctx, fresh = await self._context(conn, keys)
+                        todo: list[Inbound] = []
                         for item in self._lock_order(batch):
                             key = item.inbox_key
                             if key is not None:
@@ -354,6 +355,10 @@ class Controller:
                                     self.stats.duplicates += 1
                                     continue
                                 fresh.discard(key)  # a repeat inside this batch is a duplicate too
+                            todo.append(item)
+                        if not savepoints:
+                            await take_ahead(ctx, todo)
+                        for item in todo:
                             ctx.cause = getattr(item.payload, "msg_id", None)
                             if not savepoints:
                                 await dispatch(ctx, item)

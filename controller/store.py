@@ -122,6 +122,14 @@ class SqlStore:
             await self.advance(topics, task.order_id, PICK_PLANNED, PICKING, actor, FIRST_UNIT, now)
         return task
 
+    batched_takes = False  # take_units() is one statement (else handlers go one by one)
+
+    async def take_units(
+        self, wants: list[tuple[str, str]], now: datetime, topics: Topics, actor: str
+    ) -> list[Any]:
+        """take_unit() for several (station, sku) pairs, one station at most once."""
+        return [await self.take_unit(st, sku, now, topics, actor) for st, sku in wants]
+
     async def complete_task(
         self, task: Any, now: datetime, topics: Topics, actor: str
     ) -> AfterTask:
@@ -206,6 +214,13 @@ class SqlStore:
             )
         except (IllegalTransition, StateMoved):
             return None
+
+    async def light_stop(self, batch_id: str, now: datetime) -> tuple[list[Any], set[int] | None]:
+        """next_stop(), lighting its free slots in the same statement where the store can.
+
+        Returns the rows (as they were) and the ids it lit, or None for "nothing lit
+        here: decide in Python" (always so here)."""
+        return await self.next_stop(batch_id), None
 
     async def next_stop(self, batch_id: str) -> list[Any]:
         """The batch's lit tasks and the open tasks of its first stop, in walk order.
@@ -311,6 +326,55 @@ class PgStore(SqlStore):
             )
         return task
 
+    batched_takes = True
+
+    async def take_units(
+        self, wants: list[tuple[str, str]], now: datetime, topics: Topics, actor: str
+    ) -> list[Any]:
+        # take_unit() for each pair in one statement. The rows are locked in station
+        # order first, the order every batch takes stations in (see the controller's
+        # _lock_order), so two transactions cannot wait on each other in a cycle.
+        records = await self.raw.fetch(
+            "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[])"
+            "  AS r(station, sku, k)),"
+            " c AS (SELECT DISTINCT ON (r.k) r.k, r.station, t.id"
+            "  FROM r JOIN pick_batches b ON b.station = r.station AND b.state = 'active'"
+            "  JOIN pick_tasks t ON t.batch_id = b.id AND t.state = 'lit' AND t.sku = r.sku"
+            "   AND t.qty_picked < t.qty"
+            "  WHERE EXISTS (SELECT 1 FROM totes WHERE totes.order_id = t.order_id"
+            "   AND totes.state = 'picking')"
+            "  ORDER BY r.k, t.seq, t.id),"
+            " l AS (SELECT p.id FROM pick_tasks p JOIN c ON c.id = p.id"
+            "  ORDER BY c.station FOR UPDATE OF p),"
+            " t AS (UPDATE pick_tasks p SET qty_picked = p.qty_picked + 1, updated_at = $4"
+            "  FROM c WHERE p.id = c.id AND p.id IN (SELECT id FROM l)"
+            "  AND p.state = 'lit' AND p.qty_picked < p.qty RETURNING c.k, p.*),"
+            " o AS (UPDATE orders SET state = 'picking', seq = seq + 1, updated_at = $4"
+            "  WHERE id IN (SELECT order_id FROM t WHERE qty_picked = 1)"
+            "  AND state = 'pick_planned' RETURNING id, seq),"
+            " e AS (INSERT INTO order_events"
+            "  (order_id, seq, from_state, to_state, actor, reason, at)"
+            "  SELECT id, seq, 'pick_planned', 'picking', $5, $6, $4 FROM o) "
+            "SELECT t.*, o.seq AS started_seq FROM t LEFT JOIN o ON o.id = t.order_id",
+            [station for station, _ in wants],
+            [sku for _, sku in wants],
+            list(range(len(wants))),
+            now,
+            actor,
+            FIRST_UNIT,
+        )
+        taken: list[Any] = [None] * len(wants)
+        for record in records:
+            task = _row(record)
+            k, seq = task.k, task.started_seq
+            del task.k, task.started_seq
+            if seq is not None:
+                await self._moved(
+                    topics, task.order_id, seq, PICK_PLANNED, PICKING, actor, FIRST_UNIT, now
+                )
+            taken[k] = task
+        return taken
+
     async def complete_task(
         self, task: Any, now: datetime, topics: Topics, actor: str
     ) -> AfterTask:
@@ -404,13 +468,44 @@ class PgStore(SqlStore):
         self.pending_messages.append(state_message(topics, event))
         return event
 
+    async def light_stop(self, batch_id: str, now: datetime) -> tuple[list[Any], set[int] | None]:
+        # The rule of light_next(), in SQL: at the first stop, the first open task of
+        # each slot no lit task occupies. A task without a slot yet (planned without
+        # the floor file) needs the floor's map: then nothing is lit here.
+        rows = await self.raw.fetch(
+            "WITH s AS (SELECT min(seq) AS m FROM pick_tasks"
+            "  WHERE batch_id = $1 AND state IN ('open', 'lit')),"
+            f" cur AS (SELECT {_STOP_COLUMNS} FROM pick_tasks"
+            "  WHERE batch_id = $1 AND state = 'lit'"
+            f"  UNION SELECT {_STOP_COLUMNS} FROM pick_tasks"
+            "  WHERE batch_id = $1 AND state IN ('open', 'lit') AND seq = (SELECT m FROM s)),"
+            " free AS (SELECT DISTINCT ON (o.ptl_device, o.ptl_slot) o.id FROM cur o"
+            "  WHERE o.state = 'open' AND o.seq = (SELECT m FROM s)"
+            "  AND NOT EXISTS (SELECT FROM cur n WHERE n.state = 'open'"
+            "   AND n.seq = (SELECT m FROM s) AND n.ptl_device IS NULL)"
+            "  AND NOT EXISTS (SELECT FROM cur l WHERE l.state = 'lit'"
+            "   AND l.ptl_device = o.ptl_device AND l.ptl_slot IS NOT DISTINCT FROM o.ptl_slot)"
+            "  ORDER BY o.ptl_device, o.ptl_slot, o.seq, o.id),"
+            " u AS (UPDATE pick_tasks SET state = 'lit', updated_at = $2"
+            "  WHERE id IN (SELECT id FROM free) RETURNING id) "
+            "SELECT cur.*, cur.id IN (SELECT id FROM u) AS lit_now FROM cur ORDER BY seq, id",
+            batch_id,
+            now,
+        )
+        tasks = [_row(r) for r in rows]
+        lit = {t.id for t in tasks if t.lit_now}
+        for t in tasks:
+            del t.lit_now
+        if any(t.state == "open" and t.ptl_device is None and t.seq == tasks[0].seq for t in tasks):
+            return tasks, None
+        return tasks, lit
+
     async def next_stop(self, batch_id: str) -> list[Any]:
         # Two index ranges (the lit tasks; the first open stop), not one scan of every
         # open task with a filter: early in a long wave that is hundreds of rows.
-        columns = "id, seq, state, qty, qty_picked, ptl_device, ptl_slot, order_id, location"
         rows = await self.raw.fetch(
-            f"SELECT {columns} FROM pick_tasks WHERE batch_id = $1 AND state = 'lit'"
-            f" UNION SELECT {columns} FROM pick_tasks WHERE batch_id = $1"
+            f"SELECT {_STOP_COLUMNS} FROM pick_tasks WHERE batch_id = $1 AND state = 'lit'"
+            f" UNION SELECT {_STOP_COLUMNS} FROM pick_tasks WHERE batch_id = $1"
             "  AND state IN ('open', 'lit') AND seq = (SELECT min(seq) FROM pick_tasks"
             "  WHERE batch_id = $1 AND state IN ('open', 'lit'))"
             " ORDER BY seq, id",
@@ -482,6 +577,9 @@ class PgStore(SqlStore):
         )
         if messages:
             collector_add([r[0] for r in rows], messages)
+
+
+_STOP_COLUMNS = "id, seq, state, qty, qty_picked, ptl_device, ptl_slot, order_id, location"
 
 
 def _row(record: Any) -> Any:

@@ -15,6 +15,14 @@ from wcs.persistence.tables import orders, skus, totes
 _SKU_CACHE_S = 30.0
 
 
+def cached_sku_for_code(ctx: BatchContext, code: str) -> str | None:
+    """sku_for_code() from the cache alone: None when it would have to ask."""
+    hit = ctx.sku_cache.get(code)
+    if hit is not None and time.monotonic() - hit[0] < _SKU_CACHE_S:
+        return hit[1]
+    return None
+
+
 async def sku_for_code(ctx: BatchContext, code: str) -> str | None:
     """The SKU a scanned item code stands for: its barcode, or the SKU code itself.
 

@@ -21,7 +21,7 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.context import BatchContext
-from controller.handlers.common import is_tote, move, sku_for_code
+from controller.handlers.common import cached_sku_for_code, is_tote, move, sku_for_code
 from controller.store import ALL_PICKED, FIRST_UNIT, AfterTask
 from wcs.contract.payloads import ConfirmEvent, ScanEvent
 from wcs.domain.reservation import LineDemand
@@ -158,8 +158,11 @@ async def activate_next(ctx: BatchContext, station: str) -> str | None:
 
 async def light_next(ctx: BatchContext, batch_id: str) -> None:
     """Light every task of the current stop that is not lit yet (one task per slot)."""
-    rows = await ctx.store.next_stop(batch_id)
+    rows, lit_now = await ctx.store.light_stop(batch_id, ctx.now)
     if not rows:
+        return
+    if lit_now is not None:  # the store lit them by the same rule
+        await _light_commands(ctx, [r for r in rows if r.id in lit_now])
         return
     stop = rows[0].seq
     busy = {(r.ptl_device, r.ptl_slot) for r in rows if r.state == LIT and r.ptl_device}
@@ -186,7 +189,11 @@ async def light_next(ctx: BatchContext, batch_id: str) -> None:
     if not to_light:
         return
     await ctx.store.mark_lit([r.id for r in to_light], ctx.now)
-    for row in to_light:
+    await _light_commands(ctx, to_light)
+
+
+async def _light_commands(ctx: BatchContext, rows: list[Any]) -> None:
+    for row in rows:
         if row.ptl_device and row.ptl_slot is not None:
             await ctx.command(
                 row.ptl_device,
@@ -198,10 +205,48 @@ async def light_next(ctx: BatchContext, batch_id: str) -> None:
             )
 
 
+def cached_sku(ctx: BatchContext, code: str) -> str | None:
+    """The SKU of an item code if the cache knows it (no query); never for a tote."""
+    if is_tote(ctx, code):
+        return None
+    return cached_sku_for_code(ctx, code)
+
+
 async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: ScanEvent) -> None:
+    task = ctx.taken.pop(id(event), None)  # taken ahead with the batch's other scans
+    if task is None:
+        task = await _take(ctx, device_id, station, event)
+        if task is None:
+            return
+    ctx.record(
+        "pick",
+        order_id=task.order_id,
+        device_id=device_id,
+        station=station,
+        sku=task.sku,
+        qty=1,
+        location=task.location,
+    )
+    left = task.qty - task.qty_picked
+    if left <= 0:
+        await finish_task(ctx, task, device_id, station)
+    elif task.ptl_device and task.ptl_slot is not None:
+        # The display counts down so the picker sees what is still to take.
+        await ctx.command(
+            task.ptl_device,
+            "light",
+            subject=task.order_id,
+            slot=task.ptl_slot,
+            qty=left,
+            color="green",
+        )
+
+
+async def _take(ctx: BatchContext, device_id: str, station: str, event: ScanEvent) -> Any:
+    """One unit for an item scan; None if it was a tote or was refused (handled here)."""
     if is_tote(ctx, event.code):
         await bind_tote(ctx, device_id, station, event.code)
-        return
+        return None
     sku = await sku_for_code(ctx, event.code)
     task = (
         await ctx.store.take_unit(station, sku, ctx.now, ctx.topics, ctx.actor)
@@ -227,29 +272,7 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
             if waiting is not None:
                 reason = f"scan a tote for order {waiting} first"
         await mispick(ctx, device_id, station, batch_id, event.code, sku, reason)
-        return
-    ctx.record(
-        "pick",
-        order_id=task.order_id,
-        device_id=device_id,
-        station=station,
-        sku=task.sku,
-        qty=1,
-        location=task.location,
-    )
-    left = task.qty - task.qty_picked
-    if left <= 0:
-        await finish_task(ctx, task, device_id, station)
-    elif task.ptl_device and task.ptl_slot is not None:
-        # The display counts down so the picker sees what is still to take.
-        await ctx.command(
-            task.ptl_device,
-            "light",
-            subject=task.order_id,
-            slot=task.ptl_slot,
-            qty=left,
-            color="green",
-        )
+    return task
 
 
 async def handle_confirm(
