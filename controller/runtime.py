@@ -410,7 +410,8 @@ class Controller:
         controllers of a share group get events of the same stations, and taking
         them in different orders makes PostgreSQL break deadlocks - a second's wait
         (``deadlock_timeout``) and a retried batch each time. One order for all
-        avoids the cycle."""
+        avoids the cycle. (Python compares code points: PostgreSQL's batched take sorts
+        with ``COLLATE "C"`` to lock in the same order.)"""
         station_of = self.index.station_of
 
         def key(item: Inbound) -> str:
