@@ -46,9 +46,12 @@ class Inbound:
 async def take_ahead(ctx: BatchContext, items: Sequence[Inbound]) -> None:
     """Take the units of a batch's item scans in one statement, before the handlers.
 
-    Only a pick station's single event in the batch qualifies (its handler then finds
-    its unit taken); a station with several events, a tote, a code not in the SKU
-    cache go one by one as usual, in order."""
+    ``items`` come in the batch's lock order (by station). Only a pick station's
+    single event in the batch qualifies (its handler then finds its unit taken), and
+    only up to the first event that does not: a station with several events, a tote,
+    a code not in the SKU cache and everything after go one by one as usual. Taking
+    a later station's rows ahead of an earlier one's would break the lock order that
+    keeps two controllers from deadlocking."""
     if not ctx.store.batched_takes:
         return
     per_station = Counter(
@@ -57,14 +60,18 @@ async def take_ahead(ctx: BatchContext, items: Sequence[Inbound]) -> None:
     wants: list[tuple[str, str, ScanEvent]] = []
     for item in items:
         event = item.payload
-        if not isinstance(event, ScanEvent):
-            continue
         station = ctx.floor.station_of.get(item.device_id)
-        if station is None or station.kind != "pick" or per_station[station.id] != 1:
-            continue
+        if (
+            not isinstance(event, ScanEvent)
+            or station is None
+            or station.kind != "pick"
+            or per_station[station.id] != 1
+        ):
+            break
         sku = pick.cached_sku(ctx, event.code)
-        if sku is not None:
-            wants.append((station.id, sku, event))
+        if sku is None:
+            break
+        wants.append((station.id, sku, event))
     if len(wants) < 2:
         return  # one statement either way
     taken = await ctx.store.take_units(

@@ -345,7 +345,7 @@ class PgStore(SqlStore):
             "   AND totes.state = 'picking')"
             "  ORDER BY r.k, t.seq, t.id),"
             " l AS (SELECT p.id FROM pick_tasks p JOIN c ON c.id = p.id"
-            "  ORDER BY c.station COLLATE \"C\" FOR UPDATE OF p),"
+            '  ORDER BY c.station COLLATE "C" FOR UPDATE OF p),'
             " t AS (UPDATE pick_tasks p SET qty_picked = p.qty_picked + 1, updated_at = $4"
             "  FROM c WHERE p.id = c.id AND p.id IN (SELECT id FROM l)"
             "  AND p.state = 'lit' AND p.qty_picked < p.qty RETURNING c.k, p.*),"
