@@ -6,8 +6,9 @@ Flow of one event::
       -> committer queue (sharded by device, so one device's events stay in order)
       -> micro-batch: one transaction for all its events
            inbox claim (a msg_id seen before is skipped: exactly one effect)
+           item scans at different stations take their units in one statement
            handlers decide and write state + events + outbox rows
-      -> commit -> publish the batch's commands and state messages -> PUBACK to broker
+      -> commit -> PUBACK to broker -> publish the batch's commands and state messages
 
 The broker's message is acknowledged only after its effect committed, on a
 persistent session, so a crash before commit means redelivery, never loss.
