@@ -43,41 +43,56 @@ class Inbound:
         return f"{self.device_id}/{msg_id}" if msg_id else None
 
 
-async def take_ahead(ctx: BatchContext, items: Sequence[Inbound]) -> None:
-    """Take the units of a batch's item scans in one statement, before the handlers.
+Take = tuple[str, str, ScanEvent]  # station, SKU, the scan
 
-    ``items`` come in the batch's lock order (by station). Only a pick station's
-    single event in the batch qualifies (its handler then finds its unit taken), and
-    only up to the first event that does not: a station with several events, a tote,
-    a code not in the SKU cache and everything after go one by one as usual. Taking
-    a later station's rows ahead of an earlier one's would break the lock order that
-    keeps two controllers from deadlocking."""
+
+def take_runs(ctx: BatchContext, items: Sequence[Inbound]) -> dict[int, list[Take]]:
+    """Runs of item scans whose units can be taken in one statement each, by the
+    index in ``items`` where each run starts.
+
+    ``items`` come in the batch's lock order (by station). A pick station's single
+    event in the batch qualifies; a station with several events, a tote or a code not
+    in the SKU cache does not and ends the run (it goes one by one as usual). Taking
+    rows of stations past it ahead of it would break the lock order that keeps two
+    controllers from deadlocking."""
     if not ctx.store.batched_takes:
-        return
+        return {}
     per_station = Counter(
         station.id for item in items if (station := ctx.floor.station_of.get(item.device_id))
     )
-    wants: list[tuple[str, str, ScanEvent]] = []
-    for item in items:
-        event = item.payload
-        station = ctx.floor.station_of.get(item.device_id)
-        if (
-            not isinstance(event, ScanEvent)
-            or station is None
-            or station.kind != "pick"
-            or per_station[station.id] != 1
-        ):
-            break
-        sku = pick.cached_sku(ctx, event.code)
-        if sku is None:
-            break
-        wants.append((station.id, sku, event))
-    if len(wants) < 2:
-        return  # one statement either way
+    runs: dict[int, list[Take]] = {}
+    run: list[Take] = []
+    for n, item in enumerate([*items, None]):
+        take = _qualifying(ctx, item, per_station) if item is not None else None
+        if take is not None:
+            run.append(take)
+            continue
+        if len(run) >= 2:  # a single one is one statement either way
+            runs[n - len(run)] = run
+        run = []
+    return runs
+
+
+def _qualifying(ctx: BatchContext, item: Inbound, per_station: Counter[str]) -> Take | None:
+    event = item.payload
+    station = ctx.floor.station_of.get(item.device_id)
+    if (
+        not isinstance(event, ScanEvent)
+        or station is None
+        or station.kind != "pick"
+        or per_station[station.id] != 1
+    ):
+        return None
+    sku = pick.cached_sku(ctx, event.code)
+    return (station.id, sku, event) if sku is not None else None
+
+
+async def take_run(ctx: BatchContext, run: list[Take]) -> None:
+    """Take a run's units; each scan's handler then finds its unit in ``ctx.taken``."""
     taken = await ctx.store.take_units(
-        [(station, sku) for station, sku, _ in wants], ctx.now, ctx.topics, ctx.actor
+        [(station, sku) for station, sku, _ in run], ctx.now, ctx.topics, ctx.actor
     )
-    for (_, _, event), task in zip(wants, taken, strict=True):
+    for (_, _, event), task in zip(run, taken, strict=True):
         ctx.taken[id(event)] = task
 
 

@@ -6,7 +6,7 @@ Flow of one event::
       -> committer queue (sharded by device, so one device's events stay in order)
       -> micro-batch: one transaction for all its events
            inbox claim (a msg_id seen before is skipped: exactly one effect)
-           item scans at different stations take their units in one statement
+           runs of item scans at different stations take their units in one statement
            handlers decide and write state + events + outbox rows
       -> commit -> PUBACK to broker -> publish the batch's commands and state messages
 
@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from controller.allocation import Allocator
 from controller.context import BatchContext
-from controller.dispatch import Inbound, dispatch, take_ahead
+from controller.dispatch import Inbound, dispatch, take_run, take_runs
 from controller.handlers import pick
 from controller.index import FloorIndex
 from controller.store import open_store
@@ -357,9 +357,10 @@ class Controller:
                                     continue
                                 fresh.discard(key)  # a repeat inside this batch is a duplicate too
                             todo.append(item)
-                        if not savepoints:
-                            await take_ahead(ctx, todo)
-                        for item in todo:
+                        runs = take_runs(ctx, todo) if not savepoints else {}
+                        for n, item in enumerate(todo):
+                            if n in runs:
+                                await take_run(ctx, runs[n])
                             ctx.cause = getattr(item.payload, "msg_id", None)
                             if not savepoints:
                                 await dispatch(ctx, item)
