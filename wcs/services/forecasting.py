@@ -10,7 +10,7 @@ the history: counting it would read as a sudden drop in demand.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -89,7 +89,15 @@ def plan(
         )
     start = _local_start(history.start, settings.timezone)
     fitted = model.fit(history.counts, start)
-    outlook = fitted.forecast(hours, level=level)
+    # Staffing is planned on the figures the page shows (two decimals): planned on
+    # the unrounded ones, an "expected 6.0" that was 6.004 would call for a 7th order
+    # and a picker nobody reading the page could account for.
+    raw = fitted.forecast(hours, level=level)
+    shown = tuple(
+        model.ForecastPoint(p.at, round(p.expected, 2), round(p.low, 2), round(p.high, 2))
+        for p in raw.points
+    )
+    outlook = replace(raw, points=shown)
     size = wave_size or WavePolicy().max_orders
     staffing = model.suggest_staffing(
         outlook,
