@@ -133,17 +133,10 @@ class SqlStore:
     async def complete_task(
         self, task: Any, now: datetime, topics: Topics, actor: str
     ) -> AfterTask:
-        """A fully picked task: stock leaves the shelf, the line and reservation follow;
-        the order's last task moves it to picked and its totes on towards QC."""
-        left = await self._finish_task_rows(task, now)
-        if left.order_left or left.order_state != PICKING:
-            return left
-        moved = await self.advance(topics, task.order_id, PICKING, PICKED, actor, ALL_PICKED, now)
-        if moved is not None:
-            await self.move_totes(task.order_id, "picking", "to_qc", now)
-        return AfterTask(left.order_left, left.batch_left, PICKED, order_picked=True)
+        """A fully picked task: stock leaves the shelf, the line and reservation follow.
 
-    async def _finish_task_rows(self, task: Any, now: datetime) -> AfterTask:
+        Here the order's move to picked is left to the handler (``order_picked`` stays
+        False); PgStore folds it into its statement."""
         c = self.conn
         picked = task.qty_picked
         await c.execute(
@@ -302,29 +295,15 @@ class PgStore(SqlStore):
             "               AND totes.state = 'picking')"
             "  ORDER BY t.seq, t.id LIMIT 1 FOR UPDATE OF t)"
             " RETURNING *),"
-            " o AS (UPDATE orders SET state = 'picking', seq = seq + 1, updated_at = $3"
-            "  WHERE id = (SELECT order_id FROM t WHERE qty_picked = 1)"
-            "  AND state = 'pick_planned' RETURNING id, seq),"
-            " e AS (INSERT INTO order_events"
-            "  (order_id, seq, from_state, to_state, actor, reason, at)"
-            "  SELECT id, seq, 'pick_planned', 'picking', $4, $5, $3 FROM o) "
-            "SELECT t.*, (SELECT seq FROM o) AS started_seq FROM t",
+            f"{_FIRST_UNITS_START}"
+            "SELECT t.*, o.seq AS started_seq FROM t LEFT JOIN o ON o.id = t.order_id",
             station,
             sku,
             now,
             actor,
             FIRST_UNIT,
         )
-        if record is None:
-            return None
-        task = _row(record)
-        seq = task.started_seq
-        del task.started_seq
-        if seq is not None:
-            await self._moved(
-                topics, task.order_id, seq, PICK_PLANNED, PICKING, actor, FIRST_UNIT, now
-            )
-        return task
+        return None if record is None else await self._taken(record, topics, actor, now)
 
     batched_takes = True
 
@@ -335,7 +314,7 @@ class PgStore(SqlStore):
         # order first, the order every batch takes stations in (see the controller's
         # _lock_order), so two transactions cannot wait on each other in a cycle.
         records = await self.raw.fetch(
-            "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $3::int[])"
+            "WITH r AS (SELECT * FROM unnest($1::text[], $2::text[], $6::int[])"
             "  AS r(station, sku, k)),"
             " c AS (SELECT DISTINCT ON (r.k) r.k, r.station, t.id"
             "  FROM r JOIN pick_batches b ON b.station = r.station AND b.state = 'active'"
@@ -346,34 +325,35 @@ class PgStore(SqlStore):
             "  ORDER BY r.k, t.seq, t.id),"
             " l AS (SELECT p.id FROM pick_tasks p JOIN c ON c.id = p.id"
             '  ORDER BY c.station COLLATE "C" FOR UPDATE OF p),'
-            " t AS (UPDATE pick_tasks p SET qty_picked = p.qty_picked + 1, updated_at = $4"
+            " t AS (UPDATE pick_tasks p SET qty_picked = p.qty_picked + 1, updated_at = $3"
             "  FROM c WHERE p.id = c.id AND p.id IN (SELECT id FROM l)"
             "  AND p.state = 'lit' AND p.qty_picked < p.qty RETURNING c.k, p.*),"
-            " o AS (UPDATE orders SET state = 'picking', seq = seq + 1, updated_at = $4"
-            "  WHERE id IN (SELECT order_id FROM t WHERE qty_picked = 1)"
-            "  AND state = 'pick_planned' RETURNING id, seq),"
-            " e AS (INSERT INTO order_events"
-            "  (order_id, seq, from_state, to_state, actor, reason, at)"
-            "  SELECT id, seq, 'pick_planned', 'picking', $5, $6, $4 FROM o) "
+            f"{_FIRST_UNITS_START}"
             "SELECT t.*, o.seq AS started_seq FROM t LEFT JOIN o ON o.id = t.order_id",
             [station for station, _ in wants],
             [sku for _, sku in wants],
-            list(range(len(wants))),
             now,
             actor,
             FIRST_UNIT,
+            list(range(len(wants))),
         )
         taken: list[Any] = [None] * len(wants)
         for record in records:
-            task = _row(record)
-            k, seq = task.k, task.started_seq
-            del task.k, task.started_seq
-            if seq is not None:
-                await self._moved(
-                    topics, task.order_id, seq, PICK_PLANNED, PICKING, actor, FIRST_UNIT, now
-                )
-            taken[k] = task
+            task = await self._taken(record, topics, actor, now)
+            taken[task.k] = task
+            del task.k
         return taken
+
+    async def _taken(self, record: Any, topics: Topics, actor: str, now: datetime) -> Any:
+        """A row of a take statement; its order's move to picking, if it made one."""
+        task = _row(record)
+        seq = task.started_seq
+        del task.started_seq
+        if seq is not None:
+            await self._moved(
+                topics, task.order_id, seq, PICK_PLANNED, PICKING, actor, FIRST_UNIT, now
+            )
+        return task
 
     async def complete_task(
         self, task: Any, now: datetime, topics: Topics, actor: str
@@ -500,19 +480,6 @@ class PgStore(SqlStore):
             return tasks, None
         return tasks, lit
 
-    async def next_stop(self, batch_id: str) -> list[Any]:
-        # Two index ranges (the lit tasks; the first open stop), not one scan of every
-        # open task with a filter: early in a long wave that is hundreds of rows.
-        rows = await self.raw.fetch(
-            f"SELECT {_STOP_COLUMNS} FROM pick_tasks WHERE batch_id = $1 AND state = 'lit'"
-            f" UNION SELECT {_STOP_COLUMNS} FROM pick_tasks WHERE batch_id = $1"
-            "  AND state IN ('open', 'lit') AND seq = (SELECT min(seq) FROM pick_tasks"
-            "  WHERE batch_id = $1 AND state IN ('open', 'lit'))"
-            " ORDER BY seq, id",
-            batch_id,
-        )
-        return [_row(r) for r in rows]
-
     async def mark_lit(self, task_ids: list[int], now: datetime) -> None:
         await self.raw.execute(
             "UPDATE pick_tasks SET state = 'lit', updated_at = $2 WHERE id = ANY($1::bigint[])",
@@ -580,6 +547,16 @@ class PgStore(SqlStore):
 
 
 _STOP_COLUMNS = "id, seq, state, qty, qty_picked, ptl_device, ptl_slot, order_id, location"
+# The take statements' common tail: an order whose first unit a taken row ``t`` is
+# moves to picking (guarded on pick_planned like advance()) with its event row.
+# Parameters: $3 now, $4 actor, $5 reason.
+_FIRST_UNITS_START = (
+    " o AS (UPDATE orders SET state = 'picking', seq = seq + 1, updated_at = $3"
+    "  WHERE id IN (SELECT order_id FROM t WHERE qty_picked = 1)"
+    "  AND state = 'pick_planned' RETURNING id, seq),"
+    " e AS (INSERT INTO order_events (order_id, seq, from_state, to_state, actor, reason, at)"
+    "  SELECT id, seq, 'pick_planned', 'picking', $4, $5, $3 FROM o) "
+)
 
 
 def _row(record: Any) -> Any:
