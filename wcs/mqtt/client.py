@@ -38,6 +38,7 @@ def make_client(
     clean_session: bool = True,
     keepalive: int = 30,
     max_queued_incoming: int | None = 10_000,
+    max_inflight: int | None = None,
 ) -> aiomqtt.Client:
     """An aiomqtt client with TCP_NODELAY; use it as ``async with make_client(...)``.
 
@@ -48,6 +49,9 @@ def make_client(
     it in two: resume the session on connect (clean start off) and keep it while
     disconnected (a session expiry interval; the default 0 ends the session with the
     connection, and the messages owed to a crashed client go with it).
+
+    ``max_inflight`` bounds the QoS 1/2 publishes awaiting their acknowledgement
+    (paho's default 20 when None, 0 for no bound); publishes beyond it wait in paho.
     """
     version = aiomqtt.ProtocolVersion.V5 if protocol == 5 else aiomqtt.ProtocolVersion.V311
     clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY
@@ -71,6 +75,7 @@ def make_client(
         tls_context=ssl.create_default_context() if endpoint.tls else None,
         socket_options=NODELAY,
         max_queued_incoming_messages=max_queued_incoming,
+        max_inflight_messages=max_inflight,
     )
     coalesce_writes(client._client)
     return client
