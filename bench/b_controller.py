@@ -29,6 +29,7 @@ import yaml
 
 from bench.brokers import bench_broker
 from bench.load import Probe, drive
+from bench.meter import Meter, Usage
 from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
 from wcs.contract.payloads import ScanEvent
@@ -351,9 +352,16 @@ class Pickers:
 
 
 async def controller_run(
-    endpoint: MqttEndpoint, topics: Topics, pickers: Pickers, runs: list[tuple[str, float, float]]
-) -> list[tuple[str, float, Probe, float]]:
+    endpoint: MqttEndpoint,
+    topics: Topics,
+    pickers: Pickers,
+    runs: list[tuple[str, float, float]],
+    meter: Meter | None = None,
+    metered: str = "",
+) -> tuple[list[tuple[str, float, Probe, float]], Usage | None]:
+    """Each run in turn; the CPU spent during the run named ``metered`` too."""
     results = []
+    usage = None
     async with make_client(endpoint, max_queued_incoming=None) as client:
         await client.subscribe(f"{topics.root}/dev/+/cmd/+", qos=1)
         probe_box: dict[str, Probe] = {"p": Probe()}
@@ -372,6 +380,8 @@ async def controller_run(
         for name, rate, seconds in runs:
             probe = Probe()
             probe_box["p"] = probe
+            if meter is not None and name == metered:
+                await meter.start()
             achieved = await drive(
                 client,
                 probe,
@@ -379,10 +389,12 @@ async def controller_run(
                 rate=rate,
                 seconds=seconds,
             )
+            if meter is not None and name == metered:
+                usage = await meter.stop()
             results.append((name, rate, probe, achieved))
             await asyncio.sleep(0.5)
         reader.cancel()
-    return results
+    return results, usage
 
 
 def sustained(probe: Probe, rate: float, achieved: float) -> bool:
@@ -441,12 +453,15 @@ def run(opts: BenchOptions) -> Section:
                 "WCS_CONTROLLER__WAVE_INTERVAL_S": "0.3",
             }
             cmd = [sys.executable, "-m", "wcs.cli", "controller", "--floor", str(floor_path)]
-            with process(cmd, env):
+            with process(cmd, env) as ctl:
                 pickers = Pickers(topics)
                 # Ascending, so a run never starts behind the backlog of an overload.
                 runs = [("warm", 300.0, 2.0)]
                 runs += [(f"c{r}", float(r), seconds if r == 1000 else seconds / 2) for r in ramp]
-                results = asyncio.run(controller_run(endpoint, topics, pickers, runs))
+                meter = Meter([ctl.pid], db_url)
+                results, usage = asyncio.run(
+                    controller_run(endpoint, topics, pickers, runs, meter, "c1000")
+                )
         by_name = {name: (rate, probe, achieved) for name, rate, probe, achieved in results}
         _, probe, achieved = by_name["c1000"]
         c = summarize_ms(probe.latencies)
@@ -461,6 +476,18 @@ def run(opts: BenchOptions) -> Section:
         section.add("controller at 1,000/s: p99 / echo p99", c["p99"] / e["p99"], "x")
         section.add("controller at 1,000/s: achieved", achieved, "/s")
         section.add("controller at 1,000/s: unanswered scans", probe.missing, "")
+        if usage is not None:
+            scans = max(1, len(probe.latencies))
+            section.add(
+                "controller at 1,000/s: machine busy", 100 * usage.machine_busy, "% of all cores"
+            )
+            for label, cpu_s in (
+                ("controller", usage.processes_cpu_s),
+                ("PostgreSQL", usage.postgres_cpu_s),
+                ("load generator", usage.loadgen_cpu_s),
+            ):
+                row = f"controller at 1,000/s: {label} CPU per scan"
+                section.add(row, 1000 * cpu_s / scans, "ms")
         ok_rates = [
             rate
             for name, (rate, p, a) in by_name.items()
@@ -490,6 +517,11 @@ def run(opts: BenchOptions) -> Section:
                     else ""
                 )
             )
+        section.notes.append(
+            f"{os.cpu_count()} cores shared by the load generator, Mosquitto, PostgreSQL and "
+            "the controller: CPU per scan times the rate, summed, against the cores, says how "
+            "much of the latency is waiting for a core"
+        )
         section.notes.append(
             f"{STATIONS} stations, {UNITS}-unit tasks; refusals (red lights) {pickers.mispicks}, "
             f"scans skipped while a picker waited for the next light {pickers.waited}"

@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -39,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiomqtt
-import asyncpg
 import yaml
 
 from bench.b_controller import STATIONS, barcode, floor_doc, process, seed
 from bench.brokers import bench_broker
+from bench.meter import Meter
 from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
 from wcs.contract.payloads import ScanEvent
@@ -70,64 +69,6 @@ class Step:
     @property
     def rate(self) -> float:
         return self.answered / self.seconds
-
-
-def _machine_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine."""
-    with open("/proc/stat", encoding="ascii") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields) - idle, sum(fields)
-
-
-def _process_cpu_s(pids: set[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                parts = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # gone meanwhile (a pooled connection closed)
-        ticks += int(parts[11]) + int(parts[12])  # utime, stime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-class Meter:
-    """CPU spent during a step: the machine, the controllers, this database's backends."""
-
-    def __init__(self, controller_pids: list[int], db_url: str) -> None:
-        self.controller_pids = set(controller_pids)
-        self.dsn = db_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        self._start: tuple[tuple[int, int], float, float, set[int]] | None = None
-
-    async def _backends(self) -> set[int]:
-        conn = await asyncpg.connect(self.dsn)
-        try:
-            rows = await conn.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid()"
-            )
-        finally:
-            await conn.close()
-        return {int(r[0]) for r in rows}
-
-    async def start(self) -> None:
-        backends = await self._backends()
-        self._start = (
-            _machine_ticks(),
-            _process_cpu_s(self.controller_pids),
-            _process_cpu_s(backends),
-            backends,
-        )
-
-    async def stop(self, step: Step) -> None:
-        assert self._start is not None
-        (busy0, total0), ctl0, pg0, backends = self._start
-        busy1, total1 = _machine_ticks()
-        step.machine_busy = (busy1 - busy0) / max(1, total1 - total0)
-        step.controller_cpu_s = _process_cpu_s(self.controller_pids) - ctl0
-        # Backends that appeared during the step counted from zero: close enough.
-        step.postgres_cpu_s = _process_cpu_s(backends | await self._backends()) - pg0
 
 
 @dataclass
@@ -198,7 +139,10 @@ class ClosedLoop:
                 await asyncio.wait_for(self._wake.wait(), 0.05)
         self.step = None
         if meter is not None:
-            await meter.stop(step)
+            usage = await meter.stop()
+            step.machine_busy = usage.machine_busy
+            step.controller_cpu_s = usage.processes_cpu_s
+            step.postgres_cpu_s = usage.postgres_cpu_s
         step.unanswered = sum(len(s.sent) for s in self.stations.values())
         # Let the stragglers land before the next step; they do not count.
         settle = time.perf_counter() + 3.0
