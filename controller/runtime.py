@@ -5,7 +5,9 @@ Flow of one event::
     MQTT (QoS 1, manual ack) -> parse against the contract (bad -> dlq)
       -> committer queue (sharded by device, so one device's events stay in order)
       -> micro-batch: one transaction for all its events
-           inbox claim (a msg_id seen before is skipped: exactly one effect)
+           inbox claim per msg_id (a msg_id seen before is skipped: exactly one
+             effect; on PostgreSQL the claim rides in the batch's last statement, and
+             a msg_id seen before replays the batch claiming first)
            runs of item scans at different stations take their units in one statement
            handlers decide and write state + events + outbox rows
       -> commit -> PUBACK to broker -> publish the batch's commands and state messages
@@ -41,7 +43,7 @@ from controller.context import BatchContext
 from controller.dispatch import Inbound, dispatch, take_run, take_runs
 from controller.handlers import pick
 from controller.index import FloorIndex
-from controller.store import open_store
+from controller.store import LateClaimConflict, open_store
 from wcs.contract.payloads import Ack, DeviceStatus, dlq_for, parse_event, parse_payload
 from wcs.contract.topics import Topics
 from wcs.domain.states import OrderState
@@ -73,6 +75,7 @@ class ControllerStats:
     dlq: int = 0
     batches: int = 0
     retried_batches: int = 0
+    late_claim_replays: int = 0  # batches replayed because a late claim met a seen message
     commit_errors: int = 0
     commands_sent: int = 0
     backpressure_waits: int = 0  # times MQTT reading paused for a full committer queue
@@ -322,10 +325,10 @@ class Controller:
                 delay = min(delay * 2, 5.0)
 
     async def _context(
-        self, conn: AsyncConnection, keys: list[str] | None = None
+        self, conn: AsyncConnection, keys: list[str] | None = None, *, claim_late: bool = False
     ) -> tuple[BatchContext, set[str]]:
         now = utcnow()
-        store, fresh = await open_store(conn, keys or [], now)
+        store, fresh = await open_store(conn, keys or [], now, claim_late=claim_late)
         return BatchContext(
             conn=conn,
             store=store,
@@ -341,13 +344,15 @@ class Controller:
     async def _commit(self, batch: list[Inbound]) -> None:
         started = time.perf_counter()
         savepoints = False
+        claim_late = True  # until a seen message turns up: then claim before handling
         while True:
             refusals: list[tuple[Inbound, str]] = []
             with collecting(timedelta(seconds=10)) as outbox_rows:
                 try:
                     async with transaction(self.engine) as conn:
                         keys = sorted({item.inbox_key for item in batch if item.inbox_key})
-                        ctx, fresh = await self._context(conn, keys)
+                        late = claim_late and not savepoints
+                        ctx, fresh = await self._context(conn, keys, claim_late=late)
                         todo: list[Inbound] = []
                         for item in self._lock_order(batch):
                             key = item.inbox_key
@@ -371,6 +376,10 @@ class Controller:
                         await ctx.flush()
                 except _Retry:
                     savepoints = True
+                    continue
+                except LateClaimConflict:
+                    claim_late = False
+                    self.stats.late_claim_replays += 1
                     continue
                 except WcsError as exc:
                     if savepoints:
@@ -605,6 +614,7 @@ async def run(settings: Settings, floor_path: str | None) -> None:
     from pathlib import Path
 
     from wcs.floor import load_floor
+    from wcs.heap import settle
 
     floor = load_floor(Path(floor_path)) if floor_path else Floor(site=settings.site)
     stop = asyncio.Event()
@@ -614,6 +624,7 @@ async def run(settings: Settings, floor_path: str | None) -> None:
     # A stable instance id keeps the same persistent MQTT session across restarts, so
     # events left unacknowledged by the previous run are redelivered to this one.
     async with Controller(settings, floor, instance=settings.controller.instance) as controller:
+        settle()  # once started: start-up's objects stay out of full collections
         await stop.wait()
         log.info("controller stopping: draining queued events")
         await controller.drain()

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controller.store import open_store
+from controller.store import LateClaimConflict, open_store
 from wcs.persistence.db import transaction
 from wcs.persistence.tables import activity, processed_messages
 from wcs.timeutil import utcnow
@@ -69,3 +69,34 @@ async def test_claims_of_a_committed_batch_stop_the_redelivery(pg_engine: AsyncE
     async with transaction(pg_engine) as conn:
         _, fresh = await open_store(conn, ["scan-1/m1", "scan-1/m2"], utcnow())
         assert fresh == {"scan-1/m2"}
+
+
+async def crash_after_late_claim(engine: AsyncEngine) -> None:
+    async with transaction(engine) as conn:
+        store, fresh = await open_store(conn, ["scan-1/m1"], utcnow(), claim_late=True)
+        assert fresh == {"scan-1/m1"}
+        await store.flush(utcnow(), [], [], [], [fact("pick")])  # claim + fact
+        raise Crash
+
+
+async def late_claim(engine: AsyncEngine, keys: list[str]) -> None:
+    async with transaction(engine) as conn:
+        store, fresh = await open_store(conn, keys, utcnow(), claim_late=True)
+        assert fresh == set(keys)  # optimistic until the flush
+        await store.flush(utcnow(), [], [], [], [fact("pick")])
+
+
+async def test_a_late_claim_is_written_with_the_batch_or_not_at_all(pg_engine: AsyncEngine) -> None:
+    with pytest.raises(Crash):
+        await crash_after_late_claim(pg_engine)
+    assert await counts(pg_engine) == (0, 0)
+    await late_claim(pg_engine, ["scan-1/m1"])
+    assert await counts(pg_engine) == (1, 1)
+
+
+async def test_a_late_claim_of_a_seen_message_rolls_the_batch_back(pg_engine: AsyncEngine) -> None:
+    async with transaction(pg_engine) as conn:
+        await open_store(conn, ["scan-1/m1"], utcnow())
+    with pytest.raises(LateClaimConflict):
+        await late_claim(pg_engine, ["scan-1/m1", "scan-1/m2"])
+    assert await counts(pg_engine) == (1, 0)  # neither m2's claim nor the fact stayed

@@ -184,6 +184,38 @@ async def test_redelivered_event_has_one_effect_and_bad_payloads_go_to_dlq(
     assert controller.stats.duplicates >= 1
 
 
+async def test_a_redelivery_after_its_batch_committed_has_no_second_effect(
+    bench: tuple[Controller, FakeFloor, AsyncEngine],
+) -> None:
+    import asyncio
+
+    controller, floor, engine = bench
+    order_id = await order_in(engine, controller.topics, "o9", [("SKU-A", 3)])
+    await controller.housekeeping_once()
+    await floor.wait_command("ptl-1", "light", lambda b: b["slot"] == 1)
+    await floor.event("scan-pk", "scan", code="T0009", symbology=None)
+
+    async def picks(at_least: int) -> int:
+        async with asyncio.timeout(10):
+            while len(found := [k for k in await kinds(engine, order_id) if k == "pick"]) < (
+                at_least
+            ):
+                await asyncio.sleep(0.02)
+        return len(found)
+
+    await floor.event("scan-pk", "scan", code="4006381333931", msg_id="again-1", symbology=None)
+    assert await picks(1) == 1
+    # Its batch has committed; the broker sends it again (a lost PUBACK), then a new scan.
+    await floor.event("scan-pk", "scan", code="4006381333931", msg_id="again-1", symbology=None)
+    await floor.event("scan-pk", "scan", code="4006381333931", msg_id="again-2", symbology=None)
+    await picks(2)
+    await asyncio.sleep(0.3)
+    assert await picks(0) == 2
+    assert controller.stats.duplicates == 1
+    if engine.dialect.name == "postgresql":  # claimed late, found seen, replayed
+        assert controller.stats.late_claim_replays == 1
+
+
 async def test_weight_mismatch_goes_back_to_qc_and_unknown_tote_to_exception(
     bench: tuple[Controller, FakeFloor, AsyncEngine],
 ) -> None:
