@@ -42,6 +42,7 @@ import yaml
 
 from bench.b_controller import STATIONS, barcode, floor_doc, process, seed
 from bench.brokers import bench_broker
+from bench.load import no_collector_pauses
 from bench.meter import Meter
 from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
@@ -123,6 +124,10 @@ class ClosedLoop:
         return out
 
     async def drive(self, client: aiomqtt.Client, step: Step, meter: Meter | None = None) -> Step:
+        with no_collector_pauses():
+            return await self._drive(client, step, meter)
+
+    async def _drive(self, client: aiomqtt.Client, step: Step, meter: Meter | None) -> Step:
         publish = client.publish
         if meter is not None:
             await meter.start()

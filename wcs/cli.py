@@ -169,8 +169,10 @@ def controller(
 def drivers(floor: FloorOption) -> None:
     """Run the drivers of every device on the floor (device protocols <-> MQTT)."""
     from drivers.runner import run_floor
+    from wcs.heap import settle
 
     settings = _settings()
+    settle()  # the modules are loaded: they stay out of full collections
     _run(run_floor(floor, settings))
 
 
