@@ -49,7 +49,7 @@ from wcs.contract.topics import Topics
 from wcs.domain.states import OrderState
 from wcs.errors import ValidationFailed, WcsError
 from wcs.floor import Floor
-from wcs.mqtt.client import make_client
+from wcs.mqtt.client import make_client, publish_all
 from wcs.persistence.db import make_engine, transaction
 from wcs.persistence.outbox import OutboxRelay, collecting, mark_published
 from wcs.persistence.tables import orders, pick_batches
@@ -476,11 +476,9 @@ class Controller:
         client = self._client
         if not rows or client is None:
             return None
-        # gather() wraps each publish in a task now, so the messages of this batch
-        # reach the client before those of any batch committed after it.
-        sending = asyncio.gather(
-            *(client.publish(m.topic, m.payload, qos=m.qos, retain=m.retain) for _, m in rows)
-        )
+        # Handed to the client now, so the messages of this batch go out before those
+        # of any batch committed after it.
+        sending = publish_all(client, [(m.topic, m.payload, m.qos, m.retain) for _, m in rows])
         ids = [row_id for row_id, _ in rows]
 
         def sent(future: asyncio.Future[Any]) -> None:

@@ -610,9 +610,11 @@ async def open_store(
     batch's last statement (``flush``), one round trip fewer per batch; a key seen
     before makes ``flush`` raise ``LateClaimConflict`` and the caller replays the
     batch claiming first. Worth it because a seen key is rare: a redelivery after a
-    crash, a failover or a lost PUBACK.
+    crash, a failover or a lost PUBACK. The transaction is begun with the adapter's
+    own BEGIN first, for the reason below.
 
-    On PostgreSQL the inbox claim is the batch's first statement and goes through
+    Claiming first (the replay after a conflict, and the batches of housekeeping):
+    on PostgreSQL the inbox claim is the batch's first statement and goes through
     SQLAlchemy: its asyncpg adapter sends BEGIN lazily, with the first statement it
     executes itself, and statements sent straight to asyncpg before that would run
     outside the transaction, each committed on its own — an inbox claim would then

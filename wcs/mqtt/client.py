@@ -10,13 +10,21 @@ own, and the broker wakes up for each. Packets queued in the same event loop tur
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import aiomqtt
-from paho.mqtt.client import DISCONNECT, MQTT_CLEAN_START_FIRST_ONLY, PUBLISH, CleanStartOption
+from paho.mqtt.client import (
+    DISCONNECT,
+    MQTT_CLEAN_START_FIRST_ONLY,
+    MQTT_ERR_SUCCESS,
+    PUBLISH,
+    CleanStartOption,
+)
 from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -130,6 +138,74 @@ def coalesce_writes(client: PahoClient) -> None:
         return original()
 
     client._packet_write = packet_write  # type: ignore[method-assign]
+
+
+class _Confirmations:
+    """Counts a batch's broker confirmations down; aiomqtt calls ``set()`` on each."""
+
+    __slots__ = ("done", "left")
+
+    def __init__(self, left: int, done: asyncio.Future[None]) -> None:
+        self.left = left
+        self.done = done
+
+    def set(self) -> None:
+        self.left -= 1
+        if self.left <= 0 and not self.done.done():
+            self.done.set_result(None)
+
+
+def publish_all(
+    client: aiomqtt.Client,
+    messages: Sequence[tuple[str, bytes, int, bool]],
+    *,
+    timeout_s: float = 10.0,
+) -> asyncio.Future[None]:
+    """Hand ``(topic, payload, qos, retain)`` messages to the client now, in order;
+    the future resolves once the broker has confirmed every QoS 1/2 one.
+
+    Same effect as gathering ``client.publish`` calls, without a task, an event and a
+    timer per message: one future counts the batch's confirmations (through aiomqtt's
+    pending-publish map; aiomqtt is pinned exactly). It fails with
+    ``aiomqtt.MqttCodeError`` if paho refuses a message (not connected: the ones
+    after it are not sent) and with ``aiomqtt.MqttError`` when the confirmations do
+    not come within ``timeout_s``."""
+    paho = client._client
+    pending = client._pending_publishes
+    loop = asyncio.get_running_loop()
+    waiting = _Confirmations(0, loop.create_future())
+    for topic, payload, qos, retain in messages:
+        info = paho.publish(topic, payload, qos, retain)
+        if info.rc != MQTT_ERR_SUCCESS:
+            _forget(pending, waiting)
+            failed: asyncio.Future[None] = loop.create_future()
+            failed.set_exception(aiomqtt.MqttCodeError(info.rc, "Could not publish message"))
+            return failed
+        if qos > 0 and not info.is_published():
+            waiting.left += 1
+            pending[info.mid] = waiting  # type: ignore[assignment]
+    if waiting.left == 0:
+        waiting.done.set_result(None)
+        return waiting.done
+    return asyncio.ensure_future(_confirmed(pending, waiting, timeout_s))
+
+
+async def _confirmed(pending: dict[int, Any], waiting: _Confirmations, timeout_s: float) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            await waiting.done
+    except TimeoutError:
+        _forget(pending, waiting)
+        raise aiomqtt.MqttError("the broker did not confirm the messages in time") from None
+    except BaseException:
+        _forget(pending, waiting)
+        raise
+
+
+def _forget(pending: dict[int, Any], waiting: _Confirmations) -> None:
+    """Drop the confirmations that will not come (the connection went, or we stopped)."""
+    for mid in [mid for mid, value in pending.items() if value is waiting]:
+        del pending[mid]
 
 
 def set_paho_nodelay(client: PahoClient) -> None:
