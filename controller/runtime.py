@@ -43,6 +43,7 @@ from controller.context import BatchContext
 from controller.dispatch import Inbound, dispatch, take_run, take_runs
 from controller.handlers import pick
 from controller.index import FloorIndex
+from controller.lane import Lane
 from controller.store import LateClaimConflict, open_store
 from wcs.contract.payloads import Ack, DeviceStatus, dlq_for, parse_event, parse_payload
 from wcs.contract.topics import Topics
@@ -127,6 +128,7 @@ class Controller:
         self._idle = asyncio.Event()
         self._published: list[int] = []
         self._sending: deque[asyncio.Future[Any]] = deque()
+        self._lanes: list[Lane] = []  # the committers' own connections
         self.on_committed: Callable[[Sequence[Inbound]], None] | None = None
         self.allocator: Allocator | None = None
 
@@ -191,6 +193,8 @@ class Controller:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for lane in self._lanes:
+            await lane.close()
         await self._stack.aclose()
         if self._own_engine:
             await self.engine.dispose()
@@ -296,6 +300,8 @@ class Controller:
     # --- group commit ----------------------------------------------------------------
 
     async def _committer(self, queue: asyncio.Queue[Inbound]) -> None:
+        lane = Lane(self.engine)
+        self._lanes.append(lane)
         while True:
             batch = [await queue.get()]
             if self.cfg.batch_wait_ms > 0 and queue.empty():
@@ -303,16 +309,16 @@ class Controller:
             while len(batch) < self.cfg.batch_max and not queue.empty():
                 batch.append(queue.get_nowait())
             try:
-                await self._commit_with_retry(batch)
+                await self._commit_with_retry(batch, lane)
             finally:
                 for _ in batch:
                     queue.task_done()
 
-    async def _commit_with_retry(self, batch: list[Inbound]) -> None:
+    async def _commit_with_retry(self, batch: list[Inbound], lane: Lane | None = None) -> None:
         delay = 0.1
         while True:
             try:
-                await self._commit(batch)
+                await self._commit(batch, lane)
                 return
             except asyncio.CancelledError:
                 raise
@@ -341,7 +347,8 @@ class Controller:
             sku_cache=self.sku_cache,
         ), fresh
 
-    async def _commit(self, batch: list[Inbound]) -> None:
+    async def _commit(self, batch: list[Inbound], lane: Lane | None = None) -> None:
+        """One batch in one transaction (on ``lane``'s connection, else a pooled one)."""
         started = time.perf_counter()
         savepoints = False
         claim_late = True  # until a seen message turns up: then claim before handling
@@ -349,7 +356,8 @@ class Controller:
             refusals: list[tuple[Inbound, str]] = []
             with collecting(timedelta(seconds=10)) as outbox_rows:
                 try:
-                    async with transaction(self.engine) as conn:
+                    unit = lane.transaction() if lane else transaction(self.engine)
+                    async with unit as conn:
                         keys = sorted({item.inbox_key for item in batch if item.inbox_key})
                         late = claim_late and not savepoints
                         ctx, fresh = await self._context(conn, keys, claim_late=late)

@@ -89,12 +89,20 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         async with engine.begin() as conn:
             yield conn
     except (OperationalError, DBAPIError) as exc:
-        if getattr(exc, "connection_invalidated", False) or _looks_like_outage(exc):
-            raise DatabaseUnavailable(
-                f"database unreachable or failing ({type(exc.orig).__name__}); "
-                "check that PostgreSQL is running and WCS_DATABASE_URL is right"
-            ) from exc
-        raise
+        unavailable = as_unavailable(exc)
+        if unavailable is None:
+            raise
+        raise unavailable from exc
+
+
+def as_unavailable(exc: DBAPIError) -> DatabaseUnavailable | None:
+    """The operator's error for a database that is away; None for any other failure."""
+    if getattr(exc, "connection_invalidated", False) or _looks_like_outage(exc):
+        return DatabaseUnavailable(
+            f"database unreachable or failing ({type(exc.orig).__name__}); "
+            "check that PostgreSQL is running and WCS_DATABASE_URL is right"
+        )
+    return None
 
 
 def _looks_like_outage(exc: DBAPIError) -> bool:

@@ -1,0 +1,58 @@
+"""A committer's lane keeps one connection across batches and replaces a broken one."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from controller.lane import Lane
+from wcs.persistence.db import DatabaseUnavailable
+
+
+async def backend_pid(lane: Lane) -> int:
+    async with lane.transaction() as conn:
+        return int(await conn.scalar(text("SELECT pg_backend_pid()")) or 0)
+
+
+async def failed_insert(lane: Lane) -> None:
+    async with lane.transaction() as conn:
+        await conn.execute(text("INSERT INTO lane_probe VALUES (1)"))
+        raise ZeroDivisionError
+
+
+async def test_batches_share_the_lane_connection_and_roll_back_alone(engine: AsyncEngine) -> None:
+    lane = Lane(engine)
+    try:
+        async with lane.transaction() as conn:
+            await conn.execute(text("CREATE TABLE lane_probe (n INTEGER)"))
+        first = lane._conn
+        with pytest.raises(ZeroDivisionError):
+            await failed_insert(lane)
+        async with lane.transaction() as conn:
+            await conn.execute(text("INSERT INTO lane_probe VALUES (2)"))
+            assert lane._conn is first  # a failed batch does not cost the connection
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT n FROM lane_probe"))).scalars().all()
+        assert rows == [2]
+    finally:
+        await lane.close()
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE IF EXISTS lane_probe"))
+
+
+async def test_a_broken_connection_fails_one_batch_and_the_next_connects_afresh(
+    pg_engine: AsyncEngine,
+) -> None:
+    lane = Lane(pg_engine)
+    try:
+        pid = await backend_pid(lane)
+        assert await backend_pid(lane) == pid
+        async with pg_engine.connect() as admin:
+            await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        with pytest.raises(DatabaseUnavailable):
+            await backend_pid(lane)
+        assert lane._conn is None
+        assert await backend_pid(lane) != pid
+    finally:
+        await lane.close()
