@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import aiomqtt
+from paho.mqtt.client import MQTT_ERR_SUCCESS, MQTTMessageInfo
 
 
 @dataclass
@@ -82,7 +83,10 @@ async def _drive(
     total = int(rate * seconds)
     sent = 0
     began = time.perf_counter()
-    pending: set[asyncio.Task[None]] = set()
+    # Straight to paho: a task, an event and a timer per message (aiomqtt's publish)
+    # would cost the load generator a third more CPU, taken from what is measured.
+    paho = client._client
+    unconfirmed: list[MQTTMessageInfo] = []
     for n in range(total):
         due = began + n / rate
         delay = due - time.perf_counter()
@@ -94,13 +98,15 @@ async def _drive(
         sent += 1
         topic, payload, key = made
         probe.sent[key] = time.perf_counter()
-        task = asyncio.create_task(client.publish(topic, payload, qos=1))
-        pending.add(task)
-        task.add_done_callback(pending.discard)
+        info = paho.publish(topic, payload, qos=1)
+        if info.rc != MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "the load generator could not publish")
+        unconfirmed.append(info)
+        if len(unconfirmed) >= 1000:
+            unconfirmed = [i for i in unconfirmed if not i.is_published()]
     achieved = sent / (time.perf_counter() - began)
     deadline = time.perf_counter() + settle_s
-    while probe.sent and time.perf_counter() < deadline:
+    while (probe.sent or unconfirmed) and time.perf_counter() < deadline:
         await asyncio.sleep(0.01)
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
+        unconfirmed = [i for i in unconfirmed if not i.is_published()]
     return achieved
