@@ -43,7 +43,7 @@ import yaml
 from bench.b_controller import STATIONS, barcode, floor_doc, process, seed
 from bench.brokers import bench_broker
 from bench.load import no_collector_pauses
-from bench.meter import Meter
+from bench.meter import Meter, Usage
 from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
 from wcs.contract.payloads import ScanEvent
@@ -63,9 +63,7 @@ class Step:
     mispicks: int = 0
     unanswered: int = 0
     latencies: list[float] = field(default_factory=list)
-    machine_busy: float = 0.0  # share of all cores, 0..1
-    controller_cpu_s: float = 0.0
-    postgres_cpu_s: float = 0.0
+    usage: Usage = field(default_factory=Usage)  # CPU while the step ran
 
     @property
     def rate(self) -> float:
@@ -144,10 +142,7 @@ class ClosedLoop:
                 await asyncio.wait_for(self._wake.wait(), 0.05)
         self.step = None
         if meter is not None:
-            usage = await meter.stop()
-            step.machine_busy = usage.machine_busy
-            step.controller_cpu_s = usage.processes_cpu_s
-            step.postgres_cpu_s = usage.postgres_cpu_s
+            step.usage = await meter.stop()
         step.unanswered = sum(len(s.sent) for s in self.stations.values())
         # Let the stragglers land before the next step; they do not count.
         settle = time.perf_counter() + 3.0
@@ -264,26 +259,27 @@ def run(opts: BenchOptions) -> Section:
         answered = sum(s.answered for s in top_steps)
         section.add(
             f"{label}: machine busy at saturation",
-            100 * statistics.median(s.machine_busy for s in top_steps),
+            100 * statistics.median(s.usage.machine_busy for s in top_steps),
             "% of all cores",
         )
         section.add(
             f"{label}: controller CPU per scan",
-            1000 * sum(s.controller_cpu_s for s in top_steps) / max(1, answered),
+            1000 * sum(s.usage.processes_cpu_s for s in top_steps) / max(1, answered),
             "ms",
         )
         section.add(
             f"{label}: PostgreSQL CPU per scan",
-            1000 * sum(s.postgres_cpu_s for s in top_steps) / max(1, answered),
+            1000 * sum(s.usage.postgres_cpu_s for s in top_steps) / max(1, answered),
             "ms",
         )
         for w, steps in per_window.items():
             lat = [x for s in steps for x in s.latencies]
+            busy = statistics.median(s.usage.machine_busy for s in steps)
             section.notes.append(
                 f"{label}, window {w} ({w * STATIONS} in flight max): "
                 f"{rates[w]:.0f} scans/s (median of {len(steps)}), "
                 f"p50 {_p(lat, 'p50'):.2f} ms, p99 {_p(lat, 'p99'):.2f} ms, "
-                f"machine busy {100 * statistics.median(s.machine_busy for s in steps):.0f}%, "
+                f"machine busy {100 * busy:.0f}%, "
                 f"mispicks {sum(s.mispicks for s in steps)}, "
                 f"unanswered at step end {sum(s.unanswered for s in steps)}"
             )

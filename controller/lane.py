@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wcs.persistence.db import as_unavailable
+from wcs.persistence.db import reporting_outages
 
 
 class Lane:
@@ -26,7 +25,7 @@ class Lane:
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One unit of work on the lane's connection; commits on success."""
-        try:
+        with reporting_outages():
             if self._conn is None:
                 self._conn = await self.engine.connect()
             conn = self._conn
@@ -37,11 +36,6 @@ class Lane:
                 if await _broken(conn):
                     await self.close(invalidate=True)
                 raise
-        except (OperationalError, DBAPIError) as exc:
-            unavailable = as_unavailable(exc)
-            if unavailable is None:
-                raise
-            raise unavailable from exc
 
     async def close(self, *, invalidate: bool = False) -> None:
         """Give the connection back (``invalidate``: to be thrown away, it is broken)."""

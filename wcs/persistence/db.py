@@ -8,8 +8,8 @@ readers that both decide to write deadlock and one gets "database is locked").
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -85,24 +85,24 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
     Connection failures become DatabaseUnavailable with a message an operator can act on.
     """
-    try:
+    with reporting_outages():
         async with engine.begin() as conn:
             yield conn
+
+
+@contextmanager
+def reporting_outages() -> Iterator[None]:
+    """A database that is away raises DatabaseUnavailable (a message an operator can
+    act on); any other database error passes as it is."""
+    try:
+        yield
     except (OperationalError, DBAPIError) as exc:
-        unavailable = as_unavailable(exc)
-        if unavailable is None:
-            raise
-        raise unavailable from exc
-
-
-def as_unavailable(exc: DBAPIError) -> DatabaseUnavailable | None:
-    """The operator's error for a database that is away; None for any other failure."""
-    if getattr(exc, "connection_invalidated", False) or _looks_like_outage(exc):
-        return DatabaseUnavailable(
-            f"database unreachable or failing ({type(exc.orig).__name__}); "
-            "check that PostgreSQL is running and WCS_DATABASE_URL is right"
-        )
-    return None
+        if getattr(exc, "connection_invalidated", False) or _looks_like_outage(exc):
+            raise DatabaseUnavailable(
+                f"database unreachable or failing ({type(exc.orig).__name__}); "
+                "check that PostgreSQL is running and WCS_DATABASE_URL is right"
+            ) from exc
+        raise
 
 
 def _looks_like_outage(exc: DBAPIError) -> bool:
