@@ -20,7 +20,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 import yaml
 
 from bench.brokers import bench_broker
-from bench.load import Probe, drive
+from bench.load import Probe, drive, read_in_callback
 from bench.meter import Meter, Usage
 from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
@@ -287,18 +286,15 @@ async def echo_run(endpoint: MqttEndpoint, rate: float, seconds: float) -> tuple
     async with make_client(endpoint, max_queued_incoming=None) as client:
         await client.subscribe("bench/rep/+", qos=1)
 
-        async def collect() -> None:
-            async for message in client.messages:
-                probe.reply(bytes(message.payload).decode(), time.perf_counter())
-
-        reader = asyncio.create_task(collect())
-
         def make(n: int) -> tuple[str, bytes, str]:
             key = f"e{rate:.0f}-{n}"
             return f"bench/req/{n % STATIONS}", key.encode(), key
 
-        achieved = await drive(client, probe, make, rate=rate, seconds=seconds)
-        reader.cancel()
+        def reply(_topic: str, payload: bytes, at: float) -> None:
+            probe.reply(payload.decode(), at)
+
+        with read_in_callback(client, reply):
+            achieved = await drive(client, probe, make, rate=rate, seconds=seconds)
     return probe, achieved
 
 
@@ -366,34 +362,30 @@ async def controller_run(
         await client.subscribe(f"{topics.root}/dev/+/cmd/+", qos=1)
         probe_box: dict[str, Probe] = {"p": Probe()}
 
-        async def collect() -> None:
-            async for message in client.messages:
-                at = time.perf_counter()
-                info = topics.parse(str(message.topic))
-                body = json.loads(bytes(message.payload))
-                probe_box["p"].reply(pickers.on_command(info.device_id or "", body), at)
+        def command(topic: str, payload: bytes, at: float) -> None:
+            info = topics.parse(topic)
+            probe_box["p"].reply(pickers.on_command(info.device_id or "", json.loads(payload)), at)
 
-        reader = asyncio.create_task(collect())
-        async with asyncio.timeout(30):
-            while len(pickers.lit) < STATIONS:  # every station lit its first slot
-                await asyncio.sleep(0.05)
-        for name, rate, seconds in runs:
-            probe = Probe()
-            probe_box["p"] = probe
-            if meter is not None and name == metered:
-                await meter.start()
-            achieved = await drive(
-                client,
-                probe,
-                functools.partial(_scan_as, pickers, name),
-                rate=rate,
-                seconds=seconds,
-            )
-            if meter is not None and name == metered:
-                usage = await meter.stop()
-            results.append((name, rate, probe, achieved))
-            await asyncio.sleep(0.5)
-        reader.cancel()
+        with read_in_callback(client, command):
+            async with asyncio.timeout(30):
+                while len(pickers.lit) < STATIONS:  # every station lit its first slot
+                    await asyncio.sleep(0.05)
+            for name, rate, seconds in runs:
+                probe = Probe()
+                probe_box["p"] = probe
+                if meter is not None and name == metered:
+                    await meter.start()
+                achieved = await drive(
+                    client,
+                    probe,
+                    functools.partial(_scan_as, pickers, name),
+                    rate=rate,
+                    seconds=seconds,
+                )
+                if meter is not None and name == metered:
+                    usage = await meter.stop()
+                results.append((name, rate, probe, achieved))
+                await asyncio.sleep(0.5)
     return results, usage
 
 

@@ -42,7 +42,7 @@ import yaml
 
 from bench.b_controller import STATIONS, barcode, floor_doc, process, seed
 from bench.brokers import bench_broker
-from bench.load import no_collector_pauses
+from bench.load import no_collector_pauses, read_in_callback
 from bench.meter import Meter, Usage
 from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
@@ -168,24 +168,17 @@ async def measure(
     async with make_client(endpoint, max_queued_incoming=None) as client:
         await client.subscribe(f"{topics.root}/dev/+/cmd/+", qos=1)
 
-        async def collect() -> None:
-            async for message in client.messages:
-                at = time.perf_counter()
-                info = topics.parse(str(message.topic))
-                loop.on_command(info.device_id or "", json.loads(bytes(message.payload)), at)
+        def command(topic: str, payload: bytes, at: float) -> None:
+            info = topics.parse(topic)
+            loop.on_command(info.device_id or "", json.loads(payload), at)
 
-        reader = asyncio.create_task(collect(), name="scaleout-commands")
-        try:
+        with read_in_callback(client, command):
             async with asyncio.timeout(60):
                 while any(s.slot is None for s in loop.stations.values()):
                     await asyncio.sleep(0.05)
             await loop.drive(client, Step(window=1, seconds=2.0))  # warm-up
             for window in windows:
                 steps.append(await loop.drive(client, Step(window, seconds), meter))
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
     return steps
 
 

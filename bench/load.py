@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import aiomqtt
-from paho.mqtt.client import MQTT_ERR_SUCCESS, MQTTMessageInfo
+from paho.mqtt.client import MQTT_ERR_SUCCESS, Client, MQTTMessage, MQTTMessageInfo
 
 
 @dataclass
@@ -51,6 +51,28 @@ def no_collector_pauses() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@contextlib.contextmanager
+def read_in_callback(
+    client: aiomqtt.Client, handle: Callable[[str, bytes, float], None]
+) -> Iterator[None]:
+    """Replies handled as paho reads them: ``handle(topic, payload, read_at)``.
+
+    aiomqtt's message iterator puts each message on a queue and wakes a task to take
+    it off again; at thousands of replies a second that costs the load generator
+    CPU the measured processes share, and the reading time it stamps is later."""
+    paho = client._client
+    previous = paho.on_message
+
+    def on_message(_client: Client, _userdata: object, message: MQTTMessage) -> None:
+        handle(message.topic, bytes(message.payload), time.perf_counter())
+
+    paho.on_message = on_message
+    try:
+        yield
+    finally:
+        paho.on_message = previous
 
 
 async def drive(
