@@ -29,6 +29,7 @@ from wcs.ids import new_id
 from wcs.mqtt.client import make_client
 from wcs.persistence.db import reading
 from wcs.persistence.leases import acquire_lease, release_lease
+from wcs.persistence.outbox_signal import OutboxSignal
 from wcs.persistence.tables import outbox
 from wcs.settings import MqttEndpoint
 from wcs.timeutil import utcnow
@@ -132,6 +133,7 @@ class RelayStats:
     batches: int = 0
     failures: int = 0
     active: bool = False
+    listening: bool = False  # woken by notifications of committed rows (PostgreSQL)
 
 
 class OutboxRelay:
@@ -146,18 +148,25 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         idle_poll_s: float = 0.02,
+        listening_poll_s: float = 1.0,
         lease_ttl_s: float = 10.0,
         keep_published: timedelta = timedelta(hours=24),
     ) -> None:
         self._engine = engine
         self._endpoint = endpoint
         self._batch_size = batch_size
+        # Polling without notifications (SQLite, or the listening connection down);
+        # with them, a poll only finds rows whose deferral ended.
         self._idle_poll_s = idle_poll_s
+        self._listening_poll_s = listening_poll_s
         self._lease_ttl = timedelta(seconds=lease_ttl_s)
         self._keep = keep_published
         self._holder = new_id("relay-")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._signal = (
+            OutboxSignal(engine, self.wake) if engine.dialect.name == "postgresql" else None
+        )
         self.stats = RelayStats()
 
     def wake(self) -> None:
@@ -173,6 +182,8 @@ class OutboxRelay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._signal is not None:
+            await self._signal.close()
         with contextlib.suppress(Exception):
             await release_lease(self._engine, self.LEASE, self._holder)
 
@@ -206,14 +217,18 @@ class OutboxRelay:
                     self.stats.active = False
                     await asyncio.sleep(self._lease_ttl.total_seconds() / 3)
                     continue
+            # Cleared before looking, so a row committed while we look still wakes us.
+            self._wake.clear()
             sent = await self._publish_batch(client)
             if now - last_cleanup > timedelta(minutes=5):
                 await self._cleanup()
                 last_cleanup = now
             if sent == 0:
-                self._wake.clear()
+                listening = self._signal is not None and await self._signal.listening()
+                self.stats.listening = listening
+                poll_s = self._listening_poll_s if listening else self._idle_poll_s
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._idle_poll_s)
+                    await asyncio.wait_for(self._wake.wait(), poll_s)
 
     async def _publish_batch(self, client: aiomqtt.Client) -> int:
         async with reading(self._engine).connect() as conn:
