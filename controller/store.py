@@ -57,6 +57,9 @@ class AfterTask:
     batch_left: bool
     order_state: str | None
     order_picked: bool = False  # the store moved the order to picked (and its totes)
+    # The batch's next stop as light_stop() returns it, where the store lit it in the
+    # statement that finished the task (PgStore); None: the handler asks for it.
+    next_stop: tuple[list[Any], set[int] | None] | None = None
 
 
 def _take_unit_statement() -> Any:
@@ -360,9 +363,10 @@ class PgStore(SqlStore):
     async def complete_task(
         self, task: Any, now: datetime, topics: Topics, actor: str
     ) -> AfterTask:
-        # One statement. Data-modifying CTEs all run on the statement's snapshot: the
-        # reads do not see the task as done yet, hence ``id <> $1``.
-        row = await self.raw.fetchrow(
+        # One statement, which also lights the batch's next stop (light_stop()'s rule).
+        # Data-modifying CTEs all run on the statement's snapshot: the reads do not
+        # see the task as done yet, hence ``id <> $1``.
+        rows = await self.raw.fetch(
             "WITH t AS (UPDATE pick_tasks SET state = 'done', updated_at = $2 WHERE id = $1),"
             " s AS (UPDATE stock SET on_hand = on_hand - $3, reserved = reserved - $3,"
             "       updated_at = $2 WHERE sku = $4 AND location = $5),"
@@ -383,9 +387,11 @@ class PgStore(SqlStore):
             "  (order_id, seq, from_state, to_state, actor, reason, at)"
             "  SELECT $8, seq, 'picking', 'picked', $10, $11, $2 FROM o),"
             " m AS (UPDATE totes SET state = 'to_qc', updated_at = $2"
-            "  WHERE order_id = $8 AND state = 'picking' AND EXISTS (SELECT FROM o)) "
-            "SELECT w.order_left, w.batch_left, (SELECT state FROM orders WHERE id = $8),"
-            " (SELECT seq FROM o) FROM w",
+            "  WHERE order_id = $8 AND state = 'picking' AND EXISTS (SELECT FROM o)),"
+            f"{_light_stop_ctes(batch='$9', now='$2', finished='$1')} "
+            "SELECT w.order_left, w.batch_left, (SELECT state FROM orders WHERE id = $8)"
+            "  AS order_state, (SELECT seq FROM o) AS picked_seq, c.*"
+            f" FROM w LEFT JOIN ({_STOP_ROWS}) c ON true ORDER BY c.seq, c.id",
             task.id,
             now,
             task.qty_picked,
@@ -398,10 +404,18 @@ class PgStore(SqlStore):
             actor,
             ALL_PICKED,
         )
-        if row[3] is None:
-            return AfterTask(bool(row[0]), bool(row[1]), row[2])
-        await self._moved(topics, task.order_id, row[3], PICKING, PICKED, actor, ALL_PICKED, now)
-        return AfterTask(bool(row[0]), bool(row[1]), PICKED, order_picked=True)
+        head = rows[0]
+        stop = _lit_stop([r for r in rows if r["id"] is not None])
+        if head["picked_seq"] is None:
+            return AfterTask(
+                head["order_left"], head["batch_left"], head["order_state"], next_stop=stop
+            )
+        await self._moved(
+            topics, task.order_id, head["picked_seq"], PICKING, PICKED, actor, ALL_PICKED, now
+        )
+        return AfterTask(
+            head["order_left"], head["batch_left"], PICKED, order_picked=True, next_stop=stop
+        )
 
     async def advance(
         self,
@@ -451,36 +465,12 @@ class PgStore(SqlStore):
         return event
 
     async def light_stop(self, batch_id: str, now: datetime) -> tuple[list[Any], set[int] | None]:
-        # The rule of light_next(), in SQL: at the first stop, the first open task of
-        # each slot no lit task occupies. A task without a slot yet (planned without
-        # the floor file) needs the floor's map: then nothing is lit here.
         rows = await self.raw.fetch(
-            "WITH s AS (SELECT min(seq) AS m FROM pick_tasks"
-            "  WHERE batch_id = $1 AND state IN ('open', 'lit')),"
-            f" cur AS (SELECT {_STOP_COLUMNS} FROM pick_tasks"
-            "  WHERE batch_id = $1 AND state = 'lit'"
-            f"  UNION SELECT {_STOP_COLUMNS} FROM pick_tasks"
-            "  WHERE batch_id = $1 AND state IN ('open', 'lit') AND seq = (SELECT m FROM s)),"
-            " free AS (SELECT DISTINCT ON (o.ptl_device, o.ptl_slot) o.id FROM cur o"
-            "  WHERE o.state = 'open' AND o.seq = (SELECT m FROM s)"
-            "  AND NOT EXISTS (SELECT FROM cur n WHERE n.state = 'open'"
-            "   AND n.seq = (SELECT m FROM s) AND n.ptl_device IS NULL)"
-            "  AND NOT EXISTS (SELECT FROM cur l WHERE l.state = 'lit'"
-            "   AND l.ptl_device = o.ptl_device AND l.ptl_slot IS NOT DISTINCT FROM o.ptl_slot)"
-            "  ORDER BY o.ptl_device, o.ptl_slot, o.seq, o.id),"
-            " u AS (UPDATE pick_tasks SET state = 'lit', updated_at = $2"
-            "  WHERE id IN (SELECT id FROM free) RETURNING id) "
-            "SELECT cur.*, cur.id IN (SELECT id FROM u) AS lit_now FROM cur ORDER BY seq, id",
+            f"WITH {_light_stop_ctes(batch='$1', now='$2')} {_STOP_ROWS} ORDER BY seq, id",
             batch_id,
             now,
         )
-        tasks = [_row(r) for r in rows]
-        lit = {t.id for t in tasks if t.lit_now}
-        for t in tasks:
-            del t.lit_now
-        if any(t.state == "open" and t.ptl_device is None and t.seq == tasks[0].seq for t in tasks):
-            return tasks, None
-        return tasks, lit
+        return _lit_stop(rows)
 
     async def mark_lit(self, task_ids: list[int], now: datetime) -> None:
         await self.raw.execute(
@@ -559,6 +549,50 @@ class PgStore(SqlStore):
 
 
 _STOP_COLUMNS = "id, seq, state, qty, qty_picked, ptl_device, ptl_slot, order_id, location"
+# The rows of light_stop(): the stop as it was, each marked whether it was lit now.
+_STOP_ROWS = "SELECT cur.*, cur.id IN (SELECT id FROM u) AS lit_now FROM cur"
+
+
+def _light_stop_ctes(*, batch: str, now: str, finished: str | None = None) -> str:
+    """The rule of light_next(), in SQL: at the first stop, the first open task of
+    each slot no lit task occupies. A task without a slot yet (planned without the
+    floor file) needs the floor's map: then nothing is lit here.
+
+    ``finished``: a task the same statement finishes; its snapshot still shows it
+    open (or lit), so it is left out here. Defines ``cur`` (the batch's lit tasks and
+    its first stop) and ``u`` (the ids lit now)."""
+    alive = f"batch_id = {batch} AND state IN ('open', 'lit')"
+    lit = f"batch_id = {batch} AND state = 'lit'"
+    if finished is not None:
+        alive += f" AND id <> {finished}"
+        lit += f" AND id <> {finished}"
+    return (
+        f"stop1 AS (SELECT min(seq) AS m FROM pick_tasks WHERE {alive}),"
+        f" cur AS (SELECT {_STOP_COLUMNS} FROM pick_tasks WHERE {lit}"
+        f"  UNION SELECT {_STOP_COLUMNS} FROM pick_tasks"
+        f"  WHERE {alive} AND seq = (SELECT m FROM stop1)),"
+        " free AS (SELECT DISTINCT ON (f.ptl_device, f.ptl_slot) f.id FROM cur f"
+        "  WHERE f.state = 'open' AND f.seq = (SELECT m FROM stop1)"
+        "  AND NOT EXISTS (SELECT FROM cur n WHERE n.state = 'open'"
+        "   AND n.seq = (SELECT m FROM stop1) AND n.ptl_device IS NULL)"
+        "  AND NOT EXISTS (SELECT FROM cur b WHERE b.state = 'lit'"
+        "   AND b.ptl_device = f.ptl_device AND b.ptl_slot IS NOT DISTINCT FROM f.ptl_slot)"
+        "  ORDER BY f.ptl_device, f.ptl_slot, f.seq, f.id),"
+        f" u AS (UPDATE pick_tasks SET state = 'lit', updated_at = {now}"
+        "  WHERE id IN (SELECT id FROM free) RETURNING id)"
+    )
+
+
+def _lit_stop(records: list[Any]) -> tuple[list[Any], set[int] | None]:
+    """light_stop()'s answer from rows of ``_STOP_ROWS`` (extra columns dropped)."""
+    tasks = [SimpleNamespace(**{k: r[k] for k in _STOP_KEYS}) for r in records]
+    lit = {r["id"] for r in records if r["lit_now"]}
+    if any(t.state == "open" and t.ptl_device is None and t.seq == tasks[0].seq for t in tasks):
+        return tasks, None
+    return tasks, lit
+
+
+_STOP_KEYS = tuple(_STOP_COLUMNS.split(", "))
 # The take statements' common tail: an order whose first unit a taken row ``t`` is
 # moves to picking (guarded on pick_planned like advance()) with its event row.
 # Parameters: $3 now, $4 actor, $5 reason.

@@ -156,9 +156,14 @@ async def activate_next(ctx: BatchContext, station: str) -> str | None:
     return str(batch_id)
 
 
-async def light_next(ctx: BatchContext, batch_id: str) -> None:
-    """Light every task of the current stop that is not lit yet (one task per slot)."""
-    rows, lit_now = await ctx.store.light_stop(batch_id, ctx.now)
+async def light_next(
+    ctx: BatchContext, batch_id: str, stop: tuple[list[Any], set[int] | None] | None = None
+) -> None:
+    """Light every task of the current stop that is not lit yet (one task per slot).
+
+    ``stop``: what the store's light_stop() answered, when the statement that
+    finished the previous task asked it already."""
+    rows, lit_now = stop if stop is not None else await ctx.store.light_stop(batch_id, ctx.now)
     if not rows:
         return
     if lit_now is not None:  # the store lit them by the same rule
@@ -517,7 +522,7 @@ async def _after_task(
         if moved is not None:
             await ctx.store.move_totes(order_id, "picking", "to_qc", ctx.now)
     if left.batch_left:
-        await light_next(ctx, batch_id)
+        await light_next(ctx, batch_id, left.next_stop)
         return
     await ctx.conn.execute(
         update(pick_batches).where(pick_batches.c.id == batch_id).values(state="done")
