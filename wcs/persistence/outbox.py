@@ -215,6 +215,9 @@ class OutboxRelay:
                 else:
                     lease_until = None
                     self.stats.active = False
+                    if self._signal is not None:  # only the holder listens
+                        await self._signal.close()
+                        self.stats.listening = False
                     await asyncio.sleep(self._lease_ttl.total_seconds() / 3)
                     continue
             # Cleared before looking, so a row committed while we look still wakes us.

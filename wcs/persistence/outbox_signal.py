@@ -34,6 +34,7 @@ class OutboxSignal:
         self._wake = wake
         self._conn: Any = None
         self._next_try = 0.0
+        self._failing = False  # said so once; quiet until it listens again
 
     def _notified(self, *_args: object) -> None:
         self._wake()
@@ -48,14 +49,20 @@ class OutboxSignal:
         self._next_try = time.monotonic() + RETRY_S
         import asyncpg
 
+        conn = None
         try:
             conn = await asyncpg.connect(self._dsn, timeout=5)
             await conn.add_listener(CHANNEL, self._notified)
             # A lost connection wakes the relay too: it polls until listening again.
             conn.add_termination_listener(self._notified)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            log.warning("outbox relay cannot listen for new rows (%s): polling instead", exc)
+        except Exception as exc:  # the poll covers for it; keep trying
+            if conn is not None:
+                conn.terminate()
+            level = logging.DEBUG if self._failing else logging.WARNING
+            log.log(level, "outbox relay cannot listen for new rows (%s): polling instead", exc)
+            self._failing = True
             return False
+        self._failing = False
         self._conn = conn
         # Rows committed before the LISTEN took effect announced nothing: look now.
         self._wake()
