@@ -29,7 +29,6 @@ from wcs.ids import new_id
 from wcs.mqtt.client import make_client
 from wcs.persistence.db import reading
 from wcs.persistence.leases import acquire_lease, release_lease
-from wcs.persistence.outbox_signal import OutboxSignal
 from wcs.persistence.tables import outbox
 from wcs.settings import MqttEndpoint
 from wcs.timeutil import utcnow
@@ -133,7 +132,7 @@ class RelayStats:
     batches: int = 0
     failures: int = 0
     active: bool = False
-    listening: bool = False  # woken by notifications of committed rows (PostgreSQL)
+    looks: int = 0  # queries for rows to publish
 
 
 class OutboxRelay:
@@ -148,25 +147,26 @@ class OutboxRelay:
         *,
         batch_size: int = 200,
         idle_poll_s: float = 0.02,
-        listening_poll_s: float = 1.0,
+        idle_poll_max_s: float = 0.1,
         lease_ttl_s: float = 10.0,
         keep_published: timedelta = timedelta(hours=24),
     ) -> None:
         self._engine = engine
         self._endpoint = endpoint
         self._batch_size = batch_size
-        # Polling without notifications (SQLite, or the listening connection down);
-        # with them, a poll only finds rows whose deferral ended.
+        # Found nothing: look again after idle_poll_s, then twice as long each time
+        # up to idle_poll_max_s. Rows found, or a wake(), bring it back to the start.
+        # Each look is a pool checkout, a query and a rollback: at a steady 20 ms a
+        # relay with nothing to do (the controller's: it publishes its own rows
+        # itself) would take a share of a core for nothing. Rows another process
+        # commits wait idle_poll_max_s at most; this process's wake() them not at all.
         self._idle_poll_s = idle_poll_s
-        self._listening_poll_s = listening_poll_s
+        self._idle_poll_max_s = max(idle_poll_s, idle_poll_max_s)
         self._lease_ttl = timedelta(seconds=lease_ttl_s)
         self._keep = keep_published
         self._holder = new_id("relay-")
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._signal = (
-            OutboxSignal(engine, self.wake) if engine.dialect.name == "postgresql" else None
-        )
         self.stats = RelayStats()
 
     def wake(self) -> None:
@@ -182,8 +182,6 @@ class OutboxRelay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._signal is not None:
-            await self._signal.close()
         with contextlib.suppress(Exception):
             await release_lease(self._engine, self.LEASE, self._holder)
 
@@ -206,6 +204,7 @@ class OutboxRelay:
     async def _serve(self, client: aiomqtt.Client) -> None:
         lease_until: datetime | None = None
         last_cleanup = utcnow()
+        poll_s = self._idle_poll_s
         while True:
             now = utcnow()
             if lease_until is None or now >= lease_until - self._lease_ttl / 3:
@@ -215,23 +214,22 @@ class OutboxRelay:
                 else:
                     lease_until = None
                     self.stats.active = False
-                    if self._signal is not None:  # only the holder listens
-                        await self._signal.close()
-                        self.stats.listening = False
                     await asyncio.sleep(self._lease_ttl.total_seconds() / 3)
                     continue
             # Cleared before looking, so a row committed while we look still wakes us.
             self._wake.clear()
             sent = await self._publish_batch(client)
+            self.stats.looks += 1
             if now - last_cleanup > timedelta(minutes=5):
                 await self._cleanup()
                 last_cleanup = now
-            if sent == 0:
-                listening = self._signal is not None and await self._signal.listening()
-                self.stats.listening = listening
-                poll_s = self._listening_poll_s if listening else self._idle_poll_s
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), poll_s)
+            if sent:
+                poll_s = self._idle_poll_s
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), poll_s)
+            woken = self._wake.is_set()
+            poll_s = self._idle_poll_s if woken else min(2 * poll_s, self._idle_poll_max_s)
 
     async def _publish_batch(self, client: aiomqtt.Client) -> int:
         async with reading(self._engine).connect() as conn:
