@@ -159,7 +159,7 @@ class OutboxRelay:
         # Each look is a pool checkout, a query and a rollback: at a steady 20 ms a
         # relay with nothing to do (the controller's: it publishes its own rows
         # itself) would take a share of a core for nothing. Rows another process
-        # commits wait idle_poll_max_s at most; this process's wake() them not at all.
+        # commits wait idle_poll_max_s at most; rows announced by wake(), not at all.
         self._idle_poll_s = idle_poll_s
         self._idle_poll_max_s = max(idle_poll_s, idle_poll_max_s)
         self._lease_ttl = timedelta(seconds=lease_ttl_s)
