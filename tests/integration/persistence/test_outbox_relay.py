@@ -4,6 +4,7 @@ rows other processes commit, less and less often while there are none."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +30,18 @@ async def _receive(messages: AsyncIterator[aiomqtt.Message], within_s: float) ->
     return body
 
 
+@contextlib.asynccontextmanager
+async def _watched_relay(
+    engine: AsyncEngine, endpoint: MqttEndpoint, topic: str, *, poll_s: float, poll_max_s: float
+) -> AsyncIterator[tuple[OutboxRelay, AsyncIterator[aiomqtt.Message]]]:
+    """A relay that has made its first look, and the messages arriving on ``topic``."""
+    relay = OutboxRelay(engine, endpoint, idle_poll_s=poll_s, idle_poll_max_s=poll_max_s)
+    async with make_client(endpoint) as sub, relay:
+        await sub.subscribe(topic, qos=1)
+        await _until(lambda: relay.stats.looks >= 1)
+        yield relay, aiter(sub.messages)
+
+
 async def _until(condition: Callable[[], bool], within_s: float = 10.0) -> None:
     deadline = time.monotonic() + within_s
     while not condition():
@@ -41,11 +54,8 @@ async def test_a_wake_from_its_own_process_is_published_at_once(
 ) -> None:
     topic = f"{Topics(site).root}/relay-test"
     # Polls 30 s apart: a row that arrives sooner came by the wake.
-    relay = OutboxRelay(engine, mqtt_endpoint, idle_poll_s=30, idle_poll_max_s=30)
-    async with make_client(mqtt_endpoint) as sub, relay:
-        await sub.subscribe(topic, qos=1)
-        messages = aiter(sub.messages)
-        await _until(lambda: relay.stats.looks >= 1)
+    watched = _watched_relay(engine, mqtt_endpoint, topic, poll_s=30, poll_max_s=30)
+    async with watched as (relay, messages):
         for n in range(3):
             await _write(engine, topic, n)
             relay.wake()
@@ -57,11 +67,8 @@ async def test_an_idle_relay_looks_less_and_less_often_and_still_finds_new_rows(
     engine: AsyncEngine, mqtt_endpoint: MqttEndpoint, site: str
 ) -> None:
     topic = f"{Topics(site).root}/relay-test"
-    relay = OutboxRelay(engine, mqtt_endpoint, idle_poll_s=0.02, idle_poll_max_s=0.2)
-    async with make_client(mqtt_endpoint) as sub, relay:
-        await sub.subscribe(topic, qos=1)
-        messages = aiter(sub.messages)
-        await _until(lambda: relay.stats.looks >= 1)
+    watched = _watched_relay(engine, mqtt_endpoint, topic, poll_s=0.02, poll_max_s=0.2)
+    async with watched as (relay, messages):
         first = relay.stats.looks
         await asyncio.sleep(2.0)
         # 20, 40, 80, 160 ms, then 200 ms apart: about 13 looks in 2 s (100 at a
