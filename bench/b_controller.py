@@ -252,6 +252,15 @@ async def seed(url: str, orders_per_station: int) -> None:
         ):
             for start in range(0, len(rows), 5000):
                 await conn.execute(insert(table), rows[start : start + 5000])
+    if engine.dialect.name == "postgresql":
+        # A floor in mid-shift has planner statistics: autovacuum gathers them within a
+        # minute of a bulk load. Without them the prepared statements of the hot path
+        # are planned blind (a finished task's "anything left for this order?" then
+        # walks the whole batch instead of the order's few tasks), and the plans change
+        # part way through a run when autovacuum gets there.
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.exec_driver_sql("VACUUM ANALYZE")
     await engine.dispose()
 
 
