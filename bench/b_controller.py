@@ -20,7 +20,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -362,11 +362,10 @@ async def controller_run(
     pickers: Pickers,
     runs: list[tuple[str, float, float]],
     meter: Meter | None = None,
-    metered: str = "",
-) -> tuple[list[tuple[str, float, Probe, float]], Usage | None]:
-    """Each run in turn; the CPU spent during the run named ``metered`` too."""
+) -> tuple[list[tuple[str, float, Probe, float]], dict[str, Usage]]:
+    """Each run in turn, with the CPU spent during each (by run name) if metered."""
     results = []
-    usage = None
+    usage: dict[str, Usage] = {}
     async with make_client(endpoint, max_queued_incoming=None) as client:
         await client.subscribe(f"{topics.root}/dev/+/cmd/+", qos=1)
         probe_box: dict[str, Probe] = {"p": Probe()}
@@ -382,7 +381,7 @@ async def controller_run(
             for name, rate, seconds in runs:
                 probe = Probe()
                 probe_box["p"] = probe
-                if meter is not None and name == metered:
+                if meter is not None:
                     await meter.start()
                 achieved = await drive(
                     client,
@@ -391,11 +390,30 @@ async def controller_run(
                     rate=rate,
                     seconds=seconds,
                 )
-                if meter is not None and name == metered:
-                    usage = await meter.stop()
+                if meter is not None:
+                    usage[name] = await meter.stop()
                 results.append((name, rate, probe, achieved))
                 await asyncio.sleep(0.5)
     return results, usage
+
+
+CPU_LABELS = ("controller", "PostgreSQL", "load generator")
+
+
+async def _metered(meter: Meter, run: Awaitable[tuple[Probe, float]]) -> tuple[Probe, float, Usage]:
+    await meter.start()
+    probe, achieved = await run
+    return probe, achieved, await meter.stop()
+
+
+def cpu_per_scan_ms(usage: Usage, probe: Probe) -> tuple[float, float, float]:
+    """CPU milliseconds per answered scan of each process, in ``CPU_LABELS`` order."""
+    scans = max(1, len(probe.latencies))
+    return (
+        1000 * usage.processes_cpu_s / scans,
+        1000 * usage.postgres_cpu_s / scans,
+        1000 * usage.loadgen_cpu_s / scans,
+    )
 
 
 def sustained(probe: Probe, rate: float, achieved: float) -> bool:
@@ -428,14 +446,20 @@ def run(opts: BenchOptions) -> Section:
             assert echo.stdout is not None
             echo.stdout.readline()
             echo_results = {}
+            echo_usage = {}
+            echo_meter = Meter([echo.pid], db_url)
             for rate in ramp:
-                probe, achieved = asyncio.run(
-                    echo_run(endpoint, rate, seconds if rate == 1000 else seconds / 2)
+                run_s = seconds if rate == 1000 else seconds / 2
+                probe, achieved, echo_usage[rate] = asyncio.run(
+                    _metered(echo_meter, echo_run(endpoint, rate, run_s))
                 )
                 echo_results[rate] = (probe, achieved)
         e = summarize_ms(echo_results[1000][0].latencies)
         section.add("echo at 1,000/s: p50", e["p50"], "ms")
         section.add("echo at 1,000/s: p99", e["p99"], "ms")
+        section.add(
+            "echo at 1,000/s: machine busy", 100 * echo_usage[1000].machine_busy, "% of all cores"
+        )
         echo_max = max((r for r, (p, a) in echo_results.items() if sustained(p, r, a)), default=0)
         section.add("echo: highest rate tried with p99 < 50 ms", float(echo_max), "/s")
 
@@ -460,9 +484,7 @@ def run(opts: BenchOptions) -> Section:
                 runs = [("warm", 300.0, 2.0)]
                 runs += [(f"c{r}", float(r), seconds if r == 1000 else seconds / 2) for r in ramp]
                 meter = Meter([ctl.pid], db_url)
-                results, usage = asyncio.run(
-                    controller_run(endpoint, topics, pickers, runs, meter, "c1000")
-                )
+                results, usage = asyncio.run(controller_run(endpoint, topics, pickers, runs, meter))
         by_name = {name: (rate, probe, achieved) for name, rate, probe, achieved in results}
         _, probe, achieved = by_name["c1000"]
         c = summarize_ms(probe.latencies)
@@ -477,18 +499,12 @@ def run(opts: BenchOptions) -> Section:
         section.add("controller at 1,000/s: p99 / echo p99", c["p99"] / e["p99"], "x")
         section.add("controller at 1,000/s: achieved", achieved, "/s")
         section.add("controller at 1,000/s: unanswered scans", probe.missing, "")
-        if usage is not None:
-            scans = max(1, len(probe.latencies))
+        if (at_1000 := usage.get("c1000")) is not None:
             section.add(
-                "controller at 1,000/s: machine busy", 100 * usage.machine_busy, "% of all cores"
+                "controller at 1,000/s: machine busy", 100 * at_1000.machine_busy, "% of all cores"
             )
-            for label, cpu_s in (
-                ("controller", usage.processes_cpu_s),
-                ("PostgreSQL", usage.postgres_cpu_s),
-                ("load generator", usage.loadgen_cpu_s),
-            ):
-                row = f"controller at 1,000/s: {label} CPU per scan"
-                section.add(row, 1000 * cpu_s / scans, "ms")
+            for label, ms in zip(CPU_LABELS, cpu_per_scan_ms(at_1000, probe), strict=True):
+                section.add(f"controller at 1,000/s: {label} CPU per scan", ms, "ms")
         ok_rates = [
             rate
             for name, (rate, p, a) in by_name.items()
@@ -509,19 +525,26 @@ def run(opts: BenchOptions) -> Section:
             s = summarize_ms(p.latencies)
             ep, _ea = echo_results.get(int(rate), (None, 0.0))
             es = summarize_ms(ep.latencies) if ep else None
-            section.notes.append(
+            line = (
                 f"{rate:>6.0f}/s: controller p50 {s['p50']:.2f} p99 {s['p99']:.2f} ms, "
                 f"sent {a:.0f}/s, unanswered {p.missing}"
-                + (
-                    f" | echo p50 {es['p50']:.2f} p99 {es['p99']:.2f} ms, unanswered {ep.missing}"
-                    if es and ep
-                    else ""
-                )
             )
+            if (used := usage.get(name)) is not None:
+                cpu = " / ".join(f"{ms:.2f}" for ms in cpu_per_scan_ms(used, p))
+                line += f", machine busy {100 * used.machine_busy:.0f}%, CPU per scan {cpu} ms"
+            if es and ep:
+                line += (
+                    f" | echo p50 {es['p50']:.2f} p99 {es['p99']:.2f} ms, unanswered "
+                    f"{ep.missing}, machine busy {100 * echo_usage[rate].machine_busy:.0f}%"
+                )
+            section.notes.append(line)
         section.notes.append(
             f"{os.cpu_count()} cores shared by the load generator, Mosquitto, PostgreSQL and "
             "the controller: CPU per scan times the rate, summed, against the cores, says how "
-            "much of the latency is waiting for a core"
+            "much of the latency is waiting for a core. CPU per scan is given as "
+            + " / ".join(CPU_LABELS)
+            + "; it falls as the rate rises, because a busier batch shares each database "
+            "round trip and each process wake-up among more scans"
         )
         section.notes.append(
             f"{STATIONS} stations, {UNITS}-unit tasks; refusals (red lights) {pickers.mispicks}, "
