@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.metrics import (
     LIVE_MESSAGES,
+    NOTIFICATIONS_UNDELIVERED,
     OPEN_ALERTS,
     ORDERS_BY_STATE,
     SSE_CLIENTS,
@@ -53,6 +54,7 @@ from wcs.domain.alert_rules import ALERT_CATALOGUE
 from wcs.errors import ValidationFailed, WcsError
 from wcs.ids import new_id
 from wcs.mqtt.client import make_client
+from wcs.notify.store import undelivered_counts
 from wcs.persistence.db import DatabaseUnavailable, transaction
 from wcs.services.alerting import AlertEvaluator
 from wcs.services.devices import record_device_status
@@ -344,6 +346,10 @@ class LiveRefresher:
             ORDERS_BY_STATE.labels(state=state).set(n)
         for severity, n in data["alert_counts"].items():
             OPEN_ALERTS.labels(severity=severity).set(n)
+        async with self._engine.connect() as conn:
+            undelivered = await undelivered_counts(conn)
+        for state, n in undelivered.items():
+            NOTIFICATIONS_UNDELIVERED.labels(state=state).set(n)
         return data
 
     async def forecast(self) -> dict[str, Any]:

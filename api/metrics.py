@@ -20,6 +20,11 @@ ORDERS_BY_STATE = Gauge("wcs_orders_by_state", "Orders currently in each state",
 OPEN_ALERTS = Gauge(
     "wcs_alerts_open", "Alerts neither acknowledged nor resolved, by severity", ["severity"]
 )
+NOTIFICATIONS_UNDELIVERED = Gauge(
+    "wcs_notifications_undelivered",
+    "Notifications not delivered (yet), by state: dead and unconfirmed wait for a person",
+    ["state"],
+)
 SSE_CLIENTS = Gauge("wcs_sse_clients", "Connected live event stream (SSE) clients")
 SSE_DROPPED = Counter(
     "wcs_sse_clients_dropped_total", "Live clients dropped for falling behind (queue full)"

@@ -237,6 +237,16 @@ class ResolveIn(_In):
 
 class TimelineEntryOut(BaseModel):
     at: datetime
-    kind: Literal["state", "shipment", "tracking", "pod", "sign_off", "return", "claim", "notice"]
+    kind: Literal[
+        "state",
+        "shipment",
+        "tracking",
+        "pod",
+        "sign_off",
+        "return",
+        "claim",
+        "notice",
+        "notification",
+    ]
     summary: str
     data: dict[str, Any]

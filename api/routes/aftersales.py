@@ -204,11 +204,12 @@ async def post_resolve(
     description=(
         "Roles: staff; the customer of the order. Everything that happened to the order in "
         "time order: state changes, shipments and tracking events (refused ones marked), "
-        "proof of delivery, sign-off, returns, claims and customer notices."
+        "proof of delivery, sign-off, returns, claims, customer notices and notifications "
+        "with their delivery state (a customer sees those addressed to customers only)."
     ),
 )
 async def read_timeline(
     order_id: str, engine: EngineDep, principal: PrincipalDep
 ) -> list[dict[str, Any]]:
     await check_order_reader(engine, principal, order_id)
-    return await order_timeline(engine, order_id)
+    return await order_timeline(engine, order_id, staff_view=is_staff(principal))

@@ -540,6 +540,22 @@ async def recover(engine: AsyncEngine, resend_safe: Collection[str]) -> tuple[in
     return int(again.rowcount or 0), int(unknown.rowcount or 0)
 
 
+UNDELIVERED = ("pending", "sending", "dead", "unconfirmed")
+
+
+async def undelivered_counts(conn: AsyncConnection) -> dict[str, int]:
+    """Rows in each state short of ``sent`` (zeros included); sent rows, the bulk of
+    the table, are not counted."""
+    rows = await conn.execute(
+        select(notifications.c.state, func.count())
+        .where(notifications.c.state.in_(UNDELIVERED))
+        .group_by(notifications.c.state)
+    )
+    counts = dict.fromkeys(UNDELIVERED, 0)
+    counts.update({state: int(n) for state, n in rows})
+    return counts
+
+
 async def pending_counts(engine: AsyncEngine) -> dict[str, int]:
     async with engine.connect() as conn:
         rows = await conn.execute(

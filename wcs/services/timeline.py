@@ -1,9 +1,13 @@
 """One order's whole story in time order: state changes, shipments and tracking, proof of
-delivery, sign-off, returns, claims and customer notices.
+delivery, sign-off, returns, claims, customer notices and the notifications sent about it.
 
 Each entry is ``{"at", "kind", "summary", "data"}``; ``kind`` is one of ``state``,
-``shipment``, ``tracking``, ``pod``, ``sign_off``, ``return``, ``claim``, ``notice``.
-Entries at the same instant keep the order in which they were written.
+``shipment``, ``tracking``, ``pod``, ``sign_off``, ``return``, ``claim``, ``notice``,
+``notification``. Entries at the same instant keep the order in which they were written.
+
+A notification stands where it last moved: when it was sent, or when it last failed
+(``dead``, ``unconfirmed``, or ``pending`` for another try). Notifications to staff
+are left out of a customer's view.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from wcs.errors import NotFound
 from wcs.persistence.tables import (
     claims,
     customer_notices,
+    notifications,
     order_events,
     orders,
     proofs_of_delivery,
@@ -37,6 +42,7 @@ _KIND_RANK = {
     "claim": 3,
     "return": 4,
     "notice": 5,
+    "notification": 6,
 }
 
 
@@ -44,7 +50,18 @@ def _entry(at: datetime, kind: str, summary: str, data: dict[str, Any]) -> dict[
     return {"at": as_utc(at), "kind": kind, "summary": summary, "data": data}
 
 
-async def order_timeline(engine: AsyncEngine, order_id: str) -> list[dict[str, Any]]:
+def _notification_summary(r: Any) -> str:
+    text = f"{r.kind} by {r.channel} to {r.audience}: {r.state}"
+    if r.attempts > 1:
+        text += f" after {r.attempts} attempts"
+    if r.state != "sent" and r.last_error:
+        text += f" ({r.last_error})"
+    return text
+
+
+async def order_timeline(
+    engine: AsyncEngine, order_id: str, *, staff_view: bool = True
+) -> list[dict[str, Any]]:
     entries: list[tuple[datetime, int, int, dict[str, Any]]] = []
 
     def add(at: datetime, kind: str, tiebreak: int, summary: str, data: dict[str, Any]) -> None:
@@ -178,6 +195,25 @@ async def order_timeline(engine: AsyncEngine, order_id: str) -> list[dict[str, A
                 r.id,
                 f"notice to customer ({r.channel}): {r.message}",
                 {"notice_kind": r.kind, "channel": r.channel, "sent": r.sent_at is not None},
+            )
+        shown = select(notifications).where(notifications.c.order_id == order_id)
+        if not staff_view:
+            shown = shown.where(notifications.c.audience == "customer")
+        for r in await conn.execute(shown):
+            add(
+                r.sent_at or r.updated_at,
+                "notification",
+                r.id,
+                _notification_summary(r),
+                {
+                    "notification_id": r.id,
+                    "notification_kind": r.kind,
+                    "audience": r.audience,
+                    "channel": r.channel,
+                    "state": r.state,
+                    "attempts": r.attempts,
+                    "last_error": r.last_error,
+                },
             )
     entries.sort(key=lambda e: (e[0], e[1], e[2]))
     return [e[3] for e in entries]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.integration.api.conftest import Served, serve
 from tests.integration.api.test_orders_api import order_body, seed
 from tests.integration.monitoring.conftest import monitoring_settings
+from tests.integration.notify.conftest import add_notification
 from wcs.contract.payloads import DeviceStatus
 from wcs.contract.topics import Topics
 from wcs.domain.alert_rules import ALERT_CATALOGUE
@@ -170,17 +171,28 @@ async def test_device_status_to_table_alert_and_mqtt(
         assert (await eventually(resolved))["open"] is False
 
 
-async def test_metrics_expose_monitoring_gauges(mon_api: Served) -> None:
+async def test_metrics_expose_monitoring_gauges(mon_api: Served, engine: AsyncEngine) -> None:
     async with mon_api.client() as client:
         await seed(client, {"SKU-1": [("A-01-01-1", 5)]})
         r = await client.post("/api/v1/orders", json=order_body("m-1", [("SKU-1", 1)]))
         assert r.status_code == 201
+        oid = r.json()["id"]
+        await add_notification(
+            engine, oid, kind="shipped", audience="customer", state="dead", last_error="550"
+        )
+        await add_notification(engine, oid, kind="order_exception", audience="staff", state="sent")
 
         async def scraped() -> str | None:
             text = (await client.get("/metrics")).text
-            return text if 'wcs_orders_by_state{state="reserved"} 1.0' in text else None
+            wanted = (
+                'wcs_orders_by_state{state="reserved"} 1.0',
+                'wcs_notifications_undelivered{state="dead"} 1.0',
+            )
+            return text if all(w in text for w in wanted) else None
 
         text = await eventually(scraped)
+    assert 'wcs_notifications_undelivered{state="pending"} 0.0' in text
+    assert 'wcs_notifications_undelivered{state="sent"}' not in text
     assert 'wcs_alerts_open{severity="critical"}' in text
     assert "wcs_sse_clients " in text
     assert "wcs_sse_clients_dropped_total" in text

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP as SmtpServerProtocol
 from aiosmtpd.smtp import Envelope, Session
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.delivery.conftest import (  # noqa: F401 (fixtures)
     carrier_http,
@@ -22,7 +24,9 @@ from tests.integration.delivery.conftest import (  # noqa: F401 (fixtures)
     fake_carrier_process,
     tokens,
 )
+from wcs.persistence.tables import notifications
 from wcs.settings import NotifySettings
+from wcs.timeutil import utcnow
 
 
 @dataclass
@@ -159,3 +163,36 @@ def notify_settings(inbox: Inbox, **changes: Any) -> NotifySettings:
     }
     base.update(changes)
     return NotifySettings(**base)
+
+
+async def add_notification(
+    engine: AsyncEngine,
+    order_id: str,
+    *,
+    kind: str,
+    audience: str,
+    state: str,
+    attempts: int = 1,
+    last_error: str | None = None,
+) -> None:
+    """A notification row as the notifier leaves it, written straight to the table."""
+    now = utcnow()
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(notifications).values(
+                key=f"{order_id}/{kind}/{audience}",
+                order_id=order_id,
+                kind=kind,
+                audience=audience,
+                channel="email",
+                recipient="someone@example.org",
+                lang="en",
+                state=state,
+                attempts=attempts,
+                last_error=last_error,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+                sent_at=now if state == "sent" else None,
+            )
+        )

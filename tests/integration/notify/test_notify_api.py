@@ -28,7 +28,7 @@ from tests.integration.delivery.helpers import (
     push,
     seed,
 )
-from tests.integration.notify.conftest import Inbox, notify_settings
+from tests.integration.notify.conftest import Inbox, add_notification, notify_settings
 from wcs.notify import store
 from wcs.notify.worker import Notifier
 from wcs.persistence.tables import notifications
@@ -243,6 +243,24 @@ async def test_dead_letters_are_listed_and_retried_through_the_api(
             assert r.status_code == 200, r.text
             (dead,) = r.json()
             assert dead["recipient"] == "nobody@example.org" and "550" in dead["last_error"]
+            oid = dead["order_id"]
+            await add_notification(
+                engine, oid, kind="order_exception", audience="staff", state="sent"
+            )
+            r = await supervisor.get(f"/api/v1/orders/{oid}/timeline")
+            assert r.status_code == 200, r.text
+            shown = [e for e in r.json() if e["kind"] == "notification"]
+            assert [(e["data"]["audience"], e["data"]["state"]) for e in shown] == [
+                ("customer", "dead"),
+                ("staff", "sent"),
+            ]
+            assert shown[0]["data"]["notification_id"] == dead["id"]
+            assert "dead" in shown[0]["summary"] and "550" in shown[0]["summary"]
+            async with api.client(token=tokens.customer) as customer:
+                r = await customer.get(f"/api/v1/orders/{oid}/timeline")
+                assert r.status_code == 200, r.text
+                seen = [e["data"]["audience"] for e in r.json() if e["kind"] == "notification"]
+                assert seen == ["customer"]
             r = await supervisor.get("/api/v1/notifications", params={"state": "bogus"})
             assert r.status_code == 422
             inbox.refuse_rcpt.clear()
@@ -251,6 +269,10 @@ async def test_dead_letters_are_listed_and_retried_through_the_api(
             await _drain(notifier, engine)
             r = await supervisor.get(f"/api/v1/notifications/{dead['id']}")
             assert r.json()["state"] == "sent"
+            r = await supervisor.get(f"/api/v1/orders/{oid}/timeline")
+            now_sent = [e for e in r.json() if e["data"].get("notification_id") == dead["id"]]
+            assert [e["data"]["state"] for e in now_sent] == ["sent"]
+            assert "550" not in now_sent[0]["summary"]
             again = await supervisor.post(f"/api/v1/notifications/{dead['id']}/retry")
             assert again.status_code == 409
     finally:
