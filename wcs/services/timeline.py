@@ -6,8 +6,8 @@ Each entry is ``{"at", "kind", "summary", "data"}``; ``kind`` is one of ``state`
 ``notification``. Entries at the same instant keep the order in which they were written.
 
 A notification stands where it last moved: when it was sent, or when it last failed
-(``dead``, ``unconfirmed``, or ``pending`` for another try). Notifications to staff
-are left out of a customer's view.
+(``dead``, ``unconfirmed``, or ``pending`` for another try). A customer's view leaves
+out notifications to staff and the channels' error texts.
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ def _entry(at: datetime, kind: str, summary: str, data: dict[str, Any]) -> dict[
     return {"at": as_utc(at), "kind": kind, "summary": summary, "data": data}
 
 
-def _notification_summary(r: Any) -> str:
+def _notification_summary(r: Any, error: str | None) -> str:
     text = f"{r.kind} by {r.channel} to {r.audience}: {r.state}"
     if r.attempts > 1:
         text += f" after {r.attempts} attempts"
-    if r.state != "sent" and r.last_error:
-        text += f" ({r.last_error})"
+    if r.state != "sent" and error:
+        text += f" ({error})"
     return text
 
 
@@ -200,11 +200,13 @@ async def order_timeline(
         if not staff_view:
             shown = shown.where(notifications.c.audience == "customer")
         for r in await conn.execute(shown):
+            # A channel's error text can name servers and other people's addresses.
+            error = r.last_error if staff_view else None
             add(
                 r.sent_at or r.updated_at,
                 "notification",
                 r.id,
-                _notification_summary(r),
+                _notification_summary(r, error),
                 {
                     "notification_id": r.id,
                     "notification_kind": r.kind,
@@ -212,7 +214,7 @@ async def order_timeline(
                     "channel": r.channel,
                     "state": r.state,
                     "attempts": r.attempts,
-                    "last_error": r.last_error,
+                    "last_error": error,
                 },
             )
     entries.sort(key=lambda e: (e[0], e[1], e[2]))

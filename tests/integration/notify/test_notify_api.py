@@ -259,8 +259,9 @@ async def test_dead_letters_are_listed_and_retried_through_the_api(
             async with api.client(token=tokens.customer) as customer:
                 r = await customer.get(f"/api/v1/orders/{oid}/timeline")
                 assert r.status_code == 200, r.text
-                seen = [e["data"]["audience"] for e in r.json() if e["kind"] == "notification"]
-                assert seen == ["customer"]
+                (seen,) = [e for e in r.json() if e["kind"] == "notification"]
+                assert seen["data"]["audience"] == "customer" and seen["data"]["state"] == "dead"
+                assert seen["data"]["last_error"] is None and "550" not in seen["summary"]
             r = await supervisor.get("/api/v1/notifications", params={"state": "bogus"})
             assert r.status_code == 422
             inbox.refuse_rcpt.clear()
