@@ -30,6 +30,7 @@ from api.routes import (
 )
 from wcs.contract.topics import Topics
 from wcs.floor import load_floor
+from wcs.heap import settle
 from wcs.notify.worker import Notifier
 from wcs.persistence.db import make_engine
 from wcs.persistence.outbox import OutboxRelay
@@ -45,7 +46,10 @@ UPLOAD_PATHS: tuple[str, ...] = (
 )
 
 
-def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
+def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool = False) -> FastAPI:
+    """``settle_heap``: once started, keep start-up's objects out of full garbage
+    collections (``wcs.heap.settle``); for a worker process's own app only."""
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=20)
@@ -80,6 +84,8 @@ def create_app(settings: Settings, *, run_relay: bool = True) -> FastAPI:
                 app.state.notifier = await stack.enter_async_context(Notifier(engine, settings))
             try:
                 async with run_monitoring(app, settings, engine):
+                    if settle_heap:
+                        settle()
                     yield
             finally:
                 await engine.dispose()
@@ -129,7 +135,7 @@ def app_from_env() -> FastAPI:
 
     settings = load_settings()
     configure_logging(settings.log_level, json=settings.log_json)
-    return create_app(settings)
+    return create_app(settings, settle_heap=True)
 
 
 def openapi_document(settings: Settings) -> dict[str, Any]:

@@ -5,9 +5,13 @@
                                  devices table ◀────────┘   LiveRefresher ┘ (summary, KPIs)
 
 - ``LiveFeed`` subscribes with one aiomqtt client (TCP_NODELAY via ``make_client``),
-  reconnecting with capped exponential backoff and full jitter. Device statuses are
-  also written to the devices table (``record_device_status``), so ``GET /devices``
-  works without a controller. Retained order states are history, not news (a site
+  reconnecting with capped exponential backoff and full jitter. It handles each
+  message as paho reads it (``handle_in_callback``): a feed that falls behind under
+  load leaves the backlog at the broker rather than in this process's heap, where
+  thousands of waiting messages made every full garbage collection a stall of
+  hundreds of milliseconds for all requests. Device statuses are also written to the
+  devices table (``record_device_status``, by a task of their own, in order), so
+  ``GET /devices`` works without a controller. Retained order states are history, not news (a site
   keeps one per order ever made): over MQTT 5 the broker is asked not to send them,
   over 3.1.1 (the embedded broker) they are skipped on arrival.
 - ``LiveHub`` fans events out through one bounded queue per client. Publishing never
@@ -36,6 +40,7 @@ from typing import Any, Literal
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from fastapi import FastAPI
+from paho.mqtt.client import MQTTMessage
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,7 +58,7 @@ from wcs.contract.topics import Topics
 from wcs.domain.alert_rules import ALERT_CATALOGUE
 from wcs.errors import ValidationFailed, WcsError
 from wcs.ids import new_id
-from wcs.mqtt.client import make_client
+from wcs.mqtt.client import handle_in_callback, make_client
 from wcs.notify.store import undelivered_counts
 from wcs.persistence.db import DatabaseUnavailable, transaction
 from wcs.services.alerting import AlertEvaluator
@@ -66,6 +71,9 @@ from wcs.timeutil import rfc3339, utcnow
 log = logging.getLogger(__name__)
 
 KPI_EVERY_ROUNDS = 6
+# Device statuses waiting for their database write; beyond it (the database is far
+# behind) new ones are dropped: each device reports again.
+STATUS_BACKLOG = 10_000
 FORECAST_TTL = timedelta(minutes=10)
 FORECAST_HOURS = 24
 
@@ -200,21 +208,28 @@ class LiveFeed:
         self._endpoint = settings.mqtt
         self._topics = topics
         self._hub = hub
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self.connected = asyncio.Event()
         self.received = 0
         self.invalid = 0
+        self.dropped = 0
         self._db_failing = False
+        # Statuses read in paho's callback wait here for their database write, in order.
+        self._statuses: asyncio.Queue[tuple[str, DeviceStatus]] = asyncio.Queue(STATUS_BACKLOG)
 
     async def __aenter__(self) -> LiveFeed:
-        self._task = asyncio.create_task(self._run(), name="live-feed")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="live-feed"),
+            asyncio.create_task(self._write_statuses(), name="live-feed-statuses"),
+        ]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -223,14 +238,16 @@ class LiveFeed:
             try:
                 client = make_client(self._endpoint, identifier=new_id("live-"), protocol=protocol)
                 async with client:
-                    await self._subscribe(client, protocol)
-                    self.connected.set()
-                    if backoff > 0.2:
-                        log.info("live feed connected to the broker again")
-                    backoff = 0.2
-                    async for message in client.messages:
-                        self.received += 1
-                        await self.handle(str(message.topic), message.payload, message.retain)
+                    with handle_in_callback(client, self._take):
+                        await self._subscribe(client, protocol)
+                        self.connected.set()
+                        if backoff > 0.2:
+                            log.info("live feed connected to the broker again")
+                        backoff = 0.2
+                        # Messages are handled as they are read (see _take); this only
+                        # waits for the connection to end.
+                        async for _ in client.messages:
+                            pass
             except asyncio.CancelledError:
                 raise
             except MqttConnectError as exc:
@@ -270,7 +287,14 @@ class LiveFeed:
         await client.subscribe(topics.all_statuses(), qos=1)
         await client.subscribe(topics.all_alerts(), qos=1)
 
-    async def handle(self, topic: str, payload: Any, retained: bool) -> None:
+    def _take(self, message: MQTTMessage) -> None:
+        self.received += 1
+        try:
+            self.handle(message.topic, message.payload, message.retain)
+        except Exception:  # a bug here must not end the broker connection
+            log.exception("live feed could not handle a message on %s", message.topic)
+
+    def handle(self, topic: str, payload: Any, retained: bool) -> None:
         raw = payload if isinstance(payload, bytes | str) else bytes(payload)
         try:
             info = self._topics.parse(topic)
@@ -279,8 +303,13 @@ class LiveFeed:
                     self._hub.publish(order_event(parse_payload(OrderStateChange, raw)))
             elif info.kind == "status" and info.device_id is not None:
                 status = parse_payload(DeviceStatus, raw)
-                if await self._record(info.device_id, status):
-                    self._hub.publish(device_event(info.device_id, status))
+                try:
+                    self._statuses.put_nowait((info.device_id, status))
+                except asyncio.QueueFull:
+                    # The database is far behind; the device's next report comes anyway.
+                    self.dropped += 1
+                    LIVE_MESSAGES.labels(kind="dropped").inc()
+                    return
             elif info.kind == "alert" and info.name is not None:
                 self._hub.publish(alert_event(info.name, parse_payload(Alert, raw)))
             else:
@@ -292,6 +321,12 @@ class LiveFeed:
             self.invalid += 1
             LIVE_MESSAGES.labels(kind="invalid").inc()
             log.debug("live feed skipped %s: %s", topic, exc)
+
+    async def _write_statuses(self) -> None:
+        while True:
+            device_id, status = await self._statuses.get()
+            if await self._record(device_id, status):
+                self._hub.publish(device_event(device_id, status))
 
     async def _record(self, device_id: str, status: DeviceStatus) -> bool:
         """Write a status report; True when it is news. A database outage must not stop

@@ -15,7 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import aiomqtt
-from paho.mqtt.client import MQTT_ERR_SUCCESS, Client, MQTTMessage, MQTTMessageInfo
+from paho.mqtt.client import MQTT_ERR_SUCCESS, MQTTMessage, MQTTMessageInfo
+
+from wcs.mqtt.client import handle_in_callback
 
 
 @dataclass
@@ -62,17 +64,12 @@ def read_in_callback(
     aiomqtt's message iterator puts each message on a queue and wakes a task to take
     it off again; at thousands of replies a second that costs the load generator
     CPU the measured processes share, and the reading time it stamps is later."""
-    paho = client._client
-    previous = paho.on_message
 
-    def on_message(_client: Client, _userdata: object, message: MQTTMessage) -> None:
+    def on_message(message: MQTTMessage) -> None:
         handle(message.topic, bytes(message.payload), time.perf_counter())
 
-    paho.on_message = on_message
-    try:
+    with handle_in_callback(client, on_message):
         yield
-    finally:
-        paho.on_message = previous
 
 
 async def drive(

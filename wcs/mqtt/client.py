@@ -11,10 +11,11 @@ own, and the broker wakes up for each. Packets queued in the same event loop tur
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import aiomqtt
@@ -24,6 +25,7 @@ from paho.mqtt.client import (
     MQTT_ERR_SUCCESS,
     PUBLISH,
     CleanStartOption,
+    MQTTMessage,
 )
 from paho.mqtt.client import Client as PahoClient
 from paho.mqtt.packettypes import PacketTypes
@@ -213,3 +215,29 @@ def set_paho_nodelay(client: PahoClient) -> None:
     sock = client.socket()
     if isinstance(sock, socket.socket):
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+@contextlib.contextmanager
+def handle_in_callback(
+    client: aiomqtt.Client, handle: Callable[[MQTTMessage], None]
+) -> Iterator[None]:
+    """Messages handled as paho reads them, in the event loop's thread, instead of
+    through aiomqtt's queue (``client.messages`` then yields nothing, but still ends
+    with an error when the connection does).
+
+    The queue costs a task wake-up per message, and a reader that falls behind holds
+    every waiting message there: with MQTT 5 each is a paho message plus its
+    properties, some sixty objects, which every full garbage collection walks. Read
+    in the callback, a backlog waits at the broker instead. ``handle`` must not block;
+    an exception it raises escapes into paho's read loop and ends the connection."""
+    paho = client._client
+    previous = paho.on_message
+
+    def on_message(_client: PahoClient, _userdata: object, message: MQTTMessage) -> None:
+        handle(message)
+
+    paho.on_message = on_message
+    try:
+        yield
+    finally:
+        paho.on_message = previous

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api import live
 from api.live import LiveEvent, LiveFeed, LiveHub, Subscriber
 from wcs.contract.payloads import DeviceStatus, OrderStateChange
 from wcs.contract.topics import Topics
@@ -118,3 +120,44 @@ async def test_device_status_stays_live_while_the_database_fails(
     finally:
         hub.close()
         await broken.dispose()
+
+
+async def test_statuses_wait_for_a_stuck_database_in_order_and_beyond_the_backlog_drop(
+    pg_engine: AsyncEngine, mqtt_endpoint: MqttEndpoint, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "STATUS_BACKLOG", 2)
+    topics = Topics(site)
+    settings = Settings(mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}", site=site)
+    hub = LiveHub(64)
+    sub = hub.subscribe()
+    try:
+        async with LiveFeed(pg_engine, settings, topics, hub) as feed:
+            await asyncio.wait_for(feed.connected.wait(), 10)
+            async with pg_engine.connect() as blocker:
+                # Another transaction holds the devices table: status writes wait.
+                await blocker.execute(text("LOCK TABLE devices IN ACCESS EXCLUSIVE MODE"))
+                status = DeviceStatus(state="online", kind="ptl", zone="pick").to_json()
+                async with make_client(mqtt_endpoint) as pub:
+                    await pub.publish(topics.dev_status("ptl0"), status, qos=1)
+                    async with asyncio.timeout(10):  # its write is under way, held by the lock
+                        while feed.received < 1 or not feed._statuses.empty():
+                            await asyncio.sleep(0.02)
+                    for n in range(1, 6):
+                        await pub.publish(topics.dev_status(f"ptl{n}"), status, qos=1)
+                async with asyncio.timeout(10):
+                    while feed.received < 6:
+                        await asyncio.sleep(0.02)
+                # Two wait in the backlog behind the held write, the rest are dropped.
+                assert feed.dropped == 3
+                await blocker.rollback()
+            seen = []
+            async with asyncio.timeout(10):
+                while len(seen) < 3:
+                    event = await sub.next()
+                    assert event is not None
+                    if event.kind == "device":
+                        seen.append(event.data["id"])
+            assert seen == ["ptl0", "ptl1", "ptl2"]
+            assert [d.id for d in await list_devices(pg_engine)] == ["ptl0", "ptl1", "ptl2"]
+    finally:
+        hub.close()
