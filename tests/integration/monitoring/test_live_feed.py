@@ -4,6 +4,7 @@ embedded amqtt broker (3.1.1 only)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -98,17 +99,29 @@ async def test_mqtt311_broker_falls_back_and_skips_retained_order_states(
     assert feed.received == 4
 
 
+@contextlib.asynccontextmanager
+async def _running_feed(
+    engine: AsyncEngine, endpoint: MqttEndpoint, topics: Topics
+) -> AsyncIterator[tuple[LiveFeed, Subscriber]]:
+    """A connected feed and one subscriber of its hub."""
+    settings = Settings(mqtt_url=f"mqtt://{endpoint.host}:{endpoint.port}", site=topics.site)
+    hub = LiveHub(64)
+    sub = hub.subscribe()
+    try:
+        async with LiveFeed(engine, settings, topics, hub) as feed:
+            await asyncio.wait_for(feed.connected.wait(), 10)
+            yield feed, sub
+    finally:
+        hub.close()
+
+
 async def test_device_status_stays_live_while_the_database_fails(
     tmp_path: Path, mqtt_endpoint: MqttEndpoint, site: str
 ) -> None:
     broken = make_engine(f"sqlite+aiosqlite:///{tmp_path}/no-schema.db")  # no devices table
     topics = Topics(site)
-    settings = Settings(mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}", site=site)
-    hub = LiveHub(16)
-    sub = hub.subscribe()
     try:
-        async with LiveFeed(broken, settings, topics, hub) as feed:
-            await asyncio.wait_for(feed.connected.wait(), 10)
+        async with _running_feed(broken, mqtt_endpoint, topics) as (feed, sub):
             status = DeviceStatus(state="offline", kind="ptl", zone="pick", detail="port gone")
             async with make_client(mqtt_endpoint) as pub:
                 await pub.publish(topics.dev_status("ptl3"), status.to_json(), qos=1)
@@ -118,7 +131,6 @@ async def test_device_status_stays_live_while_the_database_fails(
             assert (event.data["id"], event.data["state"]) == ("ptl3", "offline")
             assert feed.connected.is_set()  # the broker link was not dropped over it
     finally:
-        hub.close()
         await broken.dispose()
 
 
@@ -127,37 +139,30 @@ async def test_statuses_wait_for_a_stuck_database_in_order_and_beyond_the_backlo
 ) -> None:
     monkeypatch.setattr(live, "STATUS_BACKLOG", 2)
     topics = Topics(site)
-    settings = Settings(mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}", site=site)
-    hub = LiveHub(64)
-    sub = hub.subscribe()
-    try:
-        async with LiveFeed(pg_engine, settings, topics, hub) as feed:
-            await asyncio.wait_for(feed.connected.wait(), 10)
-            async with pg_engine.connect() as blocker:
-                # Another transaction holds the devices table: status writes wait.
-                await blocker.execute(text("LOCK TABLE devices IN ACCESS EXCLUSIVE MODE"))
-                status = DeviceStatus(state="online", kind="ptl", zone="pick").to_json()
-                async with make_client(mqtt_endpoint) as pub:
-                    await pub.publish(topics.dev_status("ptl0"), status, qos=1)
-                    async with asyncio.timeout(10):  # its write is under way, held by the lock
-                        while feed.received < 1 or not feed._statuses.empty():
-                            await asyncio.sleep(0.02)
-                    for n in range(1, 6):
-                        await pub.publish(topics.dev_status(f"ptl{n}"), status, qos=1)
-                async with asyncio.timeout(10):
-                    while feed.received < 6:
+    async with _running_feed(pg_engine, mqtt_endpoint, topics) as (feed, sub):
+        async with pg_engine.connect() as blocker:
+            # Another transaction holds the devices table: status writes wait.
+            await blocker.execute(text("LOCK TABLE devices IN ACCESS EXCLUSIVE MODE"))
+            status = DeviceStatus(state="online", kind="ptl", zone="pick").to_json()
+            async with make_client(mqtt_endpoint) as pub:
+                await pub.publish(topics.dev_status("ptl0"), status, qos=1)
+                async with asyncio.timeout(10):  # its write is under way, held by the lock
+                    while feed.received < 1 or not feed._statuses.empty():
                         await asyncio.sleep(0.02)
-                # Two wait in the backlog behind the held write, the rest are dropped.
-                assert feed.dropped == 3
-                await blocker.rollback()
-            seen = []
+                for n in range(1, 6):
+                    await pub.publish(topics.dev_status(f"ptl{n}"), status, qos=1)
             async with asyncio.timeout(10):
-                while len(seen) < 3:
-                    event = await sub.next()
-                    assert event is not None
-                    if event.kind == "device":
-                        seen.append(event.data["id"])
-            assert seen == ["ptl0", "ptl1", "ptl2"]
-            assert [d.id for d in await list_devices(pg_engine)] == ["ptl0", "ptl1", "ptl2"]
-    finally:
-        hub.close()
+                while feed.received < 6:
+                    await asyncio.sleep(0.02)
+            # Two wait in the backlog behind the held write, the rest are dropped.
+            assert feed.dropped == 3
+            await blocker.rollback()
+        seen = []
+        async with asyncio.timeout(10):
+            while len(seen) < 3:
+                event = await sub.next()
+                assert event is not None
+                if event.kind == "device":
+                    seen.append(event.data["id"])
+        assert seen == ["ptl0", "ptl1", "ptl2"]
+        assert [d.id for d in await list_devices(pg_engine)] == ["ptl0", "ptl1", "ptl2"]
