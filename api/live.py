@@ -11,9 +11,9 @@
   thousands of waiting messages made every full garbage collection a stall of
   hundreds of milliseconds for all requests. Device statuses are also written to the
   devices table (``record_device_status``, by a task of their own, in order), so
-  ``GET /devices`` works without a controller. Retained order states are history, not news (a site
-  keeps one per order ever made): over MQTT 5 the broker is asked not to send them,
-  over 3.1.1 (the embedded broker) they are skipped on arrival.
+  ``GET /devices`` works without a controller. Retained order states are history,
+  not news (a site keeps one per order ever made): over MQTT 5 the broker is asked
+  not to send them, over 3.1.1 (the embedded broker) they are skipped on arrival.
 - ``LiveHub`` fans events out through one bounded queue per client. Publishing never
   waits: a client whose queue is full is dropped (its stream ends; the browser's
   EventSource reconnects and gets a fresh summary), so one slow client never holds up
