@@ -457,12 +457,14 @@ class QcOperator(Person):
             await asyncio.sleep(self.crew.poll_s)
 
     async def _fail(self, tote: Tote, order_id: str) -> None:
-        """Units back on their shelves, the tote back on the stack, the order picked again."""
+        """Units back on their shelves, the order picked again, then the tote back on the
+        stack: the repick is what frees it, and a picker who took it off the stack
+        before that would scan a tote still bound to this order and wait in vain."""
         await self.wait_order(order_id, ("qc_failed",))
         self.world.put_back(tote.units)
         tote.units.clear()
-        self.world.return_tote(tote)
         await self.hh.qc_resolve(order_id, "repick")
+        self.world.return_tote(tote)
 
 
 class Packer(Person):
