@@ -540,7 +540,7 @@ async def recover(engine: AsyncEngine, resend_safe: Collection[str]) -> tuple[in
     return int(again.rowcount or 0), int(unknown.rowcount or 0)
 
 
-UNDELIVERED = ("pending", "sending", "dead", "unconfirmed")
+UNDELIVERED = tuple(state for state in STATES if state != "sent")
 
 
 async def undelivered_counts(conn: AsyncConnection) -> dict[str, int]:
@@ -553,16 +553,6 @@ async def undelivered_counts(conn: AsyncConnection) -> dict[str, int]:
     )
     counts = dict.fromkeys(UNDELIVERED, 0)
     counts.update({state: int(n) for state, n in rows})
-    return counts
-
-
-async def pending_counts(engine: AsyncEngine) -> dict[str, int]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(
-            select(notifications.c.state, func.count()).group_by(notifications.c.state)
-        )
-        counts = dict.fromkeys(STATES, 0)
-        counts.update({state: int(n) for state, n in rows})
     return counts
 
 

@@ -78,8 +78,8 @@ async def _drain(notifier: Notifier, engine: AsyncEngine) -> None:
     async with asyncio.timeout(10):
         while True:
             await notifier.run_once()
-            counts = await store.pending_counts(engine)
             async with engine.connect() as conn:
+                counts = await store.undelivered_counts(conn)
                 waiting_requests = await conn.scalar(
                     select(notifications.c.id).where(notifications.c.state == "pending").limit(1)
                 )
