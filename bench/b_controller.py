@@ -1,4 +1,5 @@
-"""Controller latency and throughput against a bare MQTT echo, in one run.
+"""Controller latency and throughput against a bare MQTT echo and a lean durable
+responder, in one run.
 
 Setup: a private Mosquitto (TCP_NODELAY); PostgreSQL scratch database; 50 pick
 stations, each a PTL panel of 8 slots and a scanner, each with a batch of orders
@@ -7,7 +8,10 @@ fixed total rate it scans the item of the slot currently lit at each station. Th
 controller (its own process, ``wcs controller``) records each unit durably (group
 commit) and answers with PTL commands (display count-down, clear, next light). The
 latency of a scan is from its publish to the first command whose ``cause`` is that
-scan. The baseline is a paho echo on the same broker at the same rates.
+scan. The baselines, on the same broker and database at the same rates: a paho echo
+(``bench.echo``), and a responder that commits each request to PostgreSQL before it
+answers, in one round trip per micro-batch (``bench.durable``): what durability
+itself costs here, apart from the controller's own work.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from wcs.contract.topics import Topics
 from wcs.mqtt.client import make_client
 from wcs.settings import MqttEndpoint
 
-NAME = "controller: scan -> command vs MQTT echo (PostgreSQL, durable)"
+NAME = "controller: scan -> command vs MQTT echo and a durable responder (PostgreSQL)"
 STATIONS = 50
 SLOTS = 8
 UNITS = 4  # units per task: 3 count-down updates, then clear + next light
@@ -406,6 +410,32 @@ async def _metered(meter: Meter, run: Awaitable[tuple[Probe, float]]) -> tuple[P
     return probe, achieved, await meter.stop()
 
 
+def baseline(
+    module: str,
+    args: list[str],
+    endpoint: MqttEndpoint,
+    db_url: str,
+    ramp: list[int],
+    seconds: float,
+) -> tuple[dict[int, tuple[Probe, float]], dict[int, Usage]]:
+    """A responder on ``bench/req/+`` (``python -m module *args``) driven through the
+    ramp: its probe and sent rate, and the CPU used, per rate."""
+    cmd = [sys.executable, "-m", module, *args]
+    results: dict[int, tuple[Probe, float]] = {}
+    usage: dict[int, Usage] = {}
+    with process(cmd, {}) as responder:
+        assert responder.stdout is not None
+        responder.stdout.readline()  # "ready": subscribed
+        meter = Meter([responder.pid], db_url)
+        for rate in ramp:
+            run_s = seconds if rate == 1000 else seconds / 2
+            probe, achieved, usage[rate] = asyncio.run(
+                _metered(meter, echo_run(endpoint, rate, run_s))
+            )
+            results[rate] = (probe, achieved)
+    return results, usage
+
+
 def cpu_per_scan_ms(usage: Usage, probe: Probe) -> tuple[float, float, float]:
     """CPU milliseconds per answered scan of each process, in ``CPU_LABELS`` order."""
     scans = max(1, len(probe.latencies))
@@ -430,30 +460,12 @@ def run(opts: BenchOptions) -> Section:
     topics = Topics(site)
     with bench_broker(opts) as mqtt_url, scratch_postgres(opts.pg_url) as db_url:
         endpoint = MqttEndpoint.parse(mqtt_url)
-        # --- baseline: echo ---------------------------------------------------------
-        with process(
-            [
-                sys.executable,
-                "-m",
-                "bench.echo",
-                "--host",
-                endpoint.host,
-                "--port",
-                str(endpoint.port),
-            ],
-            {},
-        ) as echo:
-            assert echo.stdout is not None
-            echo.stdout.readline()
-            echo_results = {}
-            echo_usage = {}
-            echo_meter = Meter([echo.pid], db_url)
-            for rate in ramp:
-                run_s = seconds if rate == 1000 else seconds / 2
-                probe, achieved, echo_usage[rate] = asyncio.run(
-                    _metered(echo_meter, echo_run(endpoint, rate, run_s))
-                )
-                echo_results[rate] = (probe, achieved)
+        # --- baselines: the bare echo, then a lean durable responder --------------------
+        broker = ["--host", endpoint.host, "--port", str(endpoint.port)]
+        echo_results, echo_usage = baseline("bench.echo", broker, endpoint, db_url, ramp, seconds)
+        durable_results, durable_usage = baseline(
+            "bench.durable", [*broker, "--database", db_url], endpoint, db_url, ramp, seconds
+        )
         e = summarize_ms(echo_results[1000][0].latencies)
         section.add("echo at 1,000/s: p50", e["p50"], "ms")
         section.add("echo at 1,000/s: p99", e["p99"], "ms")
@@ -462,6 +474,16 @@ def run(opts: BenchOptions) -> Section:
         )
         echo_max = max((r for r, (p, a) in echo_results.items() if sustained(p, r, a)), default=0)
         section.add("echo: highest rate tried with p99 < 50 ms", float(echo_max), "/s")
+        d = summarize_ms(durable_results[1000][0].latencies)
+        section.add("durable responder at 1,000/s: p50", d["p50"], "ms")
+        section.add("durable responder at 1,000/s: p99", d["p99"], "ms")
+        section.add("durable responder at 1,000/s: p99 / echo p99", d["p99"] / e["p99"], "x")
+        durable_max = max(
+            (r for r, (p, a) in durable_results.items() if sustained(p, r, a)), default=0
+        )
+        section.add(
+            "durable responder: highest rate tried with p99 < 50 ms", float(durable_max), "/s"
+        )
 
         # --- the controller -----------------------------------------------------------
         asyncio.run(seed(db_url, orders_per_station))
@@ -497,6 +519,7 @@ def run(opts: BenchOptions) -> Section:
             c["p99"] <= 5 * e["p99"],
         )
         section.add("controller at 1,000/s: p99 / echo p99", c["p99"] / e["p99"], "x")
+        section.add("controller at 1,000/s: p99 / durable responder p99", c["p99"] / d["p99"], "x")
         section.add("controller at 1,000/s: achieved", achieved, "/s")
         section.add("controller at 1,000/s: unanswered scans", probe.missing, "")
         if (at_1000 := usage.get("c1000")) is not None:
@@ -523,8 +546,6 @@ def run(opts: BenchOptions) -> Section:
             if name == "warm":
                 continue
             s = summarize_ms(p.latencies)
-            ep, _ea = echo_results.get(int(rate), (None, 0.0))
-            es = summarize_ms(ep.latencies) if ep else None
             line = (
                 f"{rate:>6.0f}/s: controller p50 {s['p50']:.2f} p99 {s['p99']:.2f} ms, "
                 f"sent {a:.0f}/s, unanswered {p.missing}"
@@ -532,11 +553,17 @@ def run(opts: BenchOptions) -> Section:
             if (used := usage.get(name)) is not None:
                 cpu = " / ".join(f"{ms:.2f}" for ms in cpu_per_scan_ms(used, p))
                 line += f", machine busy {100 * used.machine_busy:.0f}%, CPU per scan {cpu} ms"
-            if es and ep:
-                line += (
-                    f" | echo p50 {es['p50']:.2f} p99 {es['p99']:.2f} ms, unanswered "
-                    f"{ep.missing}, machine busy {100 * echo_usage[rate].machine_busy:.0f}%"
-                )
+            for label, base, base_usage in (
+                ("echo", echo_results, echo_usage),
+                ("durable", durable_results, durable_usage),
+            ):
+                if (measured := base.get(rate)) is not None:
+                    bp, _ = measured
+                    bs = summarize_ms(bp.latencies)
+                    line += (
+                        f" | {label} p50 {bs['p50']:.2f} p99 {bs['p99']:.2f} ms, unanswered "
+                        f"{bp.missing}, machine busy {100 * base_usage[rate].machine_busy:.0f}%"
+                    )
             section.notes.append(line)
         section.notes.append(
             f"{os.cpu_count()} cores shared by the load generator, Mosquitto, PostgreSQL and "
