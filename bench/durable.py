@@ -101,6 +101,7 @@ async def serve(host: str, port: int, dsn: str) -> None:
     finally:
         for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         client.loop_stop()
         client.disconnect()
         for conn in conns:
