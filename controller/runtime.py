@@ -80,6 +80,7 @@ class ControllerStats:
     commit_errors: int = 0
     commands_sent: int = 0
     backpressure_waits: int = 0  # times MQTT reading paused for a full committer queue
+    left_to_redeliver: int = 0  # arrived while draining: not acknowledged, come back later
     # The most recent batch sizes only: a controller runs for weeks.
     batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=10_000))
     commit_seconds: float = 0.0  # time inside batch transactions, summed
@@ -98,16 +99,20 @@ class Controller:
         instance: str | None = None,
         run_relay: bool = True,
         housekeeping: bool = True,
+        retiring: bool = False,
     ) -> None:
         self.settings = settings
         self.cfg = settings.controller
         self.index = FloorIndex(floor)
         self.topics = Topics(settings.site)
-        self.instance = instance or "c1"
+        self.instance = instance or settings.controller.instance
         self._own_engine = engine is None
         self.engine = engine or make_engine(settings.database_url, pool_size=10, pre_ping=False)
         self._run_relay = run_relay
         self._housekeeping = housekeeping
+        # Resume the session only to empty it: no subscriptions, so no new share of
+        # the events comes to it (see controller.retire).
+        self.retiring = retiring
         self.stats = ControllerStats()
         self.down_stations: set[str] = set()
         self.sku_cache: dict[str, tuple[float, str | None]] = {}
@@ -125,7 +130,7 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
         self._relay: OutboxRelay | None = None
         self._stopping = False
-        self._idle = asyncio.Event()
+        self._in_batch = 0  # committers inside a batch
         self._published: list[int] = []
         self._sending: deque[asyncio.Future[Any]] = deque()
         self._lanes: list[Lane] = []  # the committers' own connections
@@ -173,8 +178,9 @@ class Controller:
         task = asyncio.create_task(coro, name=name)
         self._tasks.append(task)
 
-    async def drain(self, limit_s: float = 10.0) -> None:
-        """Stop taking messages and let the queued ones commit (graceful SIGTERM).
+    async def drain(self, limit_s: float = 10.0) -> bool:
+        """Stop taking messages and let the queued ones commit (graceful SIGTERM);
+        True if all of them did within ``limit_s``.
 
         What does not commit within ``limit_s`` stays unacknowledged at the broker and
         is redelivered to the next controller: nothing is lost either way."""
@@ -186,6 +192,8 @@ class Controller:
                 while self._sending:
                     with contextlib.suppress(aiomqtt.MqttError):
                         await self._sending.popleft()
+                return True
+        return False
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._tasks:
@@ -205,8 +213,13 @@ class Controller:
 
     # --- MQTT ----------------------------------------------------------------------
 
-    def _client_id(self) -> str:
+    def client_id(self) -> str:
+        """Names the instance's persistent MQTT session."""
         return f"wcs-ctl-{self.settings.site}-{self.instance}"
+
+    def idle(self) -> bool:
+        """No event queued or being committed."""
+        return self._in_batch == 0 and all(queue.empty() for queue in self._queues)
 
     async def _mqtt_loop(self) -> None:
         backoff = 0.2
@@ -218,7 +231,7 @@ class Controller:
         while True:
             client = make_client(
                 self.settings.mqtt,
-                identifier=self._client_id(),
+                identifier=self.client_id(),
                 protocol=5 if self.cfg.shared_subscription else 3,
                 clean_session=False,
                 max_queued_incoming=None,
@@ -229,15 +242,19 @@ class Controller:
                 async with client:
                     self._generation += 1
                     self._client = client
-                    await client.subscribe(evt, qos=1)
-                    await client.subscribe(ack, qos=1)
-                    await client.subscribe(self.topics.all_statuses(), qos=1)
+                    for topic in (evt, ack, self.topics.all_statuses()):
+                        if self.retiring:  # what the session holds still comes
+                            await client.unsubscribe(topic)
+                        else:
+                            await client.subscribe(topic, qos=1)
                     self._connected.set()
                     backoff = 0.2
                     generation = self._generation
                     async for message in client.messages:
                         if self._stopping:
-                            continue  # not acked: the broker redelivers after restart
+                            # Not acked: the broker redelivers after restart.
+                            self.stats.left_to_redeliver += 1
+                            continue
                         routed = self._accept(message, generation)
                         if routed is not None:
                             queue, item = routed
@@ -308,9 +325,11 @@ class Controller:
                 await asyncio.sleep(self.cfg.batch_wait_ms / 1000)
             while len(batch) < self.cfg.batch_max and not queue.empty():
                 batch.append(queue.get_nowait())
+            self._in_batch += 1
             try:
                 await self._commit_with_retry(batch, lane)
             finally:
+                self._in_batch -= 1
                 for _ in batch:
                     queue.task_done()
 

@@ -46,6 +46,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from controller.retire import end_session
 from controller.runtime import Controller
 from demo.audit import audit
 from demo.report import FINAL, STATE_ORDER, ShiftReport, collect, kpi_table
@@ -283,13 +284,6 @@ async def running_drivers(
                 task.cancel()
 
 
-async def forget_session(settings: Settings, client_id: str) -> None:
-    """Drop the controller's persistent MQTT session: the run's site is not coming back,
-    and a broker would keep queueing for it."""
-    async with make_client(settings.mqtt, identifier=client_id, clean_session=True):
-        pass
-
-
 async def clear_retained(settings: Settings, quiet_s: float = 0.5) -> int:
     """Remove the run's retained messages (device statuses, order states) from a shared
     broker; returns how many. The run's site is used once, so they are only clutter."""
@@ -463,7 +457,8 @@ async def run_demo(
         served = _fast_polling(sim.floor, 0.01)
         await stack.enter_async_context(running_drivers(served, settings, DriverOptions()))
         controller = Controller(settings, served, instance="demo")
-        stack.push_async_callback(forget_session, settings, controller._client_id())
+        # The run's site is not coming back: a broker would keep queueing for its session.
+        stack.push_async_callback(end_session, settings, controller.client_id())
         await stack.enter_async_context(controller)
 
         slotting = plan_slotting(

@@ -157,12 +157,35 @@ def controller(
     floor: Annotated[
         Path | None, typer.Option("--floor", "-f", help="Floor file (devices and stations).")
     ] = None,
+    retire: Annotated[
+        bool,
+        typer.Option(
+            "--retire",
+            help="Take this instance (WCS_CONTROLLER__INSTANCE) out of service for good: "
+            "apply the events its MQTT session holds, then end the session.",
+        ),
+    ] = False,
 ) -> None:
     """Run floor control: device events in, decisions, device commands out."""
     from controller.runtime import run
 
     settings = _settings()
+    if retire:
+        _run(_retire(settings, floor))
+        return
     _run(run(settings, str(floor) if floor else None))
+
+
+async def _retire(settings: Settings, floor_path: Path | None) -> None:
+    from controller.retire import retire
+    from wcs.floor import Floor, load_floor
+
+    floor = load_floor(floor_path) if floor_path else Floor(site=settings.site)
+    done = await retire(settings, floor)
+    typer.echo(
+        f"controller {done.instance} retired: {done.handled} events from its session "
+        "handled, session ended"
+    )
 
 
 @app.command()
