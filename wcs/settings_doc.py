@@ -38,7 +38,8 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_PACK__MISMATCH_STREAK_ALERT": "weight mismatches in a row at a station that alert",
     "WCS_CONTROLLER__GROUP": "MQTT 5 shared-subscription group of the controllers",
     "WCS_CONTROLLER__INSTANCE": "this controller's name: its persistent MQTT session; "
-    "unique per controller when several run",
+    "unique per controller when several run (take one out for good with "
+    "`wcs controller --retire`)",
     "WCS_CONTROLLER__SHARED_SUBSCRIPTION": "split device events over several controllers",
     "WCS_CONTROLLER__BATCH_MAX": "most events committed in one transaction",
     "WCS_CONTROLLER__BATCH_WAIT_MS": (
