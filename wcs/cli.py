@@ -171,17 +171,25 @@ def controller(
 
     settings = _settings()
     if retire:
+        if floor is None:
+            # Without the floor every held event would name an unknown device and be
+            # dead-lettered instead of applied.
+            typer.secho(
+                "error: --retire needs the floor file (--floor) the instance ran with",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(2)
         _run(_retire(settings, floor))
         return
     _run(run(settings, str(floor) if floor else None))
 
 
-async def _retire(settings: Settings, floor_path: Path | None) -> None:
+async def _retire(settings: Settings, floor_path: Path) -> None:
     from controller.retire import retire
-    from wcs.floor import Floor, load_floor
+    from wcs.floor import load_floor
 
-    floor = load_floor(floor_path) if floor_path else Floor(site=settings.site)
-    done = await retire(settings, floor)
+    done = await retire(settings, load_floor(floor_path))
     typer.echo(
         f"controller {done.instance} retired: {done.handled} events from its session "
         "handled, session ended"

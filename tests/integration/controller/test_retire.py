@@ -8,15 +8,17 @@ import asyncio
 import os
 import sys
 import threading
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
+import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.retire import retire
 from controller.runtime import Controller
-from tests.integration.controller.support import FakeFloor, fake_floor, floor_for
+from tests.integration.controller.support import FLOOR, FakeFloor, fake_floor, floor_for
 from wcs.contract.topics import Topics
 from wcs.mqtt.mosquitto import PrivateMosquitto
 from wcs.persistence.tables import processed_messages
@@ -134,7 +136,11 @@ async def test_a_retired_member_leaves_nothing_behind_and_gets_no_more_share(
             assert await inbox_count(pg_engine, after) == 10
 
 
-async def test_the_command_line_retires_an_instance(pg_only_url: str, site: str) -> None:
+async def test_the_command_line_retires_an_instance(
+    pg_only_url: str, site: str, tmp_path: Path
+) -> None:
+    floor_file = tmp_path / "floor.yaml"
+    floor_file.write_text(yaml.safe_dump({"site": site, **FLOOR}), encoding="utf-8")
     with PrivateMosquitto() as broker:
         env = {
             **os.environ,
@@ -145,12 +151,22 @@ async def test_the_command_line_retires_an_instance(pg_only_url: str, site: str)
             "WCS_CONTROLLER__INSTANCE": "c3",
             "WCS_CONTROLLER__SHARED_SUBSCRIPTION": "true",
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wcs.cli", "controller", "--retire",
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        async with asyncio.timeout(60):
-            out, err = await proc.communicate()
-        assert proc.returncode == 0, err.decode()
-        assert "controller c3 retired: 0 events from its session handled" in out.decode()
+
+        async def cli(*args: str) -> tuple[int | None, str, str]:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "wcs.cli", "controller", *args,
+                env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            async with asyncio.timeout(60):
+                out, err = await proc.communicate()
+            return proc.returncode, out.decode(), err.decode()
+
+        # Without the floor its held events would be refused as unknown devices.
+        code, _, err = await cli("--retire")
+        assert code == 2
+        assert "--retire needs the floor file (--floor)" in err
+
+        code, out, err = await cli("--floor", str(floor_file), "--retire")
+        assert code == 0, err
+        assert "controller c3 retired: 0 events from its session handled" in out
         assert not await session_present(broker, f"wcs-ctl-{site}-c3")
