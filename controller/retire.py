@@ -13,9 +13,7 @@ the session and its place in the group.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,9 +42,9 @@ async def retire(settings: Settings, floor: Floor, *, quiet_s: float = 2.0) -> R
     """Apply what ``settings.controller.instance``'s session holds, then end it."""
     instance = settings.controller.instance
     async with Controller(
-        settings, floor, instance=instance, run_relay=False, housekeeping=False, retiring=True
+        settings, floor, run_relay=False, housekeeping=False, retiring=True
     ) as controller:
-        await _until_quiet(controller, quiet_s)
+        await controller.until_quiet(quiet_s)
         received = controller.stats.received
         drained = await controller.drain()
         if not drained or controller.stats.left_to_redeliver or not controller.idle():
@@ -58,18 +56,6 @@ async def retire(settings: Settings, floor: Floor, *, quiet_s: float = 2.0) -> R
     await end_session(settings, identifier)
     log.info("controller %s retired after handling %d queued events", instance, received)
     return Retired(instance, handled=received)
-
-
-async def _until_quiet(controller: Controller, quiet_s: float) -> None:
-    """Until no event has arrived for ``quiet_s`` and the committers are idle."""
-    seen, since = -1, time.monotonic()
-    while True:
-        await asyncio.sleep(0.05)
-        now = time.monotonic()
-        if controller.stats.received != seen or not controller.idle():
-            seen, since = controller.stats.received, now
-        elif now - since >= quiet_s:
-            return
 
 
 async def end_session(settings: Settings, identifier: str) -> None:

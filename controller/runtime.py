@@ -221,6 +221,17 @@ class Controller:
         """No event queued or being committed."""
         return self._in_batch == 0 and all(queue.empty() for queue in self._queues)
 
+    async def until_quiet(self, quiet_s: float) -> None:
+        """Until no event has arrived for ``quiet_s`` and the committers are idle."""
+        seen, since = -1, time.monotonic()
+        while True:
+            await asyncio.sleep(0.05)
+            now = time.monotonic()
+            if self.stats.received != seen or not self.idle():
+                seen, since = self.stats.received, now
+            elif now - since >= quiet_s:
+                return
+
     async def _mqtt_loop(self) -> None:
         backoff = 0.2
         evt = self.topics.all_events()
