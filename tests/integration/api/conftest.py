@@ -35,18 +35,25 @@ class Served:
 
 
 def serve(settings: Settings) -> Iterator[Served]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
+    # A free port can be taken by another process before uvicorn binds it: then the
+    # server thread ends at once, and a new port is tried.
+    for _attempt in range(3):
+        port = free_port()
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if server.started:
+            break
+        if thread.is_alive():
             raise RuntimeError("test API server did not start")
-        time.sleep(0.02)
+    else:
+        raise RuntimeError("test API server did not start: no free port could be bound")
     try:
         yield Served(f"http://127.0.0.1:{port}", settings)
     finally:
