@@ -499,7 +499,7 @@ def run(opts: BenchOptions) -> Section:
                 "WCS_CONTROLLER__AUTO_RELEASE": "false",
                 "WCS_CONTROLLER__WAVE_INTERVAL_S": "0.3",
             }
-            cmd = [sys.executable, "-m", "wcs.cli", "controller", "--floor", str(floor_path)]
+            cmd = [sys.executable, "-m", "cli", "controller", "--floor", str(floor_path)]
             with process(cmd, env) as ctl:
                 pickers = Pickers(topics)
                 # Ascending, so a run never starts behind the backlog of an overload.

@@ -188,7 +188,7 @@ def controllers(count: int, env: dict[str, str], floor_path: Path) -> Iterator[l
     with contextlib.ExitStack() as stack:
         pids = []
         for n in range(1, count + 1):
-            cmd = [sys.executable, "-m", "wcs.cli", "controller", "--floor", str(floor_path)]
+            cmd = [sys.executable, "-m", "cli", "controller", "--floor", str(floor_path)]
             proc = stack.enter_context(process(cmd, {**env, "WCS_CONTROLLER__INSTANCE": f"c{n}"}))
             pids.append(proc.pid)
         yield pids

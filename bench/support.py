@@ -64,7 +64,7 @@ def api_process(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
     """``wcs api`` in a subprocess; yields its base URL."""
     port = free_port()
     full_env = {**os.environ, **env}
-    cmd = [sys.executable, "-m", "wcs.cli", "api", "--host", "127.0.0.1", "--port", str(port)]
+    cmd = [sys.executable, "-m", "cli", "api", "--host", "127.0.0.1", "--port", str(port)]
     if workers > 1:
         cmd += ["--workers", str(workers)]
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process

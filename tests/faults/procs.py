@@ -48,7 +48,7 @@ class Service:
         self._log.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
         self._log.flush()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "wcs.cli", *self.args],
+            [sys.executable, "-m", "cli", *self.args],
             env={**os.environ, **self.env},
             stdin=subprocess.DEVNULL,
             stdout=self._log,

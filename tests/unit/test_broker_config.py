@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli.app import app
 from wcs.broker_config import (
     BrokerOptions,
     Listener,
@@ -23,7 +24,6 @@ from wcs.broker_config import (
     verify_password,
     write_broker_config,
 )
-from wcs.cli import app
 from wcs.errors import ConfigError
 from wcs.floor import Floor
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from wcs.cli import app
+from cli.app import app
 from wcs.persistence.db import make_engine
 from wcs.persistence.migrate import upgrade
 from wcs.services.auth import Principal, resolve

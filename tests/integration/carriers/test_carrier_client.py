@@ -272,7 +272,7 @@ def test_wcs_fake_carrier_command_serves(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "cli.log"
-    args = [sys.executable, "-m", "wcs.cli", "fake-carrier", "--port", str(port)]
+    args = [sys.executable, "-m", "cli", "fake-carrier", "--port", str(port)]
     proc = start_process(args, url, log)
     try:
         assert httpx.get(f"{url}/healthz", timeout=5).json()["status"] == "ok"

@@ -142,7 +142,7 @@ async def test_the_command_line_retires_an_instance(
 
         async def cli(*args: str) -> tuple[int | None, str, str]:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "wcs.cli", "controller", *args,
+                sys.executable, "-m", "cli", "controller", *args,
                 env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip
             async with asyncio.timeout(60):

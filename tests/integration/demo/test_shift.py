@@ -128,7 +128,7 @@ def test_wcs_demo_runs_on_the_embedded_broker_and_prints_the_kpis(tmp_path: Path
     # Nothing answers on this port: the demo starts its own broker there.
     env = {**os.environ, "WCS_MQTT_URL": f"mqtt://127.0.0.1:{_free_port()}", "COLUMNS": "120"}
     env.pop("WCS_DATABASE_URL", None)
-    args = [sys.executable, "-m", "wcs.cli", "demo", "--orders", "10", "--speed", "400"]
+    args = [sys.executable, "-m", "cli", "demo", "--orders", "10", "--speed", "400"]
     # A session of its own: should the demo hang, it goes down with its fake carrier.
     proc = subprocess.Popen(
         [*args, "--db", str(tmp_path / "demo.db")],

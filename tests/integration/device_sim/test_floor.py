@@ -163,7 +163,7 @@ async def test_wcs_sim_command_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "wcs.cli",
+        "cli",
         "sim",
         "--floor",
         str(path),

@@ -49,7 +49,7 @@ class ControllerProcess:
             "WCS_CONTROLLER__WAVE_INTERVAL_S": "3600",
             "WCS_LOG_LEVEL": "INFO",
         }
-        self.args = [sys.executable, "-m", "wcs.cli", "controller", "--floor", str(floor)]
+        self.args = [sys.executable, "-m", "cli", "controller", "--floor", str(floor)]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, within: float = 20.0) -> None:

@@ -243,7 +243,7 @@ async def test_review_in_chinese_and_an_empty_period(engine: AsyncEngine) -> Non
 def test_wcs_report_command_writes_html_and_pdf(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from wcs.cli import app
+    from cli.app import app
     from wcs.persistence.migrate import upgrade
 
     url = f"sqlite+aiosqlite:///{tmp_path}/review.db"

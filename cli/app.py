@@ -461,7 +461,3 @@ def config_reference(
     else:
         out.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {out}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    app()

@@ -1,0 +1,5 @@
+"""``python -m cli``: the console script without its installed wrapper."""
+
+from cli.app import app
+
+app()
