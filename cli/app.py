@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from wcs.errors import WcsError
 from wcs.logs import configure_logging
-from wcs.settings import Settings, load_settings
+from wcs.settings import Settings, describe_error, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,7 +36,10 @@ FloorOption = Annotated[
 def _settings() -> Settings:
     try:
         settings = load_settings()
-    except Exception as exc:  # pydantic errors name the variable; show them plainly
+    except ValidationError as exc:
+        typer.secho(f"configuration error: {describe_error(exc)}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:
         typer.secho(f"configuration error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, json=settings.log_json)

@@ -10,11 +10,46 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DB_URL = "sqlite+aiosqlite:///wcs.db"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+DEV_WEBHOOK_SECRET = "dev-webhook-secret"
+# Secrets we ask operators to generate (``openssl rand -hex 32`` gives 64 characters).
+MIN_SECRET_CHARS = 32
+# Values that appear in examples, tutorials and defaults: never a real secret.
+PLACEHOLDERS = frozenset(
+    {
+        "",
+        "admin",
+        "change-me",
+        "changeme",
+        "changethis",
+        "default",
+        "dev",
+        "example",
+        "pass",
+        "password",
+        "placeholder",
+        "secret",
+        "test",
+        "token",
+        DEV_WEBHOOK_SECRET,
+    }
+)
+
+
+def weak_secret(value: str, *, min_chars: int = MIN_SECRET_CHARS) -> str | None:
+    """Why ``value`` cannot be a production secret, or None when it can."""
+    folded = value.strip().lower()
+    if folded in PLACEHOLDERS or any(word in folded for word in ("changeme", "change-me")):
+        return "is a placeholder"
+    if len(value) < min_chars:
+        return f"is {len(value)} characters long; at least {min_chars} are needed"
+    if len(set(value)) < 8:
+        return f"uses only {len(set(value))} distinct characters"
+    return None
 
 
 class MqttEndpoint(BaseModel):
@@ -198,12 +233,25 @@ class Settings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     fleet: FleetSettings = FleetSettings()
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_alias(cls, value: object) -> object:
+        return "prod" if isinstance(value, str) and value.lower() == "production" else value
+
     @field_validator("admin_token")
     @classmethod
     def _token_is_not_a_placeholder(cls, value: str | None) -> str | None:
-        if value is not None and value.strip().lower() in {"", "changeme", "change-me", "secret"}:
-            raise ValueError("WCS_ADMIN_TOKEN is a placeholder; set a real random token")
+        if value is not None and value.strip().lower() in PLACEHOLDERS:
+            raise ValueError("is a placeholder; set a real random token")
         return value
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> Settings:
+        if self.env == "prod":
+            problems = production_problems(self)
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("mqtt_url")
     @classmethod
@@ -218,6 +266,44 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Every secret production refuses, each naming its variable (WCS_ENV=prod).
+
+    Secrets the system itself checks (bearer tokens, webhook signatures) must be long
+    and random; passwords other services choose (SMTP, the SMS gateway, the broker,
+    the database) only must not be a placeholder."""
+    problems: list[str] = []
+    generated = {
+        "WCS_ADMIN_TOKEN": settings.admin_token,
+        "WCS_CARRIER_WEBHOOK_SECRET": settings.carrier_webhook_secret,
+    }
+    for name, value in generated.items():
+        why = weak_secret(value) if value is not None else None
+        if why:
+            problems.append(f"{name} {why} (production needs a random value: openssl rand -hex 32)")
+    chosen = {
+        "WCS_NOTIFY__SMTP_PASSWORD": settings.notify.smtp_password,
+        "WCS_NOTIFY__WEBHOOK_TOKEN": settings.notify.webhook_token,
+        "the password in WCS_MQTT_URL": settings.mqtt.password,
+        "the password in WCS_DATABASE_URL": urlsplit(settings.database_url).password,
+    }
+    for name, value in chosen.items():
+        if value is not None and value.strip().lower() in PLACEHOLDERS:
+            problems.append(f"{name} is a placeholder")
+    return problems
+
+
+def describe_error(exc: ValidationError) -> str:
+    """A settings error as one line naming each variable, for a person to act on."""
+    parts = []
+    for error in exc.errors():
+        loc = [str(p) for p in error.get("loc", ()) if p != "__root__"]
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        name = "WCS_" + "__".join(loc).upper() if loc else ""
+        parts.append(f"{name}: {message}" if name else message)
+    return "; ".join(parts)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -16,7 +16,8 @@ from pydantic_core import PydanticUndefined
 from wcs.settings import Settings
 
 DESCRIPTIONS: dict[str, str] = {
-    "WCS_ENV": "dev, test or prod; prod refuses placeholder secrets",
+    "WCS_ENV": "dev, test or prod; prod refuses to start with a placeholder or short "
+    "secret, naming the variable (docs/operations/security.md)",
     "WCS_SITE": "site id, the MQTT root is wcs/v1/{site}",
     "WCS_DATABASE_URL": "SQLAlchemy URL: sqlite+aiosqlite:///file.db or "
     "postgresql+asyncpg://user@host/db",
@@ -30,7 +31,8 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_POD_DIR": "where proof-of-delivery images are stored",
     "WCS_POD_MAX_BYTES": "largest proof-of-delivery upload",
     "WCS_CARRIER_URL": "base URL of the carrier's booking API",
-    "WCS_CARRIER_WEBHOOK_SECRET": "HMAC secret of the carrier's tracking webhook",
+    "WCS_CARRIER_WEBHOOK_SECRET": "HMAC secret of the carrier's tracking webhook (the "
+    "default is for development only; prod needs 32+ random characters)",
     "WCS_CARRIER_RULES_PATH": "carrier/service rules YAML (default: the shipped rules)",
     "WCS_AUTO_CLOSE_DAYS": "days after delivery without complaint before an order closes",
     "WCS_PACK__WEIGHT_TOLERANCE_PCT": "allowed scale deviation, percent of expected weight",
