@@ -1,0 +1,567 @@
+"""A pick-to-light station working one batch at a time (design §1 step 3).
+
+The station lights the slots of the current stop (the lowest walking-order position
+with work left) with the units to take; an item scan or a PTL confirm records units;
+the next stop lights when the current one is done. Totes are bound to the batch's
+orders by scanning them first.
+
+- Mispick: an item scan that matches no lit task is refused on the spot: nothing is
+  recorded as picked, the lit slots blink red and the mispick is logged with its cause
+  (``wrong_item``, ``no_tote``, ``nothing_lit``, ``no_batch``).
+- Count-down: while a task has units left its slot shows how many.
+- Short pick: a confirm with fewer units than asked. The missing units are written off
+  the shelf (it did not hold them), the rest of the line is reserved elsewhere and
+  appended to the batch; with no stock elsewhere the order goes to ``exception``.
+
+Only the tasks still to do are held (open or lit), in walking order: finished ones
+are written and forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from wcs.domain.floor.effects import (
+    Alert,
+    CancelOrder,
+    Command,
+    Effect,
+    LinePicked,
+    MoveTotes,
+    NextBatch,
+    OrderMove,
+    Reallocate,
+    Record,
+    ReservationPicked,
+    SaveBatch,
+    SaveTask,
+    SaveTote,
+    Shelf,
+)
+from wcs.domain.floor.machines import (
+    TASK_MOVES,
+    BatchState,
+    TaskState,
+    ToteState,
+    step,
+)
+from wcs.domain.states import OrderState
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    seq: int  # walking order within the batch
+    order_id: str
+    line_id: int
+    reservation_id: int
+    sku: str
+    location: str
+    qty: int
+    picked: int = 0
+    state: TaskState = TaskState.OPEN
+    panel: str | None = None  # the PTL panel and slot that show it (None: no light)
+    slot: int | None = None
+
+    @property
+    def left(self) -> int:
+        return self.qty - self.picked
+
+    def moved(self, state: TaskState) -> Task:
+        return replace(self, state=step(TASK_MOVES, f"task {self.id}", self.state, state))
+
+    def saved(self) -> SaveTask:
+        return SaveTask(self.id, self.picked, self.state, self.panel, self.slot)
+
+
+@dataclass(frozen=True, slots=True)
+class PickStation:
+    id: str
+    # Every slot of each panel the station works (to repaint a panel whole).
+    slots: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    batch: str | None = None
+    tasks: tuple[Task, ...] = ()  # open and lit, by (seq, id)
+    totes: Mapping[str, str] = field(default_factory=dict)  # order -> its tote (picking)
+    codes: Mapping[str, str] = field(default_factory=dict)  # item code -> SKU
+    started: frozenset[str] = frozenset()  # orders whose first unit is picked
+    # SKUs of the last tasks finished here: a scan of one of them is a unit too many.
+    recent: tuple[str, ...] = ()
+
+    def lit(self) -> list[Task]:
+        return [t for t in self.tasks if t.state == TaskState.LIT]
+
+    def shown(self, panel: str) -> dict[int, Task]:
+        """What ``panel`` shows: per slot, the lit task it counts down."""
+        shown: dict[int, Task] = {}
+        for task in self.tasks:
+            if task.state == TaskState.LIT and task.panel == panel and task.slot is not None:
+                shown.setdefault(task.slot, task)
+        return shown
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ItemScan:
+    device: str
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToteScan:
+    """A tote code scanned; ``holder``: the order it is bound to now, if it is not free."""
+
+    device: str
+    code: str
+    holder: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Confirm:
+    device: str
+    slot: int
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStarted:
+    """The station's next batch, as the edge activated it."""
+
+    batch: str
+    tasks: tuple[Task, ...]
+    codes: Mapping[str, str]
+    totes: Mapping[str, str]
+    started: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Reallocated:
+    """A short task's missing units, reserved elsewhere: the new tasks (ids drawn)."""
+
+    task_id: int
+    tasks: tuple[Task, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NoStock:
+    task_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel:
+    """The order is cancelled (a customer-service request applied by the owner)."""
+
+    order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Repaint:
+    """A panel (re)connected and shows anything: put its whole picture back."""
+
+    panel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Idle:
+    """Look for work: the station has no batch (or its batch has nothing left)."""
+
+
+PickEvent = (
+    ItemScan | ToteScan | Confirm | BatchStarted | Reallocated | NoStock | Cancel | Repaint | Idle
+)
+
+# Why a scan was refused (the activity row's ``cause``).
+WRONG_ITEM = "wrong_item"  # not an item of this batch, or of no lit slot
+AHEAD = "ahead"  # an item of a later stop: the picker is ahead of the lights
+PAST_END = "past_end"  # an item whose task just ended: one unit too many
+NO_TOTE = "no_tote"  # the right item, but its order has no tote yet
+NO_BATCH = "no_batch"
+NOTHING_LIT = "nothing_lit"
+CAUSES = (WRONG_ITEM, AHEAD, PAST_END, NO_TOTE, NO_BATCH, NOTHING_LIT)
+RECENT = 8
+
+FIRST_UNIT = "first unit picked"
+ALL_PICKED = "all lines picked"
+
+
+class _Run:
+    """One decision in progress: the station's tasks as a list, effects in order."""
+
+    def __init__(self, state: PickStation) -> None:
+        self.state = state
+        self.tasks = list(state.tasks)
+        self.totes = state.totes
+        self.started = state.started
+        self.recent = state.recent
+        self.effects: list[Effect] = []
+
+    def done(self, **changes: object) -> tuple[PickStation, list[Effect]]:
+        state = replace(
+            self.state,
+            tasks=tuple(self.tasks),
+            totes=self.totes,
+            started=self.started,
+            recent=self.recent,
+            **changes,  # type: ignore[arg-type]
+        )
+        return state, self.effects
+
+    def put(self, task: Task) -> None:
+        """Save a changed task; a finished one leaves the station's memory."""
+        for n, known in enumerate(self.tasks):
+            if known.id == task.id:
+                if task.state in (TaskState.OPEN, TaskState.LIT):
+                    self.tasks[n] = task
+                else:
+                    del self.tasks[n]
+                break
+        self.effects.append(task.saved())
+
+    def find(self, task_id: int) -> Task | None:
+        return next((t for t in self.tasks if t.id == task_id), None)
+
+    def light(self, task: Task, *, color: str = "green", blink: bool = False) -> None:
+        if task.panel is not None and task.slot is not None:
+            fields: dict[str, object] = {"slot": task.slot, "qty": task.left, "color": color}
+            if blink:
+                fields["blink"] = True
+            self.effects.append(Command(task.panel, "light", fields, subject=task.order_id))
+
+    def clear(self, task: Task) -> None:
+        if task.panel is not None and task.slot is not None:
+            self.effects.append(Command(task.panel, "clear", {"slot": task.slot}))
+
+    def record(
+        self,
+        kind: str,
+        *,
+        ok: bool = True,
+        order_id: str | None = None,
+        device: str | None = None,
+        **detail: object,
+    ) -> None:
+        self.effects.append(
+            Record(kind, ok, order_id, device, {"station": self.state.id, **detail})
+        )
+
+
+def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effect]]:
+    run = _Run(state)
+    match event:
+        case ItemScan():
+            _item_scan(run, event)
+        case ToteScan():
+            _tote_scan(run, event)
+        case Confirm():
+            _confirm(run, event)
+        case BatchStarted():
+            run.tasks = sorted(event.tasks, key=lambda t: (t.seq, t.id))
+            run.totes = dict(event.totes)
+            run.started = event.started
+            run.state = replace(state, batch=event.batch, codes=event.codes)
+            run.effects.append(SaveBatch(event.batch, BatchState.ACTIVE, state.id))
+            _next_stop(run)
+        case Reallocated():
+            _reallocated(run, event)
+        case NoStock():
+            _no_stock(run, event)
+        case Cancel():
+            _cancel(run, event)
+        case Repaint():
+            _repaint(run, event.panel)
+        case Idle():
+            if not run.tasks:
+                _batch_over(run)
+            else:
+                _next_stop(run)
+    return run.done(batch=run.state.batch, codes=run.state.codes)
+
+
+# --- the rules ------------------------------------------------------------------------
+
+
+def _first_unit(run: _Run, order_id: str) -> None:
+    if order_id not in run.started:
+        run.started = run.started | {order_id}
+        run.effects.append(
+            OrderMove(order_id, OrderState.PICK_PLANNED, OrderState.PICKING, FIRST_UNIT)
+        )
+
+
+def _refuse(run: _Run, device: str, code: str, sku: str | None, cause: str, reason: str) -> None:
+    """A mispick: nothing is counted; the lit slots blink red so the picker looks again."""
+    run.record(
+        "mispick", ok=False, device=device, code=code[:64], sku=sku, cause=cause, reason=reason
+    )
+    for task in run.tasks:
+        if task.state == TaskState.LIT:
+            run.light(task, color="red", blink=True)
+
+
+def _item_scan(run: _Run, event: ItemScan) -> None:
+    sku = run.state.codes.get(event.code)
+    if run.state.batch is None:
+        _refuse(run, event.device, event.code, sku, NO_BATCH, "no batch is active at this station")
+        return
+    lit = [t for t in run.tasks if t.state == TaskState.LIT]
+    if not lit:
+        _refuse(
+            run,
+            event.device,
+            event.code,
+            sku,
+            NOTHING_LIT,
+            "nothing is lit: wait for the next light",
+        )
+        return
+    matching = [t for t in lit if t.sku == sku] if sku is not None else []
+    if not matching:
+        if sku is not None and sku in run.recent:
+            cause, reason = PAST_END, "that task is complete: put the extra unit back"
+        elif sku is not None and any(t.sku == sku for t in run.tasks):
+            cause, reason = AHEAD, "that item is for a later stop: follow the lights"
+        else:
+            cause, reason = WRONG_ITEM, "item does not match a lit slot"
+        _refuse(run, event.device, event.code, sku, cause, reason)
+        return
+    ready = [t for t in matching if t.order_id in run.totes]
+    if not ready:
+        order = matching[0].order_id
+        _refuse(run, event.device, event.code, sku, NO_TOTE, f"scan a tote for order {order} first")
+        return
+    task = ready[0]
+    _count(run, task, 1, event.device)
+    task = run.find(task.id) or task
+    if task.left <= 0:
+        _finish(run, task)
+    else:
+        run.light(task)  # the display counts down so the picker sees what is left
+
+
+def _count(run: _Run, task: Task, units: int, device: str) -> Task:
+    counted = replace(task, picked=task.picked + units)
+    run.put(counted)
+    run.record(
+        "pick",
+        order_id=task.order_id,
+        device=device,
+        sku=task.sku,
+        qty=units,
+        location=task.location,
+    )
+    _first_unit(run, task.order_id)
+    return counted
+
+
+def _confirm(run: _Run, event: Confirm) -> None:
+    task = next(
+        (
+            t
+            for t in run.tasks
+            if t.state == TaskState.LIT and t.panel == event.device and t.slot == event.slot
+        ),
+        None,
+    )
+    if task is None:
+        run.record("stray_confirm", ok=False, device=event.device, slot=event.slot)
+        return
+    remaining = task.left
+    units = min(event.qty, remaining)
+    if units > 0:
+        if task.order_id not in run.totes:
+            _refuse(
+                run,
+                event.device,
+                task.sku,
+                task.sku,
+                NO_TOTE,
+                f"scan a tote for order {task.order_id} first",
+            )
+            return
+        task = _count(run, task, units, event.device)
+    if event.qty < remaining:
+        _short(run, task, remaining - event.qty, event.device)
+    else:
+        _finish(run, task)
+
+
+def _finish(run: _Run, task: Task) -> None:
+    """The task ends with what it holds: units leave the shelf for the tote."""
+    whole = task.picked >= task.qty
+    ended = task.moved(TaskState.DONE if whole else TaskState.SHORT)
+    run.put(ended)
+    run.recent = (*run.recent[-(RECENT - 1) :], task.sku)
+    if task.picked > 0:
+        run.effects.append(Shelf(task.sku, task.location, -task.picked, "pick", task.order_id))
+        run.effects.append(LinePicked(task.line_id, task.picked))
+    run.effects.append(ReservationPicked(task.reservation_id, None if whole else task.picked))
+    run.clear(task)
+    _after(run, task.order_id)
+
+
+def _after(run: _Run, order_id: str) -> None:
+    """An order with nothing left here is picked; the batch moves to its next stop."""
+    if order_id in run.started and not any(t.order_id == order_id for t in run.tasks):
+        run.effects.append(OrderMove(order_id, OrderState.PICKING, OrderState.PICKED, ALL_PICKED))
+        run.effects.append(MoveTotes(order_id, (ToteState.PICKING,), ToteState.TO_QC))
+        run.totes = {o: t for o, t in run.totes.items() if o != order_id}
+    if run.tasks:
+        _next_stop(run)
+    else:
+        _batch_over(run)
+
+
+def _batch_over(run: _Run) -> None:
+    if run.state.batch is not None:
+        run.effects.append(SaveBatch(run.state.batch, BatchState.DONE))
+        run.state = replace(run.state, batch=None, codes={})
+        run.totes = {}
+        run.started = frozenset()
+    run.effects.append(NextBatch(run.state.id))
+
+
+def _next_stop(run: _Run) -> None:
+    """Light every open task of the current stop whose slot is free (one per slot)."""
+    if not run.tasks:
+        return
+    stop = run.tasks[0].seq
+    busy = {
+        (t.panel, t.slot) for t in run.tasks if t.state == TaskState.LIT and t.panel is not None
+    }
+    for task in list(run.tasks):
+        if task.seq != stop:
+            break
+        if task.state != TaskState.OPEN:
+            continue
+        if task.panel is not None:
+            if (task.panel, task.slot) in busy:
+                continue  # that slot shows another order's units; this one lights after
+            busy.add((task.panel, task.slot))
+        lit = task.moved(TaskState.LIT)
+        run.put(lit)
+        run.light(lit)
+
+
+def _short(run: _Run, task: Task, missing: int, device: str) -> None:
+    """The shelf held fewer units than the books: write them off, re-plan the rest."""
+    run.record(
+        "short_pick",
+        ok=False,
+        order_id=task.order_id,
+        device=device,
+        sku=task.sku,
+        location=task.location,
+        missing=missing,
+    )
+    run.effects.append(Shelf(task.sku, task.location, -missing, "shortage", task.order_id))
+    run.effects.append(Reallocate(task.id, task.order_id, task.line_id, task.sku, missing))
+
+
+def _reallocated(run: _Run, event: Reallocated) -> None:
+    task = run.find(event.task_id)
+    if task is None:
+        return
+    last = max((t.seq for t in run.tasks), default=task.seq)
+    for new in event.tasks:
+        placed = replace(new, seq=last + 1, state=TaskState.OPEN)
+        run.tasks.append(placed)
+        run.effects.append(placed.saved())
+    # The replacements exist before this one closes, so the order is not mistaken for
+    # complete and the batch lights them in turn.
+    _finish(run, task)
+
+
+def _no_stock(run: _Run, event: NoStock) -> None:
+    task = run.find(event.task_id)
+    if task is None:
+        return
+    run.effects.append(
+        Alert(
+            "short_pick",
+            "warning",
+            f"order {task.order_id}: {task.left} x {task.sku} missing at {task.location} and "
+            "no stock elsewhere; the order goes to the exception lane",
+            task.order_id,
+        )
+    )
+    _drop_order(run, task.order_id, keep=task.id)
+    run.effects.append(
+        OrderMove(
+            task.order_id,
+            None,
+            OrderState.EXCEPTION,
+            f"short pick of {task.sku}, no stock elsewhere",
+        )
+    )
+    run.effects.append(MoveTotes(task.order_id, (ToteState.PICKING,), ToteState.EXCEPTION))
+    run.totes = {o: t for o, t in run.totes.items() if o != task.order_id}
+    run.started = run.started - {task.order_id}
+    _finish(run, task)
+
+
+def _drop_order(run: _Run, order_id: str, keep: int | None = None) -> None:
+    """The order's other tasks end here, their lit slots switched off."""
+    for task in [t for t in run.tasks if t.order_id == order_id and t.id != keep]:
+        run.put(task.moved(TaskState.CANCELLED))
+        if task.state == TaskState.LIT:
+            run.clear(task)
+
+
+def _cancel(run: _Run, event: Cancel) -> None:
+    _drop_order(run, event.order_id)
+    run.effects.append(CancelOrder(event.order_id, event.reason))
+    run.effects.append(
+        MoveTotes(
+            event.order_id, tuple(s for s in ToteState if s != ToteState.FREE), ToteState.EXCEPTION
+        )
+    )
+    run.totes = {o: t for o, t in run.totes.items() if o != event.order_id}
+    run.started = run.started - {event.order_id}
+    if run.state.batch is None:
+        return
+    if run.tasks:
+        _next_stop(run)
+    else:
+        _batch_over(run)
+
+
+def _tote_scan(run: _Run, event: ToteScan) -> None:
+    if event.holder is not None:
+        run.record(
+            "tote_busy", ok=False, device=event.device, tote=event.code, order_id=event.holder
+        )
+        return
+    if run.state.batch is None:
+        run.record("tote_no_batch", ok=False, device=event.device, tote=event.code)
+        return
+    order_id = next(
+        (t.order_id for t in sorted(run.tasks, key=lambda t: t.id) if t.order_id not in run.totes),
+        None,
+    )
+    if order_id is None:
+        run.record("tote_not_needed", ok=False, device=event.device, tote=event.code)
+        return
+    run.totes = {**run.totes, order_id: event.code}
+    run.effects.append(SaveTote(event.code, order_id, ToteState.PICKING, run.state.id))
+    run.record("tote_bound", order_id=order_id, device=event.device, tote=event.code)
+
+
+def _repaint(run: _Run, panel: str) -> None:
+    shown = replace(run.state, tasks=tuple(run.tasks)).shown(panel)
+    for slot in run.state.slots.get(panel, ()):
+        task = shown.get(slot)
+        if task is not None:
+            run.light(task)
+        else:
+            run.effects.append(Command(panel, "clear", {"slot": slot}))
+
+
+def repaint_all(state: PickStation) -> list[Effect]:
+    """Every panel of the station as its state says (after the station is taken over)."""
+    effects: list[Effect] = []
+    for panel in state.slots:
+        effects.extend(decide(state, Repaint(panel))[1])
+    return effects
