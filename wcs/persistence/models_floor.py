@@ -150,3 +150,51 @@ class SequenceCounter(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(BigId)
+
+
+class StationRow(Base):
+    """A unit of floor ownership: a station (pick, QC, pack), a conveyor point, or the
+    floor's planner. Exactly one controller instance holds it at a time: ``holder``
+    until ``expires_at``; ``epoch`` grows with every change of holder, so a batch
+    committed by an instance that lost the station is refused (fencing)."""
+
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # pick, qc, pack, conveyor, floor
+    holder: Mapped[str | None] = mapped_column(String(64))
+    epoch: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # A pack station without a working printer is down: the conveyor sends totes elsewhere.
+    down: Mapped[bool] = mapped_column(Boolean, default=False)
+    down_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class ControllerInstance(Base):
+    """A live controller process: stations are shared out among the fresh ones."""
+
+    __tablename__ = "controller_instances"
+
+    instance: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(Timestamp)
+    seen_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class FloorRequest(Base):
+    """An action on floor state asked by someone who does not own it (the API): the
+    owning station applies it in order with its device events and writes the result."""
+
+    __tablename__ = "floor_requests"
+    __table_args__ = (Index("ix_floor_requests_pending", "station", "state"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    station: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(24))  # cancel, qc_verdict, qc_resolve, wave, ...
+    order_id: Mapped[str | None] = mapped_column(String(40))
+    body: Mapped[dict[str, object]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, done, refused
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp)
+    done_at: Mapped[datetime | None] = mapped_column(Timestamp)
