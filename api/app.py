@@ -131,10 +131,10 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
 def app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (each worker process builds its own app)."""
     from wcs.logs import configure_logging
-    from wcs.settings import load_settings
+    from wcs.settings import load_settings, secret_values
 
     settings = load_settings()
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.log_json, secrets=secret_values(settings))
     return create_app(settings, settle_heap=True)
 
 

@@ -27,6 +27,7 @@ from wcs.errors import (
     ValidationFailed,
     WcsError,
 )
+from wcs.logs import mark_logged
 from wcs.persistence.db import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -152,4 +153,5 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
+        mark_logged(exc)
         return problem(500, "internal error; it has been logged", code="internal")

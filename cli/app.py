@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from wcs.errors import WcsError
 from wcs.logs import configure_logging
-from wcs.settings import Settings, describe_error, load_settings
+from wcs.settings import Settings, describe_error, load_settings, secret_values
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,7 +42,7 @@ def _settings() -> Settings:
     except Exception as exc:
         typer.secho(f"configuration error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.log_json, secrets=secret_values(settings))
     return settings
 
 
@@ -149,6 +149,8 @@ def api(
         port=port,
         workers=workers,
         log_level="warning",
+        # The server's loggers go through ours (redaction, no locals), not its own.
+        log_config=None,
         access_log=False,
         # Longer than typical client and proxy pools keep idle connections, so the
         # server is not the side that closes one a client is about to reuse.

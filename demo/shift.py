@@ -382,11 +382,7 @@ def _signals_set(stop: asyncio.Event) -> Iterator[None]:
 
 
 def _log_to_file(path: Path, level: str, *, append: bool) -> None:
-    configure_logging(level)
-    root = logging.getLogger()
-    for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(path.open("a" if append else "w", encoding="utf-8"))
+    configure_logging(level, stream=path.open("a" if append else "w", encoding="utf-8"))
 
 
 # -- the shift ---------------------------------------------------------------------------------

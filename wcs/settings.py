@@ -295,6 +295,18 @@ def production_problems(settings: Settings) -> list[str]:
     return problems
 
 
+def secret_values(settings: Settings) -> list[str | None]:
+    """Every secret the settings hold: the log writes none of them."""
+    return [
+        settings.admin_token,
+        settings.carrier_webhook_secret,
+        settings.notify.smtp_password,
+        settings.notify.webhook_token,
+        settings.mqtt.password,
+        urlsplit(settings.database_url).password,
+    ]
+
+
 def describe_error(exc: ValidationError) -> str:
     """A settings error as one line naming each variable, for a person to act on."""
     parts = []
