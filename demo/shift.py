@@ -57,7 +57,7 @@ from device_sim.scenario import Rates, Shift, ShiftOptions
 from device_sim.world import World, plan_slotting
 from drivers.base import Driver
 from drivers.options import DriverOptions
-from drivers.runner import build_drivers
+from drivers.runner import build_drivers, supervise
 from wcs.errors import ConfigError, WcsError
 from wcs.floor import DiverterDevice, Floor, ModbusLink, PtlDevice, load_floor
 from wcs.logs import configure_logging
@@ -253,15 +253,6 @@ async def running_drivers(
     floor: Floor, settings: Settings, options: DriverOptions
 ) -> AsyncIterator[list[Driver]]:
     drivers = build_drivers(floor, settings, options)
-
-    async def supervise(driver: Driver) -> None:
-        while True:
-            try:
-                await driver.run()
-                return
-            except Exception:
-                log.exception("driver %s failed; restarting it", driver.device_id)
-                await asyncio.sleep(0.5)
 
     tasks = [asyncio.create_task(supervise(d), name=f"driver:{d.device_id}") for d in drivers]
     try:

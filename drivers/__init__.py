@@ -13,7 +13,6 @@ Layout (one sub-package per device kind, each a pure codec plus a driver)::
     modbus_link.py  one pymodbus client + lock per Modbus gateway, shared by its units
     bridge.py       the MQTT side: status + Last Will, outbox, commands, acks
     outbox.py       the bounded, ordered offline buffer (drop-oldest, counted)
-    backoff.py      capped full-jitter backoff: every reconnect loop uses it
     base.py         the driver runtime: device loop, command loop, fault reporting
     runner.py       ``wcs drivers --floor FILE``
 

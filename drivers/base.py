@@ -7,8 +7,9 @@ A driver is three named tasks in one TaskGroup:
   ``fault`` with the reason, back off, reconnect - forever;
 - ``<id>/commands``: run commands one at a time, ack each exactly once.
 
-Errors are logged the way a supervisor wants them: ERROR on the first failure, quiet
-while it lasts, INFO on recovery.
+Errors are logged the way a supervisor wants them (:class:`wcs.retry.Outage`): ERROR on
+the first failure, quiet while it lasts, INFO on recovery; reconnects follow the one
+backoff policy of the system (:mod:`wcs.retry`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from drivers.backoff import Backoff
 from drivers.bridge import MqttBridge
 from drivers.frame import BadFrame
 from drivers.modbus_link import ModbusHubs
@@ -31,6 +32,7 @@ from wcs.contract import Command
 from wcs.contract.payloads import DeviceKind
 from wcs.errors import DeviceError, DeviceUnavailable
 from wcs.logs import get_logger
+from wcs.retry import Reconnect
 
 
 @dataclass
@@ -119,36 +121,32 @@ class Driver(abc.ABC):
             self.log.info("driver stopped", **self.counters.snapshot())
 
     async def _device_loop(self) -> None:
-        backoff = Backoff(self.options.backoff_base_s, self.options.backoff_cap_s)
-        failing = False
-        while True:
+        link = Reconnect(
+            "device link",  # the log is bound to the device, and its errors name it
+            self.log,
+            self.options.backoff,
+            level=logging.ERROR,
+            expected=(DeviceError,),
+            on_failure=self._link_failed,
+        )
+
+        async def session() -> None:
             try:
                 async with self.connect():
                     self.counters.device_connects += 1
-                    if failing:
-                        self.log.info("device reachable again")
-                    failing = False
-                    backoff.reset()
+                    link.up()
                     self.online.set()
                     await self.serve()
-            except DeviceError as exc:
-                self._link_failed(exc.message, first=not failing)
-                failing = True
-            except Exception as exc:  # a driver bug must not take the floor down
-                self.log.exception("driver error; reconnecting")
-                self._link_failed(f"{self.who}: driver error: {exc}", first=not failing)
-                failing = True
             finally:
                 self.online.clear()
-            await backoff.sleep()
 
-    def _link_failed(self, detail: str, *, first: bool) -> None:
+        await link.run(session)
+
+    def _link_failed(self, exc: BaseException) -> None:
+        # A driver bug must not take the floor down: reported as a fault, retried.
+        detail = exc.message if isinstance(exc, DeviceError) else f"{self.who}: driver error: {exc}"
         self.counters.device_failures += 1
         self.fault(detail)
-        if first:
-            self.log.error("device unreachable", detail=detail)
-        else:
-            self.log.debug("device still unreachable", detail=detail)
 
     async def _command_loop(self) -> None:
         while True:

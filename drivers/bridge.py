@@ -11,14 +11,16 @@ and the contract announces a dead driver as ``dev/{id}/status = offline``.
   (re)connect and on every change.
 - Commands are validated against the contract; a bad one goes to ``dlq`` and changes
   nothing, a repeated ``cmd_id`` is acked again with the first answer, never re-run.
-- Reconnects use :class:`~drivers.backoff.Backoff`; a fresh client per connection
-  keeps paho's session state from replaying anything behind our back.
+- Reconnects follow the system's one policy (:class:`wcs.retry.Reconnect`); a fresh
+  client per connection keeps paho's session state from replaying anything behind our
+  back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -26,7 +28,6 @@ from typing import Literal
 
 import aiomqtt
 
-from drivers.backoff import Backoff
 from drivers.options import DriverOptions
 from drivers.outbox import Outbox, Outgoing
 from drivers.stats import DriverCounters
@@ -37,6 +38,7 @@ from wcs.errors import ValidationFailed
 from wcs.ids import new_id
 from wcs.logs import get_logger
 from wcs.mqtt.client import make_client
+from wcs.retry import Reconnect
 from wcs.settings import MqttEndpoint
 
 StatusState = Literal["online", "offline", "fault"]
@@ -182,54 +184,50 @@ class MqttBridge:
 
     async def run(self) -> None:
         """Stay connected until cancelled; on cancel publish what is left and ``offline``."""
-        backoff = Backoff(self.options.backoff_base_s, self.options.backoff_cap_s)
-        failing = False
-        while True:
-            client = make_client(
-                self.endpoint,
-                identifier=f"wcs-drv-{self.device_id}-{self.boot_id}",
-                will=self._will(),
-                keepalive=self.options.mqtt_keepalive_s,
-            )
-            # aiomqtt warns past 10 unacknowledged publishes; our window is larger on
-            # purpose (and bounded), so only warn past it.
-            client.pending_calls_threshold = self.options.inflight_window + 16
-            cancelled = False
-            try:
-                async with client:
-                    self.counters.mqtt_connects += 1
-                    if failing:
-                        self.log.info("broker reachable again", buffered=len(self.outbox))
-                    failing = False
-                    backoff.reset()
-                    try:
-                        await self._session(client)
-                    except asyncio.CancelledError:
-                        cancelled = True
-                        raise
-            except aiomqtt.MqttError as exc:
-                if cancelled:
-                    # aiomqtt's __aexit__ may turn a cancelled session into a disconnect
-                    # timeout; we are stopping all the same.
-                    raise asyncio.CancelledError from exc
-                self.counters.mqtt_failures += 1
-                if not failing:
-                    self.log.error(
-                        "broker unreachable; buffering events",
-                        broker=f"{self.endpoint.host}:{self.endpoint.port}",
-                        reason=str(exc),
-                    )
-                failing = True
-            except Exception as exc:  # a bug here must not end the driver: log, reconnect
-                if cancelled:
-                    raise asyncio.CancelledError from exc
-                self.counters.mqtt_failures += 1
-                self.log.exception("MQTT session failed; reconnecting")
-                failing = True
-            finally:
-                self.connected.clear()
-                self.outbox.rewind()
-            await backoff.sleep()
+        link = Reconnect(
+            f"{self.kind} {self.device_id} -> broker {self.endpoint.host}:{self.endpoint.port}",
+            self.log,
+            self.options.backoff,
+            level=logging.ERROR,
+            expected=(aiomqtt.MqttError,),
+            on_failure=self._broker_failed,
+        )
+        await link.run(lambda: self._connection(link))
+
+    def _broker_failed(self, exc: BaseException) -> None:
+        self.counters.mqtt_failures += 1
+        if len(self.outbox):
+            self.log.debug("buffering events while the broker is away", buffered=len(self.outbox))
+
+    async def _connection(self, link: Reconnect) -> None:
+        client = make_client(
+            self.endpoint,
+            identifier=f"wcs-drv-{self.device_id}-{self.boot_id}",
+            will=self._will(),
+            keepalive=self.options.mqtt_keepalive_s,
+        )
+        # aiomqtt warns past 10 unacknowledged publishes; our window is larger on
+        # purpose (and bounded), so only warn past it.
+        client.pending_calls_threshold = self.options.inflight_window + 16
+        cancelled = False
+        try:
+            async with client:
+                self.counters.mqtt_connects += 1
+                link.up()
+                try:
+                    await self._session(client)
+                except asyncio.CancelledError:
+                    cancelled = True
+                    raise
+        except Exception as exc:
+            if cancelled:
+                # aiomqtt's __aexit__ may turn a cancelled session into a disconnect
+                # timeout; we are stopping all the same.
+                raise asyncio.CancelledError from exc
+            raise
+        finally:
+            self.connected.clear()
+            self.outbox.rewind()
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(self.topics.device_commands(self.device_id), qos=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from wcs.retry import Backoff
+
 
 @dataclass(frozen=True)
 class DriverOptions:
@@ -15,7 +17,8 @@ class DriverOptions:
     recent_commands: int = 1024
     command_queue: int = 256
     command_timeout_s: float = 15.0
-    # Reconnect backoff (device links and broker alike): full jitter, capped.
+    # Reconnect backoff (device links and broker alike): the system's one policy
+    # (wcs.retry: capped exponential, full jitter), with these bounds.
     backoff_base_s: float = 0.1
     backoff_cap_s: float = 5.0
     mqtt_keepalive_s: int = 15
@@ -33,3 +36,7 @@ class DriverOptions:
     # PTL and diverters.
     heartbeat_s: float = 1.0
     route_timeout_s: float = 3.0
+
+    @property
+    def backoff(self) -> Backoff:
+        return Backoff(self.backoff_base_s, self.backoff_cap_s)

@@ -18,13 +18,13 @@ import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-from drivers.backoff import Backoff
 from drivers.base import Driver, Resources
 from drivers.options import DriverOptions
 from drivers.registry import build_driver
 from wcs.contract import Topics
 from wcs.floor import Floor, load_floor
 from wcs.logs import get_logger
+from wcs.retry import Reconnect
 from wcs.settings import Settings
 
 log = get_logger("drivers.runner")
@@ -59,15 +59,11 @@ def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-async def _supervise(driver: Driver, options: DriverOptions) -> None:
-    backoff = Backoff(options.backoff_base_s, options.backoff_cap_s)
-    while True:
-        try:
-            await driver.run()
-            return
-        except Exception:
-            log.exception("driver failed; restarting it", device=driver.device_id)
-            await backoff.sleep()
+async def supervise(driver: Driver) -> None:
+    """Run ``driver`` until cancelled; one that fails on a bug is logged with its
+    traceback and restarted after the backoff, never taking the others down."""
+    restarts = Reconnect(f"driver {driver.device_id}", log, driver.options.backoff, expected=())
+    await restarts.run(driver.run)
 
 
 async def run_floor(
@@ -98,7 +94,7 @@ async def run_floor(
     with _stop_on_signals(stop):
         async with asyncio.TaskGroup() as tg:
             tasks = [
-                tg.create_task(_supervise(driver, options), name=f"driver:{driver.device_id}")
+                tg.create_task(supervise(driver), name=f"driver:{driver.device_id}")
                 for driver in drivers
             ]
             await stop.wait()

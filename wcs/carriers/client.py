@@ -47,6 +47,7 @@ from wcs.errors import (
     IdempotencyConflict,
     NotFound,
 )
+from wcs.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,8 @@ class ShipmentStatus:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Capped exponential backoff with full jitter, bounded by attempts and a deadline."""
+    """The system's backoff (capped exponential, full jitter), bounded by attempts and a
+    deadline."""
 
     attempts: int = 5
     initial_s: float = 0.25
@@ -136,9 +138,8 @@ class RetryPolicy:
     deadline_s: float = 30.0
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
-        """Wait before attempt ``attempt + 1``: uniform in [0, min(max, initial * 2^(n-1))]."""
-        ceiling = min(self.max_s, self.initial_s * 2 ** (attempt - 1))
-        return rng.uniform(0, ceiling)
+        """Wait before attempt ``attempt + 1``: the system's policy (:mod:`wcs.retry`)."""
+        return Backoff(self.initial_s, max(self.max_s, self.initial_s)).delay(attempt, rng)
 
 
 class _Transient(Exception):

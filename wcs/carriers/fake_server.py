@@ -53,12 +53,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wcs.carriers.signing import SIGNATURE_HEADER, sign
 from wcs.ids import new_id
+from wcs.retry import Backoff
 from wcs.timeutil import rfc3339, utcnow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
 DEFAULT_SECRET = "dev-webhook-secret"
+# Between webhook attempts, as our own clients back off (a real carrier does likewise).
+WEBHOOK_BACKOFF = Backoff(0.2, 2.0)
 TRACKING_STATUSES = (
     "in_transit",
     "out_for_delivery",
@@ -440,7 +443,7 @@ async def _deliver(state: _State, payload: dict[str, Any]) -> dict[str, Any]:
             if response.status_code < 500:
                 break  # the receiver refused it; sending it again will not help
         if attempt < cfg.webhook_attempts:
-            await asyncio.sleep(0.1 * 2**attempt)
+            await asyncio.sleep(WEBHOOK_BACKOFF.delay(attempt))
     log.warning("webhook %s not delivered: %s", url, error or status_code)
     return {
         "url": url,

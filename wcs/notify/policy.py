@@ -11,8 +11,11 @@
 - Keys: ``order:<order>:<seq>:<channel>`` for state changes and
   ``notice:<id>:<channel>`` for customer notices; the SMTP Message-ID is derived from
   the key, so a duplicate (a retry after an unknown outcome) is recognisable as one.
-- Backoff: capped exponential with equal jitter (half fixed, half random), so retries
-  of many messages after an outage spread out but never come back at once.
+- Backoff: the system's capped exponential window (:mod:`wcs.retry`) with half of it
+  fixed ("equal jitter") rather than all of it random: a message has a budget of
+  attempts, and the fixed half makes that budget a time budget (eight attempts span
+  at least half an hour by default), so a short outage of the mail server cannot use
+  it up; the random half still spreads the retries of many messages.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+from wcs.retry import Backoff
 
 Lang = Literal["en", "zh-CN"]
 LANGS: tuple[Lang, ...] = ("en", "zh-CN")
@@ -122,8 +127,9 @@ def backoff_s(
     cap_s: float,
     rand: Callable[[float, float], float] = random.uniform,
 ) -> float:
-    """Seconds before the next try after ``attempts`` failed tries (1 = first failure)."""
+    """Seconds before the next try after ``attempts`` failed tries (1 = first failure):
+    the window of the system's backoff (:class:`wcs.retry.Backoff`), half of it fixed."""
     if attempts < 1:
         raise ValueError("backoff after at least one attempt")
-    ceiling = min(cap_s, base_s * 2 ** min(attempts - 1, 32))
+    ceiling = Backoff(base_s, max(base_s, cap_s)).window(attempts)
     return float(ceiling / 2 + rand(0.0, ceiling / 2))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-from drivers.backoff import Backoff
 from drivers.outbox import Outbox
 
 
@@ -103,12 +102,3 @@ def test_random_interleaving_never_loses_or_reorders() -> None:
     delivered += [int(p) for p in drain(box)]
     assert sorted(set(delivered)) == list(range(produced))
     assert delivered == sorted(delivered)
-
-
-def test_backoff_is_capped_full_jitter() -> None:
-    backoff = Backoff(base_s=0.1, cap_s=1.0, rng=random.Random(1))
-    delays = [backoff.next_delay() for _ in range(50)]
-    assert all(0 <= d <= 1.0 for d in delays)
-    assert delays[0] <= 0.1 and max(delays[10:]) > 0.5  # window grows, then stays capped
-    backoff.reset()
-    assert backoff.next_delay() <= 0.1
