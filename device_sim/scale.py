@@ -11,15 +11,30 @@ MT-SICS (every command and reply ends with CR LF; only CR LF ends a command):
 ``S``    stable net weight ``S S     1234.5 g``; waits up to ``stable_timeout_s`` for
          the load to settle, then ``S I``
 ``SI``   immediate: ``S D`` with the moving value, ``S S`` once settled
+``SIR``  ``SI`` repeated every ``continuous_interval_s`` until the next command
 ``Z``    zero (waits for stability): ``Z A``; ``Z I`` not settled in time or busy;
          ``Z +`` / ``Z -`` outside the zero-setting range
+``ZI``   zero at once: ``ZI S`` (stable) or ``ZI D`` (moving); ``ZI +`` / ``ZI -``
 ``T``    tare (waits for stability): ``T S <tare> g``; ``T I``; ``T +`` over capacity;
          ``T -`` below zero
-``TA``   tare memory: ``TA A <tare> g``; ``TAC`` clears it: ``TAC A``
-``@``    reset: cancels a waiting command (it gets no reply), clears the tare, answers
-         ``I4 A "<serial>"``
+``TI``   tare at once: ``TI S <tare>`` or ``TI D <tare>``; ``TI +`` / ``TI -``
+``TA``   tare memory: ``TA A <tare> g``; ``TA <value> <unit>`` presets it (``TA L``
+         for a value out of range or a unit the scale does not show); ``TAC`` clears
+         it: ``TAC A``
+``@``    reset: cancels a waiting command (it gets no reply) and a running ``SIR``,
+         clears the tare, answers ``I4 A "<serial>"``
 other    ``ES``; a line with bytes outside printable ASCII answers ``ET``
 ======== ===========================================================================
+
+Dialects (``ScaleOptions.dialect``), as scales in the field answer:
+
+- ``standard``: the replies above, as the MT-SICS reference manual prints them.
+- ``echo``: every reply starts with the command it answers (``SI S ...``,
+  ``SIR D ...``, ``ZI A``, ``@ A "..."``), and ``S`` does not wait for the load to
+  settle: a moving load answers ``S D <value>`` at once.
+
+Units: ``g``, ``kg``, ``lb`` and ``oz`` (``unit``), converted from the grams on the
+platter.
 
 Over capacity every weight command answers ``S +``; below zero by more than
 ``underload_g`` it answers ``S -``. Weights are right-aligned in a 10-character field.
@@ -47,14 +62,20 @@ from device_sim.serial_link import PtyEndpoint, SerialEndpoint, SerialSim, TcpSe
 STX = 0x02
 CR = 0x0D
 Fault = Literal["busy", "overload", "underload"]
+Unit = Literal["g", "kg", "lb", "oz"]
+# Grams per displayed unit (the avoirdupois pound and ounce are exact by definition).
+UNIT_GRAMS: dict[str, float] = {"g": 1.0, "kg": 1000.0, "lb": 453.59237, "oz": 28.349523125}
+# Decimals shown by default: about 0.1 g resolution in each unit.
+UNIT_DECIMALS: dict[str, int] = {"g": 1, "kg": 4, "lb": 4, "oz": 3}
 
 
 @dataclass(frozen=True)
 class ScaleOptions:
     protocol: Literal["mt-sics", "toledo-continuous"] = "mt-sics"
-    unit: Literal["g", "kg"] = "g"
+    unit: Unit = "g"
+    dialect: Literal["standard", "echo"] = "standard"
     capacity_g: float = 30_000.0
-    # Displayed decimals; by default 0.1 g resolution (1 decimal in g, 4 in kg).
+    # Displayed decimals; by default about 0.1 g resolution (1 in g, 4 in kg and lb).
     decimals: int | None = None
     # How long ``S``, ``Z`` and ``T`` wait for a settled load before answering ``I``.
     stable_timeout_s: float = 3.0
@@ -73,7 +94,7 @@ class ScaleOptions:
     def shown_decimals(self) -> int:
         if self.decimals is not None:
             return self.decimals
-        return 1 if self.unit == "g" else 4
+        return UNIT_DECIMALS[self.unit]
 
     @property
     def zero_range(self) -> float:
@@ -82,7 +103,7 @@ class ScaleOptions:
 
 def format_weight(grams: float, unit: str = "g", decimals: int = 1) -> str:
     """MT-SICS weight field: value right-aligned in 10 characters, a space, the unit."""
-    value = grams / 1000.0 if unit == "kg" else grams
+    value = grams / UNIT_GRAMS[unit]
     text = f"{value:.{decimals}f}"
     if text.startswith("-") and float(text) == 0:
         text = text[1:]
@@ -191,6 +212,9 @@ class ScaleSim(SerialSim):
         self._wake = asyncio.Event()
         self._print_request = False
         self._settle_timer: asyncio.TimerHandle | None = None
+        self._stream: asyncio.Task[None] | None = None
+        if self.options.protocol != "mt-sics" and self.options.unit not in ("g", "kg"):
+            raise ValueError("Toledo continuous output shows g or kg only")
 
     async def stop(self) -> None:
         if self._settle_timer is not None:
@@ -282,6 +306,8 @@ class ScaleSim(SerialSim):
             if self.options.protocol != "mt-sics":
                 self._continuous_command(line)
                 continue
+            # MT-SICS: SIR repeats until the scale receives another command.
+            self._stop_stream()
             if line == b"@":
                 # MT-SICS: @ cancels every command still waiting for its answer.
                 while not self._lines.empty():
@@ -305,6 +331,16 @@ class ScaleSim(SerialSim):
             self.replies.append(reply)
             await self.send(reply.encode("ascii") + b"\r\n")
 
+    def _stop_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.cancel()
+            self._stream = None
+
+    @property
+    def streaming(self) -> bool:
+        """An ``SIR`` stream is running."""
+        return self._stream is not None and not self._stream.done()
+
     async def _execute(self, line: bytes) -> str | None:
         if any(b < 0x20 or b > 0x7E for b in line):
             return "ET"
@@ -313,20 +349,30 @@ class ScaleSim(SerialSim):
             self._abort.clear()
             self.tare_g = 0.0
             self._changed()
-            return f'I4 A "{self.serial_number}"'
+            head = "@" if self.options.dialect == "echo" else "I4"
+            return f'{head} A "{self.serial_number}"'
+        if command == "TA" and args:
+            return self._preset_tare(args)
         if args:
             return "ES"
         handler = {
             "S": self._cmd_s,
             "SI": self._cmd_si,
+            "SIR": self._cmd_sir,
             "Z": self._cmd_z,
+            "ZI": self._cmd_zi,
             "T": self._cmd_t,
+            "TI": self._cmd_ti,
             "TA": self._cmd_ta,
             "TAC": self._cmd_tac,
         }.get(command)
         if handler is None:
             return "ES"
         return await handler()
+
+    def _echo(self, command: str, standard: str) -> str:
+        """The reply's first token: the command itself in the echo dialect."""
+        return command if self.options.dialect == "echo" else standard
 
     def _busy(self) -> bool:
         # A method, not an inline test: the fault may change while a command waits.
@@ -361,6 +407,8 @@ class ScaleSim(SerialSim):
             return "S I"
         if error := self._range_error(now()):
             return f"S {error}"
+        if self.options.dialect == "echo" and not self.stable:
+            return f"S D {self._weight(self.net_g)}"
         outcome = await self._wait_stable()
         if outcome == "abort":
             return None
@@ -370,15 +418,75 @@ class ScaleSim(SerialSim):
             return "S I"
         return f"S S {self._weight(self.net_g)}"
 
-    async def _cmd_si(self) -> str:
+    async def _cmd_si(self, command: str = "SI") -> str:
         t = now()
+        head = self._echo(command, "S")
         if self._fault == "busy":
-            return "S I"
+            return f"{head} I"
         if error := self._range_error(t):
-            return f"S {error}"
+            return f"{head} {error}"
         load, moving = self._platter.reading(t)
         net = load - self.zero_offset_g - self.tare_g
-        return f"S {'D' if moving else 'S'} {self._weight(net)}"
+        return f"{head} {'D' if moving else 'S'} {self._weight(net)}"
+
+    async def _cmd_sir(self) -> None:
+        self._stream = self.tasks.spawn(self._sir_stream(), "sir")
+
+    async def _sir_stream(self) -> None:
+        while True:
+            reply = await self._cmd_si("SIR")
+            self.replies.append(reply)
+            await self.send(reply.encode("ascii") + b"\r\n")
+            await asyncio.sleep(self.options.continuous_interval_s)
+
+    async def _cmd_zi(self) -> str:
+        head = self._echo("ZI", "ZI")
+        if self._fault == "busy":
+            return f"{head} I"
+        load, moving = self._platter.reading(now())
+        if self._fault == "overload" or load > self.options.zero_range:
+            return f"{head} +"
+        if self._fault == "underload" or load < -self.options.zero_range:
+            return f"{head} -"
+        self.zero_offset_g = load
+        self.tare_g = 0.0
+        self._changed()
+        if self.options.dialect == "echo":
+            return f"{head} A"
+        return f"{head} {'D' if moving else 'S'}"
+
+    async def _cmd_ti(self) -> str:
+        if self._fault == "busy":
+            return "TI I"
+        load, moving = self._platter.reading(now())
+        if self._fault == "overload" or load > self.options.capacity_g:
+            return "TI +"
+        gross = load - self.zero_offset_g
+        if self._fault == "underload" or gross < 0:
+            return "TI -"
+        self.tare_g = self._rounded(gross)
+        self._changed()
+        return f"TI {'D' if moving else 'S'} {self._weight(self.tare_g)}"
+
+    def _rounded(self, grams: float) -> float:
+        """``grams`` at the scale's resolution (a tare is stored as shown)."""
+        step = UNIT_GRAMS[self.options.unit] / 10**self.options.shown_decimals
+        return float(round(round(grams / step) * step, 6))
+
+    def _preset_tare(self, args: list[str]) -> str:
+        """``TA <value> <unit>``: a known container weight becomes the tare."""
+        if len(args) != 2 or args[1] != self.options.unit:
+            return "TA L"  # MT-SICS: the preset must be in the displayed unit
+        try:
+            value = float(args[0])
+        except ValueError:
+            return "TA L"
+        grams = value * UNIT_GRAMS[self.options.unit]
+        if not 0 <= grams <= self.options.capacity_g or not math.isfinite(grams):
+            return "TA L"
+        self.tare_g = self._rounded(grams)
+        self._changed()
+        return f"TA A {self._weight(self.tare_g)}"
 
     async def _cmd_z(self) -> str | None:
         if self._fault == "busy":
@@ -411,8 +519,7 @@ class ScaleSim(SerialSim):
         gross = self._platter.reading(now())[0] - self.zero_offset_g
         if self._fault == "underload" or gross < 0:
             return "T -"
-        gram_decimals = self.options.shown_decimals - (3 if self.options.unit == "kg" else 0)
-        self.tare_g = round(gross, max(gram_decimals, 0))
+        self.tare_g = self._rounded(gross)
         self._changed()
         return f"T S {self._weight(self.tare_g)}"
 

@@ -29,7 +29,8 @@ def build_driver(
     from drivers.diverter.driver import DiverterDriver
     from drivers.printer.driver import PrinterDriver
     from drivers.ptl.driver import PtlDriver
-    from drivers.scale.driver import MtSicsScaleDriver, driver_for_scale
+    from drivers.scale.driver import driver_for_scale
+    from drivers.scale.sics_driver import MtSicsScaleDriver
     from drivers.scanner.driver import ScannerDriver
 
     options = options or DriverOptions()

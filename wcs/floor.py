@@ -70,7 +70,21 @@ class ScaleDevice(_Device):
     kind: Literal["scale"] = "scale"
     link: SerialLink
     protocol: Literal["mt-sics", "toledo-continuous"] = "mt-sics"
-    unit: Literal["g", "kg"] = "g"
+    # The scale's display unit; readings in any unit are converted to grams, a preset
+    # tare is sent in this one.
+    unit: Literal["g", "kg", "lb", "oz"] = "g"
+    # MT-SICS: ``request`` asks for each weight (S, an SI probe between commands);
+    # ``continuous`` keeps the scale streaming (SIR) and publishes each weight it
+    # settles on.
+    mode: Literal["request", "continuous"] = "request"
+    # How long a weigh command waits for the pan to settle before it gives up. Below
+    # the drivers' command timeout (15 s), so the reason reaches the ack.
+    stable_within_s: float = Field(default=8.0, gt=0, le=12)
+    # Continuous mode: a weight is published once the scale has reported it stable
+    # this many readings in a row (the scale's own flag flickers on a busy bench).
+    settle_readings: int = Field(default=3, ge=1, le=50)
+    # Continuous mode: publish the moving readings as ``stable: false`` events too.
+    dynamic_events: bool = False
 
 
 class PrinterDevice(_Device):

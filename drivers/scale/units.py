@@ -1,4 +1,9 @@
-"""Weight units a scale may report, converted to grams (the contract's unit)."""
+"""Weight units a scale may report, converted to grams (the contract's unit).
+
+The symbols are those MT-SICS and indicator manuals print after the value; the
+factors are exact by definition (avoirdupois pound and ounce, troy ounce, metric
+carat, pennyweight, grain).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,14 @@ GRAMS_PER_UNIT: dict[str, float] = {
     "g": 1.0,
     "kg": 1000.0,
     "mg": 0.001,
+    "ug": 0.000001,
     "t": 1_000_000.0,
     "lb": 453.59237,
     "oz": 28.349523125,
+    "ozt": 31.1034768,
+    "ct": 0.2,
+    "dwt": 1.55517384,
+    "GN": 0.06479891,
 }
 
 

@@ -135,15 +135,29 @@ class PrintCommand(Command):
 
 
 class TareCommand(Command):
-    pass
+    """Tare the scale: at the next stable weight (MT-SICS ``T``), at once whatever the
+    pan does (``immediate``: ``TI``), or to a known container weight (``preset_g``:
+    ``TA``) without the container on the pan."""
+
+    preset_g: float | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
+    immediate: bool = False
 
 
 class ZeroCommand(Command):
-    pass
+    """Zero the scale at the next stable weight (``Z``), or at once (``immediate``: ``ZI``)."""
+
+    immediate: bool = False
 
 
 class WeighCommand(Command):
-    """Ask the scale for a stable weight now (published as ``evt/weight``)."""
+    """Ask the scale for a stable weight now (published as ``evt/weight``); with
+    ``dynamic`` the moving readings on the way are published too, as ``stable: false``."""
+
+    dynamic: bool = False
+
+
+class ResetCommand(Command):
+    """Reset the scale (MT-SICS ``@``): cancels what it is doing, clears the tare."""
 
 
 COMMAND_MODELS: dict[str, type[Command]] = {
@@ -154,6 +168,7 @@ COMMAND_MODELS: dict[str, type[Command]] = {
     "tare": TareCommand,
     "zero": ZeroCommand,
     "weigh": WeighCommand,
+    "reset": ResetCommand,
 }
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 from wcs.errors import ValidationFailed
 
 EVENT_KINDS = ("scan", "weight", "confirm", "arrival")
-COMMAND_NAMES = ("light", "clear", "route", "print", "tare", "zero", "weigh")
+COMMAND_NAMES = ("light", "clear", "route", "print", "tare", "zero", "weigh", "reset")
 SEVERITIES = ("info", "warning", "critical")
 
 _LEVEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

@@ -166,6 +166,88 @@ async def test_kilograms_with_four_decimals() -> None:
             port.close()
 
 
+async def test_sir_streams_until_the_next_command(scale: ScaleSim, host: serial.SerialBase) -> None:
+    scale.place(500.0, settle_s=0.3)
+    host.write(b"SIR\r\n")
+    stream = await read_for(host, 0.6)
+    lines = stream.split(b"\r\n")[:-1]
+    assert len(lines) >= 4  # every 0.1 s
+    assert lines[0].startswith(b"S D ") and lines[-1] == b"S S      500.0 g"
+    assert scale.streaming
+    assert await command(host, b"TA") == b"TA A        0.0 g\r\n"
+    assert not scale.streaming
+    assert await read_for(host, 0.3) == b""  # the command ended the stream
+
+
+async def test_reset_ends_a_stream(scale: ScaleSim, host: serial.SerialBase) -> None:
+    host.write(b"SIR\r\n")
+    await read_until(host, b"\r\n")
+    host.write(b"@\r\n")
+    tail = await read_until(host, b'"B123456789"\r\n')
+    assert tail.endswith(b'I4 A "B123456789"\r\n')
+    assert await read_for(host, 0.3) == b""
+
+
+async def test_immediate_zero_and_tare(scale: ScaleSim, host: serial.SerialBase) -> None:
+    scale.place(5.0, settle_s=0.5)
+    assert await command(host, b"ZI") == b"ZI D\r\n"  # at once, moving or not
+    await scale.wait_for(lambda: scale.stable, 2)
+    assert await command(host, b"ZI") == b"ZI S\r\n"
+    scale.add(300.0, settle_s=0.5)
+    moving = await command(host, b"TI")
+    assert moving.startswith(b"TI D ") and moving.endswith(b" g\r\n")
+    await scale.wait_for(lambda: scale.stable, 2)
+    assert await command(host, b"TI") == b"TI S      300.0 g\r\n"
+    assert await command(host, b"S") == b"S S        0.0 g\r\n"
+    scale.fault = "overload"
+    assert await command(host, b"ZI") == b"ZI +\r\n"
+    assert await command(host, b"TI") == b"TI +\r\n"
+
+
+async def test_preset_tare(scale: ScaleSim, host: serial.SerialBase) -> None:
+    scale.place(420.0, settle_s=0)
+    assert await command(host, b"TA 120.0 g") == b"TA A      120.0 g\r\n"
+    assert await command(host, b"S") == b"S S      300.0 g\r\n"
+    assert await command(host, b"TA 0.12 kg") == b"TA L\r\n"  # not the shown unit
+    assert await command(host, b"TA lots g") == b"TA L\r\n"
+    assert await command(host, b"TA 99999 g") == b"TA L\r\n"  # over capacity
+    assert await command(host, b"TA") == b"TA A      120.0 g\r\n"
+
+
+async def test_echo_dialect() -> None:
+    options = ScaleOptions(dialect="echo", settle_s=0.3, serial_number="B1")
+    async with ScaleSim.over_pty("scale-echo", options=options) as sim:
+        port = serial.Serial(sim.url, timeout=0)
+        try:
+            sim.place(200.0, settle_s=0.3)
+            assert (await command(port, b"S")).startswith(b"S D ")  # at once, not waited
+            assert (await command(port, b"SI")).startswith(b"SI D ")
+            await sim.wait_for(lambda: sim.stable, 2)
+            assert await command(port, b"SI") == b"SI S      200.0 g\r\n"
+            assert await command(port, b"S") == b"S S      200.0 g\r\n"
+            assert await command(port, b"ZI") == b"ZI A\r\n"
+            port.write(b"SIR\r\n")
+            assert (await read_until(port, b"\r\n")).startswith(b"SIR S ")
+            assert await command(port, b"@") == b'@ A "B1"\r\n'
+        finally:
+            port.close()
+
+
+@pytest.mark.parametrize(
+    ("unit", "reply"),
+    [("lb", b"S S     2.7216 lb\r\n"), ("oz", b"S S     43.546 oz\r\n")],
+)
+async def test_pounds_and_ounces(unit: str, reply: bytes) -> None:
+    options = ScaleOptions(unit=unit, settle_s=0)  # type: ignore[arg-type]
+    async with ScaleSim.over_pty(f"scale-{unit}", options=options) as sim:
+        port = serial.Serial(sim.url, timeout=0)
+        try:
+            sim.place(1234.5)
+            assert await command(port, b"S") == reply
+        finally:
+            port.close()
+
+
 async def test_mt_sics_through_a_tcp_serial_server_with_garbage_and_disconnect() -> None:
     async with ScaleSim.over_tcp("scale-tcp", options=FAST) as scale:
         port = open_port(scale.url)

@@ -26,10 +26,14 @@ class MtSicsScale:
     zero_refused: bool = False
     silent: bool = False
     commands: list[str] = field(default_factory=list)
+    # command -> the reply to send instead of the usual one
+    odd: dict[str, bytes] = field(default_factory=dict)
 
     def answer(self, command: str) -> bytes | None:
         if self.silent:
             return None
+        if command in self.odd:
+            return self.odd[command]
         match command:
             case "S":
                 if self.overload:
@@ -80,6 +84,7 @@ def device(pty: Pty, protocol: str = "mt-sics") -> ScaleDevice:
         station="P1",
         link=SerialLink(url=pty.path),
         protocol=protocol,  # type: ignore[arg-type]
+        stable_within_s=1.5,
     )
 
 
@@ -119,7 +124,8 @@ async def test_never_stable_acks_not_ok_without_weight(
         cmd = await watch.command("scale-p1", "weigh")
         ack = await watch.ack("scale-p1", cmd)
         assert ack["ok"] is False
-        assert "no stable weight after 4 tries" in ack["error"]
+        assert "no stable weight within 1.5 s" in ack["error"]
+        assert "kept answering 'S I'" in ack["error"]
         assert watch.on("dev/scale-p1/evt/weight") == []
 
 
@@ -214,3 +220,78 @@ async def test_toledo_continuous(
             with contextlib.suppress(asyncio.CancelledError):
                 await feeder
     assert not [d for d in watch.on("dlq") if "scale-p1" in d["error"]]
+
+
+async def test_unexpected_but_well_formed_replies_keep_the_scale_online(
+    pty: Pty, mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
+) -> None:
+    """A scale answering outside the manual but within MT-SICS's grammar is alive: no
+    dead letter per probe, no flapping; a command it answers oddly is refused in words."""
+    async with scale_on(pty) as scale, running(make_driver(device(pty), mqtt_endpoint, site)):
+        scale.odd = {"SI": b"SIX A 7", "S": b"S Q", "T": b'I2 A "WXS205SDU 220.00900 g"'}
+        await watch.status("scale-p1", "online", within=2)
+        await watch.wait(lambda: scale.commands.count("SI") >= 4, within=4)
+        weigh = await watch.ack("scale-p1", await watch.command("scale-p1", "weigh"))
+        tare = await watch.ack("scale-p1", await watch.command("scale-p1", "tare"))
+        statuses = [s["state"] for s in watch.on("dev/scale-p1/status")]
+    assert weigh["ok"] is False and "status Q (S Q)" in weigh["error"]
+    assert tare["ok"] is False
+    assert "unexpected answer 'I2 A \"WXS205SDU 220.00900 g\"'" in tare["error"]
+    for text in (weigh["error"], tare["error"]):
+        assert "Status(" not in text and "Other(" not in text and "Weight(" not in text
+    assert statuses == ["online"]
+    assert watch.on("dlq") == []
+
+
+async def test_a_weight_that_never_settles_gives_a_plain_reason(
+    pty: Pty, mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
+) -> None:
+    """A scale that answers S at once with S D (it does not wait for stability) is
+    asked again until the bound; the reason names the last reading, in words."""
+    async with scale_on(pty) as scale, running(make_driver(device(pty), mqtt_endpoint, site)):
+        scale.odd = {"S": b"S D     1234.5 g"}
+        await watch.status("scale-p1", "online", within=2)
+        started = asyncio.get_running_loop().time()
+        ack = await watch.ack("scale-p1", await watch.command("scale-p1", "weigh"))
+        took = asyncio.get_running_loop().time() - started
+        asked = scale.commands.count("S")
+    assert ack["ok"] is False
+    assert ack["error"] == (
+        "scale scale-p1: weigh: no stable weight within 1.5 s "
+        "(last reading 1234.5 g (moving)); check nothing touches the pan"
+    )
+    assert 1.4 <= took < 4.0
+    assert asked >= 4
+    assert watch.on("dev/scale-p1/evt/weight") == []  # moving readings only when asked
+
+
+async def test_weigh_with_dynamic_readings_publishes_them_unstable(
+    pty: Pty, mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
+) -> None:
+    async with scale_on(pty) as scale, running(make_driver(device(pty), mqtt_endpoint, site)):
+        await watch.status("scale-p1", "online", within=2)
+        # The probe's own SI replies are not events; the weigh's are.
+        scale.odd = {"SI": b"SI D      980.2 g"}
+        cmd = await watch.command("scale-p1", "weigh", dynamic=True)
+        await watch.expect("dev/scale-p1/evt/weight", 2)
+        scale.odd = {"SI": b"SI S     1001.0 g"}
+        ack = await watch.ack("scale-p1", cmd)
+        weights = watch.on("dev/scale-p1/evt/weight")
+    assert ack["ok"] is True
+    assert {(w["grams"], w["stable"]) for w in weights[:-1]} == {(980.2, False)}
+    assert (weights[-1]["grams"], weights[-1]["stable"]) == (1001.0, True)
+
+
+async def test_a_unit_without_conversion_is_a_fault_not_dead_letters(
+    pty: Pty, mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
+) -> None:
+    async with scale_on(pty) as scale, running(make_driver(device(pty), mqtt_endpoint, site)):
+        scale.odd = {"SI": b"S S 12 stone"}
+        await watch.status("scale-p1", "fault", detail="'stone'", within=3)
+        await watch.wait(lambda: scale.commands.count("SI") >= 3, within=4)
+        scale.odd = {}
+        await watch.status("scale-p1", "online", within=3)
+        # Bytes that are not MT-SICS at all still go to dlq, once per frame.
+        await pty.write(b"\x01\x02garbage\r\n")
+        (dead,) = await watch.expect("dlq")
+    assert "not an MT-SICS reply" in dead["error"] or "control" in dead["error"]
