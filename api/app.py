@@ -18,6 +18,7 @@ from api.routes import (
     catalog,
     courier,
     delivery,
+    docs,
     feedback,
     fleet,
     floor,
@@ -96,6 +97,9 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
         summary="Warehouse control system API",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        # Served from local files by api.routes.docs (FastAPI's own use a CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.topics = Topics(settings.site)
@@ -119,6 +123,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(monitoring.router)
     app.include_router(stream.router)
     app.include_router(status.router)
+    app.include_router(docs.router)
     app.add_middleware(
         RequestGuards,
         max_json_bytes=settings.max_body_bytes,

@@ -46,6 +46,21 @@ def _settings() -> Settings:
     return settings
 
 
+def _data_dir() -> Path:
+    try:
+        return load_settings().data_dir
+    except Exception:  # the demo reports bad settings itself, in its own words
+        return Path("var")
+
+
+def _ready(settings: Settings) -> None:
+    """Refuse to start on a database that is unreachable or not migrated: one line
+    saying what to do, exit code 1 (instead of failing on every query later)."""
+    from wcs.persistence.readiness import check_database
+
+    _run(check_database(settings.database_url))
+
+
 def _run(coro: object) -> None:
     """Run a coroutine; turn our own errors into one red line and exit code 1."""
     try:
@@ -61,10 +76,23 @@ def _run(coro: object) -> None:
 def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
     """Create or migrate the schema to the latest revision."""
     from wcs.persistence.migrate import upgrade
+    from wcs.persistence.readiness import describe, sqlite_path
 
     settings = _settings()
-    upgrade(settings.database_url, revision)
-    typer.echo(f"database at revision {revision}")
+    path = sqlite_path(settings.database_url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(settings.database_url, revision)
+    except Exception as exc:  # the driver's errors, whatever they are: one line
+        typer.secho(
+            f"error: cannot migrate the {describe(settings.database_url)}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    typer.echo(f"{describe(settings.database_url)} at revision {revision}")
 
 
 async def _with_engine(url: str, work: Callable[[AsyncEngine], Awaitable[None]]) -> None:
@@ -103,6 +131,7 @@ def users_create(
     from wcs.services.auth import issue_token
 
     settings = _settings()
+    _ready(settings)
 
     async def create(engine: AsyncEngine) -> None:
         token = await issue_token(engine, name, role, subject)
@@ -124,6 +153,7 @@ def users_revoke(
     from wcs.services.auth import revoke_token
 
     settings = _settings()
+    _ready(settings)
 
     async def revoke(engine: AsyncEngine) -> None:
         count = await revoke_token(engine, name)
@@ -141,7 +171,8 @@ def api(
     """Serve the REST API, the status page and /metrics."""
     import uvicorn
 
-    _settings()  # fail fast on bad configuration, before forking workers
+    # Fail fast on bad configuration or an unusable database, before forking workers.
+    _ready(_settings())
     uvicorn.run(
         "api.app:app_from_env",
         factory=True,
@@ -176,6 +207,7 @@ def controller(
     from controller.runtime import run
 
     settings = _settings()
+    _ready(settings)
     if retire:
         if floor is None:
             # Without the floor every held event would name an unknown device and be
@@ -334,7 +366,9 @@ def demo_command(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="API port (default: a free one).")
     ] = None,
-    db: Annotated[Path, typer.Option(help="SQLite file of the demo.")] = Path("var/demo.db"),
+    db: Annotated[
+        Path | None, typer.Option(help="SQLite file of the demo (default: {data_dir}/demo.db).")
+    ] = None,
     keep: Annotated[bool, typer.Option(help="Keep the database of the last run.")] = False,
     floor: Annotated[
         Path | None, typer.Option("--floor", "-f", help="Floor file (default: the sample).")
@@ -359,7 +393,7 @@ def demo_command(
         speed=speed,
         serve=serve,
         port=port,
-        db_path=db,
+        db_path=db if db is not None else _data_dir() / "demo.db",
         keep=keep,
         floor_path=floor or DEFAULT_FLOOR,
         rates=Rates(
@@ -416,6 +450,7 @@ def notify() -> None:
     from wcs.notify.worker import run_standalone
 
     settings = _settings()
+    _ready(settings)
     _run(run_standalone(settings))
 
 
@@ -423,19 +458,25 @@ def notify() -> None:
 def report(
     start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     end: Annotated[str, typer.Option("--to", help="Last day, YYYY-MM-DD (UTC), included.")],
-    out: Annotated[Path, typer.Option("--out", help="Directory for the HTML and PDF.")] = Path(
-        "reports"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory for the HTML and PDF (default: {data_dir}/reports)."),
+    ] = None,
     lang: Annotated[str, typer.Option("--lang", help="en or zh-CN.")] = "en",
 ) -> None:
     """Write the periodic review (KPI trends, worst stages, alerts, feedback) as HTML and PDF."""
     from datetime import date
 
     from wcs.report.data import review_data
+    from wcs.report.fonts import missing_font
     from wcs.report.render import LANGS, write_review
 
     if lang not in LANGS:
         typer.secho(f"--lang must be one of {', '.join(LANGS)}", fg="red", err=True)
+        raise typer.Exit(2)
+    problem = missing_font(lang)
+    if problem is not None:
+        typer.secho(f"error: {problem}", fg="red", err=True)
         raise typer.Exit(2)
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
@@ -443,9 +484,11 @@ def report(
         typer.secho("--from and --to take dates like 2026-11-01", fg="red", err=True)
         raise typer.Exit(2) from None
     settings = _settings()
+    _ready(settings)
+    folder = out if out is not None else settings.data_dir / "reports"
 
     async def build(engine: AsyncEngine) -> None:
-        html, pdf = write_review(await review_data(engine, first, last), out, lang)
+        html, pdf = write_review(await review_data(engine, first, last), folder, lang)
         typer.echo(f"wrote {html}")
         typer.echo(f"wrote {pdf}")
 

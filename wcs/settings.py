@@ -5,6 +5,7 @@ Nested groups use a double underscore: ``WCS_PACK__WEIGHT_TOLERANCE_PCT=3``.
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -13,7 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DB_URL = "sqlite+aiosqlite:///wcs.db"
+DEFAULT_DATA_DIR = Path("var")
+DEFAULT_DB_FILE = "wcs.db"
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 DEV_WEBHOOK_SECRET = "dev-webhook-secret"
 # Secrets we ask operators to generate (``openssl rand -hex 32`` gives 64 characters).
@@ -50,6 +52,31 @@ def weak_secret(value: str, *, min_chars: int = MIN_SECRET_CHARS) -> str | None:
     if len(set(value)) < 8:
         return f"uses only {len(set(value))} distinct characters"
     return None
+
+# The spellings people paste (from psql, libpq, other tools) -> the async drivers.
+_ASYNC_SCHEMES = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+}
+
+
+def async_database_url(url: str) -> str:
+    """``postgresql://`` and ``sqlite:///`` as users write them, mapped to the async
+    drivers the system runs on (asyncpg, aiosqlite); libpq's ``sslmode`` becomes
+    asyncpg's ``ssl``. Anything else is returned as it is."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    target = _ASYNC_SCHEMES.get(scheme.lower())
+    if target is None:
+        return url
+    if target.startswith("postgresql"):
+        rest = re.sub(r"([?&])sslmode=", r"\1ssl=", rest)
+    return f"{target}://{rest}"
 
 
 class MqttEndpoint(BaseModel):
@@ -210,7 +237,11 @@ class Settings(BaseSettings):
 
     env: Literal["dev", "test", "prod"] = "dev"
     site: str = Field(default="wh1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    database_url: str = DEFAULT_DB_URL
+    # Everything the system writes on its own (the default SQLite file, proof-of-delivery
+    # images, reports) goes under this directory unless a setting names another place.
+    data_dir: Path = DEFAULT_DATA_DIR
+    # Default: sqlite+aiosqlite:///{data_dir}/wcs.db (filled in by _defaults_in_data_dir).
+    database_url: str = ""
     mqtt_url: str = DEFAULT_MQTT_URL
     # Start an in-process broker when nothing answers at mqtt_url (laptops, demos).
     embedded_broker: bool = True
@@ -220,7 +251,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
     # The floor file (devices, stations); the API uses it to assign waves to stations.
     floor_file: Path | None = None
-    pod_dir: Path = Path("var/pod")
+    # Default: {data_dir}/pod.
+    pod_dir: Path = Path()
     pod_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     carrier_url: str = "http://127.0.0.1:8765"
     carrier_webhook_secret: str = "dev-webhook-secret"
@@ -252,6 +284,24 @@ class Settings(BaseSettings):
             if problems:
                 raise ValueError("; ".join(problems))
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_in_data_dir(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        base = Path(data.get("data_dir") or DEFAULT_DATA_DIR)
+        if not data.get("database_url"):
+            data["database_url"] = f"sqlite+aiosqlite:///{base / DEFAULT_DB_FILE}"
+        if not data.get("pod_dir"):
+            data["pod_dir"] = base / "pod"
+        return data
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        return async_database_url(value.strip())
 
     @field_validator("mqtt_url")
     @classmethod

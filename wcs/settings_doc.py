@@ -19,8 +19,10 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_ENV": "dev, test or prod; prod refuses to start with a placeholder or short "
     "secret, naming the variable (docs/operations/security.md)",
     "WCS_SITE": "site id, the MQTT root is wcs/v1/{site}",
-    "WCS_DATABASE_URL": "SQLAlchemy URL: sqlite+aiosqlite:///file.db or "
-    "postgresql+asyncpg://user@host/db",
+    "WCS_DATA_DIR": "where the system writes its own files (default database, proof of "
+    "delivery, reports)",
+    "WCS_DATABASE_URL": "sqlite:///file.db or postgresql://user@host/db (mapped to the async "
+    "drivers aiosqlite and asyncpg)",
     "WCS_MQTT_URL": "broker: mqtt://[user:pass@]host:port (mqtts:// for TLS)",
     "WCS_EMBEDDED_BROKER": "start an in-process MQTT broker when none answers (laptops, demo)",
     "WCS_ADMIN_TOKEN": "bootstrap bearer token holding every role",
@@ -94,6 +96,13 @@ DESCRIPTIONS: dict[str, str] = {
 }
 
 
+# Defaults computed from another setting, shown as the rule that computes them.
+DERIVED_DEFAULTS: dict[str, str] = {
+    "WCS_DATABASE_URL": "sqlite+aiosqlite:///{data_dir}/wcs.db",
+    "WCS_POD_DIR": "{data_dir}/pod",
+}
+
+
 def variables(
     model: type[BaseModel] = Settings, prefix: str = "WCS_"
 ) -> Iterator[tuple[str, Any, str]]:
@@ -110,6 +119,7 @@ def variables(
             default = field.default_factory()  # type: ignore[call-arg]
         else:
             default = None
+        default = DERIVED_DEFAULTS.get(var, default)
         description = field.description or DESCRIPTIONS.get(var, "")
         yield var, default, description
 

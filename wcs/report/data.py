@@ -24,7 +24,7 @@ from wcs.errors import ValidationFailed
 from wcs.persistence.tables import alerts, feedback, order_events
 from wcs.services import feedback as feedback_service
 from wcs.services.kpis import kpi_report
-from wcs.timeutil import as_utc
+from wcs.timeutil import as_utc, utcnow
 
 STAGES: tuple[Stage, ...] = (
     "intake",
@@ -80,6 +80,11 @@ class ReviewData:
     alerts_by_code: tuple[tuple[str, str, int], ...]  # code, severity, count; most first
     feedback: dict[tuple[str, str, str], int]
     open_complaints: tuple[dict[str, object], ...]
+
+
+async def _day_report(engine: AsyncEngine, start: datetime, end: datetime) -> KpiReport:
+    # A window that has not begun yet (a day after today) is an empty report.
+    return await kpi_report(engine, start, max(end, start + timedelta(microseconds=1)))
 
 
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
@@ -188,13 +193,19 @@ def rank_stages(stats: Sequence[StageStats]) -> list[StageStats]:
     )
 
 
-async def review_data(engine: AsyncEngine, first: date, last: date) -> ReviewData:
+async def review_data(
+    engine: AsyncEngine, first: date, last: date, *, now: datetime | None = None
+) -> ReviewData:
+    """The period never reaches past ``now``: an order still sitting in a state has
+    sat there until now, not until the end of today (a day not begun counts nothing)."""
     start, end = day_bounds(first, last)
+    end = max(start, min(end, now or utcnow()))
     days = []
     day = first
     while day <= last:
         day_start = datetime.combine(day, time(), UTC)
-        report = await kpi_report(engine, day_start, day_start + timedelta(days=1))
+        day_end = min(day_start + timedelta(days=1), end)
+        report = await _day_report(engine, day_start, day_end)
         days.append(
             DayKpis(
                 day,
@@ -204,7 +215,7 @@ async def review_data(engine: AsyncEngine, first: date, last: date) -> ReviewDat
             )
         )
         day += timedelta(days=1)
-    period = await kpi_report(engine, start, end)
+    period = await _day_report(engine, start, end)
     stats = await _stage_times(engine, start, end)
     fb = await feedback_service.summary(engine, start, end)
     per_kind: Counter[tuple[str, str]] = Counter()

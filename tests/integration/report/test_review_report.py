@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -240,7 +241,44 @@ async def test_review_in_chinese_and_an_empty_period(engine: AsyncEngine) -> Non
     assert html.count("<svg") == 5
 
 
+async def test_the_period_never_counts_time_after_now(engine: AsyncEngine) -> None:
+    """Today's review, asked at 10:00: an order received at 09:40 and still waiting has
+    waited 20 minutes, not until midnight; tomorrow counts nothing."""
+    now = DAY1 + timedelta(hours=10)
+    await _order(engine, "o-wait", [("received", now - timedelta(minutes=20))])
+    data = await review_data(engine, FIRST, date(2026, 3, 3), now=now)
+    assert data.end == now
+    intake = next(s for s in data.stages if s.stage == "intake")
+    assert intake.visits == 1 and intake.mean_s == 20 * 60
+    assert [d.received for d in data.days] == [1, 0]
+    assert data.days[1].report.pick_accuracy.total == 0
+
+
+def test_chinese_report_without_a_cjk_font_is_refused_in_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from cli.app import app
+    from wcs.persistence.migrate import upgrade
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/review.db"
+    upgrade(url)
+    # fontconfig with no font directory at all: the machine "has no CJK font".
+    conf = tmp_path / "fonts.conf"
+    conf.write_text('<?xml version="1.0"?><fontconfig></fontconfig>', encoding="utf-8")
+    env = {"WCS_DATABASE_URL": url, "FONTCONFIG_FILE": str(conf)}
+    args = ["report", "--from", "2026-03-02", "--to", "2026-03-03", "--out", str(tmp_path / "r")]
+    result = CliRunner().invoke(app, [*args, "--lang", "zh-CN"], env=env)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no Chinese font" in lines[0] and "fonts-noto-cjk" in lines[0]
+    assert not (tmp_path / "r").exists()
+
+
 def test_wcs_report_command_writes_html_and_pdf(tmp_path: Path) -> None:
+    from wcs.report.fonts import missing_font
+
+    if missing_font("zh-CN"):
+        pytest.fail(f"this test renders Chinese: {missing_font('zh-CN')}")
     from typer.testing import CliRunner
 
     from cli.app import app
