@@ -53,6 +53,7 @@ def weak_secret(value: str, *, min_chars: int = MIN_SECRET_CHARS) -> str | None:
         return f"uses only {len(set(value))} distinct characters"
     return None
 
+
 # The spellings people paste (from psql, libpq, other tools) -> the async drivers.
 _ASYNC_SCHEMES = {
     "postgresql": "postgresql+asyncpg",
