@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench faults clean browser-deps
+.PHONY: install demo test lint typecheck pytest bench faults clean browser-deps messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/wcs bench
+
+# Extract the marked texts and merge them into every catalogue (wcs/i18n/locales);
+# then translate what it lists. The tests fail while a catalogue lacks a text.
+messages: $(STAMP)
+	$(BIN)/python -m wcs.i18n.messages update
 
 faults: $(STAMP)
 	WCS_FAULTS_FULL=1 $(BIN)/pytest tests/faults -m slow $(PYTEST_ARGS)

@@ -63,7 +63,7 @@ from wcs.notify.store import undelivered_counts
 from wcs.persistence.db import DatabaseUnavailable, transaction
 from wcs.services.alerting import AlertEvaluator
 from wcs.services.devices import record_device_status
-from wcs.services.forecasting import forecast_plan
+from wcs.services.forecasting import NotEnoughHistory, forecast_plan
 from wcs.services.status_board import board
 from wcs.settings import Settings
 from wcs.timeutil import rfc3339, utcnow
@@ -397,7 +397,14 @@ class LiveRefresher:
                         self._engine, self._settings.monitoring, FORECAST_HOURS
                     )
                     result: dict[str, Any] = {"available": True, **plan}
-                except WcsError as exc:  # too little history, or history it cannot fit
+                except NotEnoughHistory as exc:
+                    result = {
+                        "available": False,
+                        "reason": exc.message,
+                        "have_hours": exc.have_hours,
+                        "need_hours": exc.need_hours,
+                    }
+                except WcsError as exc:  # history it cannot fit
                     result = {"available": False, "reason": exc.message}
                 self._forecast = (now, result)
             return self._forecast[1]

@@ -462,18 +462,22 @@ def report(
         Path | None,
         typer.Option("--out", help="Directory for the HTML and PDF (default: {data_dir}/reports)."),
     ] = None,
-    lang: Annotated[str, typer.Option("--lang", help="en or zh-CN.")] = "en",
+    lang: Annotated[str, typer.Option("--lang", help="a served language: en, zh-CN (zh).")] = "en",
 ) -> None:
     """Write the periodic review (KPI trends, worst stages, alerts, feedback) as HTML and PDF."""
     from datetime import date
 
+    from wcs.i18n.catalogues import offered
+    from wcs.i18n.negotiation import match
     from wcs.report.data import review_data
     from wcs.report.fonts import missing_font
-    from wcs.report.render import LANGS, write_review
+    from wcs.report.render import write_review
 
-    if lang not in LANGS:
-        typer.secho(f"--lang must be one of {', '.join(LANGS)}", fg="red", err=True)
+    served = match(lang)
+    if served is None:
+        typer.secho(f"--lang must be one of {', '.join(offered())}", fg="red", err=True)
         raise typer.Exit(2)
+    lang = served
     problem = missing_font(lang)
     if problem is not None:
         typer.secho(f"error: {problem}", fg="red", err=True)

@@ -32,6 +32,7 @@ import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 from wcs.domain.states import (
@@ -45,6 +46,7 @@ from wcs.domain.states import (
     ReturnState,
     Transition,
 )
+from wcs.i18n.markers import N_
 
 # Geometry, in SVG user units (px at 100 %).
 NODE_W = 156.0
@@ -81,7 +83,7 @@ class Machine:
 
 ORDER_MACHINE = Machine(
     name="order",
-    title="Order flow",
+    title=N_("Order flow"),
     states=tuple(OrderState),
     transitions=TRANSITIONS,
     initial=INITIAL,
@@ -92,7 +94,7 @@ ORDER_MACHINE = Machine(
 
 RETURN_MACHINE = Machine(
     name="return",
-    title="Returns (per order line)",
+    title=N_("Returns (per order line)"),
     states=tuple(ReturnState),
     transitions=RETURN_TRANSITIONS,
     initial=ReturnState.RETURN_REQUESTED,
@@ -167,7 +169,8 @@ class Summary:
     bracket_top: float
     bracket_bottom: float | None  # None: sources are not one contiguous band of layers
     bracket_x: float
-    note: str
+    note: str  # marked for translation, with ``%(state)s`` or ``%(n)s``
+    note_params: Mapping[str, str | int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -563,6 +566,7 @@ def layout(machine: Machine) -> Layout:
             bracket_bottom=max(b.bottom for b in sources) if raw_summary.contiguous else None,
             bracket_x=raw_summary.x + shift,
             note=raw_summary.note,
+            note_params=raw_summary.note_params,
         )
         depth = max(depth, target.layer + 1)
     right = max(b.right for b in boxes.values())
@@ -594,6 +598,7 @@ class _RawSummary:
     x: float  # the bracket's vertical line
     contiguous: bool
     note: str
+    note_params: Mapping[str, str | int]
 
 
 def _summary(
@@ -613,10 +618,11 @@ def _summary(
     # The bracket claims "every state in these layers"; draw it only when that is true.
     contiguous = band == sources
     after = sorted(s for s, layer in layers.items() if layer == last + 1)
+    params: dict[str, str | int]
     if contiguous and first == 0 and len(after) == 1:
-        note = f"from any state before {after[0]}"
+        note, params = N_("from any state before %(state)s"), {"state": after[0]}
     else:
-        note = f"from the {len(sources)} states marked ×"
+        note, params = N_("from the %(n)s states marked ×"), {"n": len(sources)}
 
     def left(node: str) -> float:
         return xs[node] - graph.width[node] / 2
@@ -628,11 +634,32 @@ def _summary(
     # Left of the cancel marks (which sit on the nodes' left borders) and of the target.
     x = min(band_left - 18, target_x - NODE_W / 2 - 18)
     return _RawSummary(
-        machine.summarise_into, summarised, target_layer, target_x, x, contiguous, note
+        machine.summarise_into, summarised, target_layer, target_x, x, contiguous, note, params
     )
 
 
 # -- SVG -----------------------------------------------------------------------------
+
+
+class Words(Protocol):
+    """What the drawing needs from a language (``wcs.i18n.translator.Translator``)."""
+
+    def state(self, value: str) -> str: ...
+
+    def gettext(self, message: str, **params: object) -> str: ...
+
+
+class _Machine:
+    """The drawing's own words: state ids and the English texts, as in the manuals."""
+
+    def state(self, value: str) -> str:
+        return value
+
+    def gettext(self, message: str, **params: object) -> str:
+        return message % params if params else message
+
+
+MACHINE_WORDS: Words = _Machine()
 
 _STAGE_COLOURS = {
     "intake": ("#e8f1fb", "#4a7ab5"),
@@ -691,8 +718,8 @@ def _path_d(points: Sequence[Point]) -> str:
     return " ".join(parts)
 
 
-def _edge_title(t: Transition) -> str:
-    return f"{t.src} → {t.dst}: {t.label} ({t.kind})"
+def _edge_title(t: Transition, words: Words) -> str:
+    return f"{words.state(t.src)} → {words.state(t.dst)}: {words.gettext(t.label)} ({t.kind})"
 
 
 def _attrs(**values: str) -> str:
@@ -701,7 +728,11 @@ def _attrs(**values: str) -> str:
 
 
 def _node_svg(
-    box: NodeBox, machine: Machine, count: int | None, cancel_mark: Transition | None
+    box: NodeBox,
+    machine: Machine,
+    count: int | None,
+    cancel_mark: Transition | None,
+    words: Words,
 ) -> str:
     stages = dict(machine.stage_of)
     classes = ["wcs-state", f"wcs-stage-{stages.get(box.state, 'after_sales')}"]
@@ -714,14 +745,14 @@ def _node_svg(
     badge_text = "" if count is None else str(count)
     badge_w = max(18.0, 7.0 * len(badge_text) + 10)
     badge_classes = "wcs-count" + ("" if count else " wcs-empty")
-    title = box.state if count is None else f"{box.state}: {count} orders"
+    name = words.state(box.state)
+    title = name if count is None else words.gettext("%(state)s: %(n)s orders", state=name, n=count)
     parts = [
         f"<g{_attrs(id=f'state-{box.state}', class_=' '.join(classes), data_state=box.state)}>",
         f"<title>{escape(title)}</title>",
         f'<rect class="wcs-box" x="{_fmt(box.left)}" y="{_fmt(box.top)}" '
         f'width="{_fmt(box.w)}" height="{_fmt(box.h)}" rx="8"/>',
-        f'<text class="wcs-name" x="{_fmt(box.x)}" y="{_fmt(box.y + 4)}">'
-        f"{escape(box.state)}</text>",
+        f'<text class="wcs-name" x="{_fmt(box.x)}" y="{_fmt(box.y + 4)}">{escape(name)}</text>',
         f"<g{_attrs(id=f'count-{box.state}', class_=badge_classes)}>",
         f'<rect x="{_fmt(box.right - badge_w / 2 - 4)}" y="{_fmt(box.top - 9)}" '
         f'width="{_fmt(badge_w)}" height="18" rx="9"/>',
@@ -734,7 +765,7 @@ def _node_svg(
         parts.extend(
             [
                 f"<g{_attrs(class_='wcs-edge wcs-kind-cancel wcs-cancel-mark', data_src=t.src, data_dst=t.dst, data_kind=t.kind)}>",  # noqa: E501
-                f"<title>{escape(_edge_title(t))}</title>",
+                f"<title>{escape(_edge_title(t, words))}</title>",
                 f'<circle cx="{_fmt(cx)}" cy="{_fmt(cy)}" r="6.5"/>',
                 f'<text x="{_fmt(cx)}" y="{_fmt(cy + 3.2)}">×</text>',
                 "</g>",
@@ -749,8 +780,14 @@ def render_svg(
     counts: Mapping[str, int] | None = None,
     *,
     title: str | None = None,
+    words: Words = MACHINE_WORDS,
 ) -> str:
-    """The machine as a standalone SVG document (string); ``counts`` fill the badges."""
+    """The machine as a standalone SVG document (string); ``counts`` fill the badges.
+
+    ``words`` names the states and writes the texts (a ``Translator`` for a page in
+    the reader's language); ids, classes and data attributes stay the machine's.
+    The layout is measured on the English texts: translated ones are not longer.
+    """
     lay = layout(machine)
     unknown = set(counts or ()) - set(lay.nodes)
     if unknown:
@@ -761,7 +798,7 @@ def render_svg(
         f'viewBox="0 0 {_fmt(lay.width)} {_fmt(lay.height)}" '
         f'width="{_fmt(lay.width)}" height="{_fmt(lay.height)}" role="img" '
         f'aria-labelledby="{p}-title">',
-        f'<title id="{p}-title">{escape(title or machine.title)}</title>',
+        f'<title id="{p}-title">{escape(title or words.gettext(machine.title))}</title>',
         f"<style>{_style(machine)}</style>",
         "<defs>",
     ]
@@ -774,7 +811,7 @@ def render_svg(
     out.append("</defs>")
     out.append(
         f'<text class="wcs-title" x="{_fmt(MARGIN)}" y="{_fmt(MARGIN + 8)}">'
-        f"{escape(title or machine.title)}</text>"
+        f"{escape(title or words.gettext(machine.title))}</text>"
     )
 
     out.append('<g class="wcs-edges">')
@@ -783,7 +820,7 @@ def render_svg(
         classes = f"wcs-edge wcs-kind-{t.kind}" + (" wcs-upward" if edge.upward else "")
         out.append(
             f"<g{_attrs(class_=classes, data_src=t.src, data_dst=t.dst, data_kind=t.kind)}>"
-            f"<title>{escape(_edge_title(t))}</title>"
+            f"<title>{escape(_edge_title(t, words))}</title>"
             f'<path d="{_path_d(edge.points)}" marker-end="url(#{p}-arrow-{t.kind})"/></g>'
         )
     out.append("</g>")
@@ -804,18 +841,18 @@ def render_svg(
                 f'H{_fmt(target.left)}" marker-end="url(#{p}-arrow-cancel)"/>'
                 f'<text class="wcs-note" transform="translate({_fmt(bx - 5)},'
                 f'{_fmt((top + bottom) / 2)}) rotate(-90)" text-anchor="middle">'
-                f"cancel possible in any of these states</text>"
+                f"{escape(words.gettext('cancel possible in any of these states'))}</text>"
             )
         out.append(
             f'<text class="wcs-note" x="{_fmt(target.x)}" y="{_fmt(target.bottom + 14)}" '
-            f'text-anchor="middle">× {escape(summary.note)}</text>'
+            f'text-anchor="middle">× {escape(_note(summary, words))}</text>'
         )
         out.append("</g>")
 
     out.append('<g class="wcs-states">')
     for state, box in lay.nodes.items():
         count = None if counts is None else counts.get(state, 0)
-        out.append(_node_svg(box, machine, count, marks.get(state)))
+        out.append(_node_svg(box, machine, count, marks.get(state), words))
     out.append("</g>")
 
     out.append('<g class="wcs-labels">')
@@ -824,23 +861,30 @@ def render_svg(
         cls = "wcs-label" + (" wcs-contingency-label" if t.kind == "contingency" else "")
         out.append(
             f'<text class="{cls}" x="{_fmt(label.x)}" y="{_fmt(label.y)}" '
-            f'text-anchor="{label.anchor}">{escape(t.label)}</text>'
+            f'text-anchor="{label.anchor}">{escape(words.gettext(t.label))}</text>'
         )
     out.append("</g>")
-    out.append(_legend(lay, p))
+    out.append(_legend(lay, p, words))
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _legend(lay: Layout, prefix: str) -> str:
+def _note(summary: Summary, words: Words) -> str:
+    params = {
+        k: words.state(v) if isinstance(v, str) else v for k, v in summary.note_params.items()
+    }
+    return words.gettext(summary.note, **params)
+
+
+def _legend(lay: Layout, prefix: str, words: Words) -> str:
     y = lay.height - MARGIN - LEGEND_H / 2 + 8
     x = MARGIN
     kinds = {e.transition.kind for e in lay.edges}
-    items = [("flow", "", "normal flow")] if "flow" in kinds else []
+    items = [("flow", "", words.gettext("normal flow"))] if "flow" in kinds else []
     if "contingency" in kinds:
-        items.append(("contingency", "5 3", "contingency"))
+        items.append(("contingency", "5 3", words.gettext("contingency")))
     if any(e.upward for e in lay.edges):
-        items.append(("contingency", "2 3", "back to an earlier step"))
+        items.append(("contingency", "2 3", words.gettext("back to an earlier step")))
     parts = ['<g class="wcs-legend">']
     for kind, dash, text in items:
         colour = "#555" if kind == "flow" else "#c46a1b"
@@ -857,20 +901,21 @@ def _legend(lay: Layout, prefix: str) -> str:
             f'<text x="{_fmt(x + 6)}" y="{_fmt(y + 3.2)}" text-anchor="middle" '
             f'fill="#8a8a8a" font-size="9">×</text>'
             f'<text x="{_fmt(x + 18)}" y="{_fmt(y + 3.5)}">'
-            f"can be {escape(lay.summary.target)}</text>"
+            f"{escape(words.gettext('can be %(state)s', state=words.state(lay.summary.target)))}"
+            "</text>"
         )
     parts.append("</g>")
     return "".join(parts)
 
 
-def order_flow_svg(counts: Mapping[str, int] | None = None) -> str:
+def order_flow_svg(counts: Mapping[str, int] | None = None, words: Words = MACHINE_WORDS) -> str:
     """The order state machine; ``counts`` (orders per state) light up the badges."""
-    return render_svg(ORDER_MACHINE, counts)
+    return render_svg(ORDER_MACHINE, counts, words=words)
 
 
-def return_flow_svg(counts: Mapping[str, int] | None = None) -> str:
+def return_flow_svg(counts: Mapping[str, int] | None = None, words: Words = MACHINE_WORDS) -> str:
     """The after-sales (return) machine, per order line."""
-    return render_svg(RETURN_MACHINE, counts)
+    return render_svg(RETURN_MACHINE, counts, words=words)
 
 
 # -- text renderings for documentation -----------------------------------------------

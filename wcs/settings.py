@@ -188,8 +188,9 @@ class NotifySettings(BaseModel):
     webhook_url: str | None = None
     webhook_token: str | None = None
     customer_service_email: str | None = None
-    staff_lang: Literal["en", "zh-CN"] = "en"
-    default_lang: Literal["en", "zh-CN"] = "en"
+    # BCP 47 tags of served languages (wcs.i18n): en, zh-CN.
+    staff_lang: str = "en"
+    default_lang: str = "en"
     # Where customers reach the API (tracking links, the backorder choice).
     public_url: str = "http://127.0.0.1:8000"
     max_attempts: int = Field(default=8, ge=1)
@@ -200,6 +201,19 @@ class NotifySettings(BaseModel):
     concurrency: int = Field(default=4, ge=1)
     # A message claimed longer ago than this belongs to a notifier that died.
     claim_ttl_s: float = Field(default=120.0, gt=0)
+
+    @field_validator("staff_lang", "default_lang")
+    @classmethod
+    def _served(cls, value: str) -> str:
+        from wcs.i18n.catalogues import offered
+        from wcs.i18n.negotiation import match
+
+        served = match(value)
+        if served is None:
+            raise ValueError(
+                f"{value!r} is not a served language; use one of {', '.join(offered())}"
+            )
+        return served
 
 
 class FleetSettings(BaseModel):

@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
@@ -50,9 +49,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import FormData, UploadFile
 
-from api.i18n import EN, LANGS, Translator, parse_lang, remember, request_lang, translator
+from api.i18n import langs, parse_lang, remember, request_translator
 from api.problems import problem
 from wcs.errors import Conflict, Forbidden, NotFound, ValidationFailed, WcsError
+from wcs.i18n.jinja import localized
+from wcs.i18n.markers import N_
+from wcs.i18n.translator import Translator
 from wcs.persistence.db import DatabaseUnavailable
 from wcs.services.auth import Principal
 from wcs.services.courier_app import FAILURE_REASONS, deliver, fail, my_route, start_route
@@ -68,7 +70,14 @@ COOKIE_PATH = "/courier"
 COOKIE_MAX_AGE_S = 14 * 3600  # one shift, with overtime
 CSRF_FIELD = "csrf"
 STATIC_FILES = {"courier.js": "text/javascript", "courier.css": "text/css"}
-OK_MESSAGES = ("started", "delivered", "failed")
+OK_MESSAGES = {
+    "started": N_("Route started: parcels are out for delivery."),
+    "delivered": N_("Stop %(seq)s delivered. Thank you!"),
+    "failed": N_("Stop %(seq)s: failed attempt recorded; it is planned again tomorrow."),
+}
+# Why a sign-in failed, for the page (translated) and for API clients (English).
+UNKNOWN_TOKEN = N_("the token is unknown or revoked")
+NOT_COURIER = N_("it is not a courier token")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -89,14 +98,16 @@ class NotSignedIn(Exception):
         self.reason_key = reason_key
 
 
-@lru_cache(maxsize=1)
-def _templates() -> Environment:
+def _environment() -> Environment:
     return Environment(
         loader=PackageLoader("api", "templates"),
         autoescape=select_autoescape(("html",)),
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+_templates = localized(_environment)
 
 
 def _html(body: str, status: int = 200) -> HTMLResponse:
@@ -117,9 +128,9 @@ async def _signed_in(request: Request, token: str | None) -> Principal:
         request.app.state.engine, token, request.app.state.settings.admin_token
     )
     if principal is None:
-        raise NotSignedIn(401, "courier.reason_unknown_token")
+        raise NotSignedIn(401, UNKNOWN_TOKEN)
     if "courier" not in principal.roles or not principal.subject:
-        raise NotSignedIn(403, "courier.reason_not_courier")
+        raise NotSignedIn(403, NOT_COURIER)
     return principal
 
 
@@ -195,7 +206,7 @@ async def _render(
     ok: str | None = None,
     ok_seq: int | None = None,
 ) -> Response:
-    t = translator(request_lang(request))
+    t = request_translator(request)
     config = _config(request)
     engine = request.app.state.engine
     assert principal.subject is not None
@@ -207,12 +218,10 @@ async def _render(
     route = await my_route(engine, principal.subject, day)
     stops = _stops(route, config.tz, t) if route else []
     page = (
-        _templates()
+        _templates(t.lang)
         .get_template("courier.html")
         .render(
-            t=t,
-            lang=t.lang,
-            langs=LANGS,
+            langs=langs(),
             name=name,
             day=day.isoformat(),
             route=route,
@@ -222,9 +231,9 @@ async def _render(
             back=_local(route["return_at"], config.tz) if route else "",
             started=_local(route["started_at"], config.tz) if route else "",
             csrf=csrf_token(session_token),
-            reasons=[(code, t(f"courier.reason.{code}")) for code in FAILURE_REASONS],
+            reasons=[(code, t.term("failure_reason", code)) for code in FAILURE_REASONS],
             error=error,
-            ok=t(f"courier.ok.{ok}", seq=ok_seq or "") if ok in OK_MESSAGES else None,
+            ok=t.gettext(OK_MESSAGES[ok], seq=ok_seq or "") if ok in OK_MESSAGES else None,
         )
     )
     return _html(page, status)
@@ -236,14 +245,14 @@ def _wants_html(request: Request) -> bool:
 
 
 def _sign_in_page(request: Request, exc: NotSignedIn) -> Response:
-    t = translator(request_lang(request))
+    t = request_translator(request)
     if not _wants_html(request):
-        reason = EN.get(exc.reason_key, "open /courier?token=<courier token> once")
+        reason = exc.reason_key or "open /courier?token=<courier token> once"
         return problem(exc.status, f"courier page: {reason}", code="courier-page-denied")
     page = (
-        _templates()
+        _templates(t.lang)
         .get_template("courier_login.html")
-        .render(t=t, lang=t.lang, langs=LANGS, reason=t(exc.reason_key) if exc.reason_key else "")
+        .render(langs=langs(), reason=t.gettext(exc.reason_key) if exc.reason_key else "")
     )
     return _html(page, exc.status)
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
-from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any
 
@@ -35,19 +34,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
 from api.deps import STAFF
-from api.i18n import (
-    LANGS,
-    Translator,
-    parse_lang,
-    remember,
-    request_lang,
-    translate_flow_svg,
-    translator,
-)
+from api.i18n import langs, parse_lang, remember, request_translator
 from api.live import Monitoring, to_json
 from api.problems import problem
-from wcs.domain.alert_rules import duration_text
+from wcs.domain.alert_rules import ALERT_CATALOGUE, duration_text
 from wcs.flowchart import order_flow_svg
+from wcs.i18n.jinja import localized
+from wcs.i18n.translator import Translator
 from wcs.services.auth import Principal
 from wcs.services.status_board import board, recent_events
 from wcs.timeutil import rfc3339
@@ -101,8 +94,7 @@ async def check_viewer(request: Request, token: str | None) -> Principal | None:
     return principal
 
 
-@lru_cache(maxsize=1)
-def _templates() -> Environment:
+def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("api", "templates"),
         autoescape=select_autoescape(("html",)),
@@ -114,6 +106,9 @@ def _templates() -> Environment:
     env.filters["ts"] = _ts
     env.filters["hhmm"] = lambda m: m.strftime("%H:%M") if isinstance(m, datetime) else "–"
     return env
+
+
+_templates = localized(_environment)
 
 
 def _pct(value: Any) -> str:
@@ -140,10 +135,8 @@ def _rejection_page(request: Request, exc: ViewerRejected) -> Response:
     # A browser gets a page it can show; any other client the API's problem details.
     if "text/html" not in request.headers.get("accept", ""):
         return problem(exc.status, exc.reason, code="status-page-denied")
-    t = translator(request_lang(request))
-    page = (
-        _templates().get_template("status_denied.html").render(reason=exc.reason, t=t, lang=t.lang)
-    )
+    t = request_translator(request)
+    page = _templates(t.lang).get_template("status_denied.html").render(reason=exc.reason)
     return _html(page, exc.status)
 
 
@@ -185,11 +178,11 @@ async def status_page(
     data = await board(engine)
     events = await recent_events(engine)
     outlook = await runtime.refresher.forecast() if runtime is not None else None
-    t = translator(request_lang(request))
+    t = request_translator(request)
     # The script starts from the rendered counts; everything else arrives as events.
     initial = {"counts": data["counts"], "i18n": _script_texts(t)}
     page = (
-        _templates()
+        _templates(t.lang)
         .get_template("status.html")
         .render(
             site=request.app.state.settings.site,
@@ -197,10 +190,8 @@ async def status_page(
             kpis=data["kpis"],
             events=events,
             forecast=outlook,
-            flow_svg=Markup(translate_flow_svg(order_flow_svg(data["counts"]), t)),
-            t=t,
-            lang=t.lang,
-            langs=LANGS,
+            flow_svg=Markup(order_flow_svg(data["counts"], t)),
+            langs=langs(),
             initial_json=Markup(to_json(initial).replace("<", "\\u003c")),
             generated_at=data["generated_at"],
         )
@@ -211,15 +202,18 @@ async def status_page(
 def _script_texts(t: Translator) -> dict[str, Any]:
     """What status.js writes itself, in the page's language."""
     return {
-        "live": t("status.live"),
-        "reconnecting": t("status.reconnecting"),
-        "no_alerts": t("status.no_alerts"),
-        "new": t("status.new"),
-        "utc": t("status.utc"),
-        "orders_in_state": t("status.orders_in_state"),
-        "state": t.subset("state."),
-        "device": t.subset("device."),
-        "severity": t.subset("severity."),
+        "live": t.gettext("live"),
+        "reconnecting": t.gettext("reconnecting…"),
+        "no_alerts": t.gettext("No open alerts."),
+        "new": t.gettext("new"),
+        "utc": t.gettext("UTC"),
+        # status.js fills in {state} and {n}.
+        "orders_in_state": t.gettext("%(state)s: %(n)s orders", state="{state}", n="{n}"),
+        "state": t.terms("state"),
+        "device": t.terms("device"),
+        "device_kind": t.terms("device_kind"),
+        "severity": t.terms("severity"),
+        "alert_title": {code: t.gettext(spec.title) for code, spec in ALERT_CATALOGUE.items()},
     }
 
 

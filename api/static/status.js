@@ -8,7 +8,8 @@
   // Texts the script writes, in the page's language (the server picked it).
   const T = Object.assign(
     { live: "live", reconnecting: "reconnecting…", no_alerts: "No open alerts.", new: "new",
-      utc: "UTC", orders_in_state: "{state}: {n} orders", state: {}, device: {}, severity: {} },
+      utc: "UTC", orders_in_state: "{state}: {n} orders", state: {}, device: {}, device_kind: {},
+      severity: {}, alert_title: {} },
     initial.i18n || {},
   );
   const term = (group, value) => (value && T[group][value]) || value;
@@ -118,7 +119,7 @@
       { class: "sev-" + a.severity, "data-code": a.code },
       el("span", { class: "sev" }, term("severity", a.severity)),
       " ",
-      el("strong", {}, a.title),
+      el("strong", {}, T.alert_title[a.code] || a.title),
       " ",
       el("span", { class: "subject" }, a.subject || ""),
       " ",
@@ -143,7 +144,7 @@
       "tr",
       { id: "dev-" + d.id, class: "state-" + d.state },
       el("td", {}, d.id),
-      el("td", {}, d.kind),
+      el("td", {}, term("device_kind", d.kind)),
       el("td", {}, d.zone),
       el("td", { class: "st", title: d.detail || "" }, term("device", d.state) + detail),
       el("td", {}, el("time", { datetime: since }, hhmm(since))),

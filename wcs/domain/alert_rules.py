@@ -28,6 +28,7 @@ from typing import Literal
 
 from wcs.domain.kpis import Ratio
 from wcs.domain.states import CANCELLABLE, TERMINAL, OrderState
+from wcs.i18n.markers import N_
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: Mapping[str, int] = MappingProxyType({"info": 0, "warning": 1, "critical": 2})
@@ -37,7 +38,7 @@ SEVERITY_RANK: Mapping[str, int] = MappingProxyType({"info": 0, "warning": 1, "c
 class AlertSpec:
     code: str
     severity: Severity
-    title: str  # a few words, shown on the status page
+    title: str  # a few words, shown on the status page (translated where shown)
     subject: str  # what the alert's subject names
     meaning: str  # what happened
     runbook: str  # what the person on duty does
@@ -52,7 +53,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "order_invalid",
         "warning",
-        "Order needs customer service",
+        N_("Order needs customer service"),
         "order id",
         "An order failed the intake checks (unknown SKU, bad quantity, incomplete "
         "address, no reachable contact) and was kept in 'exception' instead of dropped.",
@@ -63,7 +64,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "order_stuck",
         "warning",
-        "Order not moving",
+        N_("Order not moving"),
         "order id, or state:<state> when many orders are stuck in one state",
         "An order has stayed in one state longer than that state's limit "
         "(WCS_MONITORING__STUCK_AFTER_MIN).",
@@ -75,7 +76,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "sla_at_risk",
         "warning",
-        "Ship-by deadline close",
+        N_("Ship-by deadline close"),
         "order id, or 'orders' when many are at risk",
         "An order is not shipped yet and its ship-by deadline is within the margin "
         "(WCS_MONITORING__SLA_MARGIN_MIN).",
@@ -86,7 +87,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "sla_missed",
         "critical",
-        "Ship-by deadline missed",
+        N_("Ship-by deadline missed"),
         "order id, or 'orders' when many are late",
         "An order's ship-by deadline has passed and it has not been shipped.",
         "Ship it with the fastest carrier available, tell customer service so they can "
@@ -96,7 +97,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "delivery_delayed",
         "warning",
-        "Delivery delayed",
+        N_("Delivery delayed"),
         "order id, or 'orders' when many are delayed",
         "The carrier reported an order as delayed, or a shipped parcel is past the delivery "
         "time promised for its service.",
@@ -107,7 +108,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "device_offline",
         "critical",
-        "Device offline",
+        N_("Device offline"),
         "device id",
         "A floor device's driver has lost its device or died (its MQTT Last Will said "
         "offline) and has not come back within the grace period.",
@@ -118,7 +119,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "device_fault",
         "warning",
-        "Device fault",
+        N_("Device fault"),
         "device id",
         "A device reports a fault (paper out, head open, scale overload, Modbus error).",
         "Read the detail on the devices list, fix the device (refill labels, close the "
@@ -128,7 +129,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "weight_mismatch_streak",
         "warning",
-        "Weight mismatches in a row",
+        N_("Weight mismatches in a row"),
         "pack station",
         "Several parcels in a row at one pack station weighed differently from what their "
         "contents should weigh (WCS_PACK__MISMATCH_STREAK_ALERT). One mismatch is a "
@@ -140,7 +141,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "pick_accuracy_low",
         "warning",
-        "Pick accuracy dropped",
+        N_("Pick accuracy dropped"),
         "pick",
         "Correct picks / (picks + mispicks) over the recent window fell below the "
         "threshold (WCS_MONITORING__PICK_ACCURACY_MIN).",
@@ -151,7 +152,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "carrier_failures",
         "critical",
-        "Carrier bookings failing",
+        N_("Carrier bookings failing"),
         "carrier",
         "Several bookings with one carrier failed in a row (carrier down or refusing).",
         "Check the carrier's status page and our credentials; allocate parcels to another "
@@ -162,7 +163,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "weight_mismatch",
         "warning",
-        "Parcel weight mismatch",
+        N_("Parcel weight mismatch"),
         "pack station",
         "One parcel weighed outside the tolerance of its expected weight (items + carton); "
         "its tote was sent back to QC.",
@@ -173,7 +174,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "no_carton",
         "warning",
-        "No carton fits",
+        N_("No carton fits"),
         "order id",
         "No carton in the catalogue fits the order's items (dimensions or weight).",
         "Pack it by hand in an oversize box or split it into two parcels; check the SKU "
@@ -183,7 +184,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "pack_station_down",
         "critical",
-        "Pack station without printer",
+        N_("Pack station without printer"),
         "pack station",
         "A pack station has no working label printer; totes are routed to other stations.",
         "Fix or replace the printer (paper, ribbon, head, cable); the station takes totes "
@@ -193,7 +194,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "printer_fault",
         "warning",
-        "Label not printed",
+        N_("Label not printed"),
         "printer (device id)",
         "A printer refused or failed a label job; the label went to another printer if "
         "one was available.",
@@ -204,7 +205,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "short_pick",
         "warning",
-        "Short pick, no stock elsewhere",
+        N_("Short pick, no stock elsewhere"),
         "order id",
         "A picker found fewer units than planned and no other location has stock; the "
         "order went to the exception lane.",
@@ -215,7 +216,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "carrier_booking_failed",
         "warning",
-        "Carrier booking failed",
+        N_("Carrier booking failed"),
         "order id",
         "Booking a shipment with the chosen carrier failed (after retries).",
         "Allocate the order again (it may pick another carrier) or exclude that carrier; "
@@ -225,7 +226,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "carrier_cancel_failed",
         "warning",
-        "Unused booking not cancelled",
+        N_("Unused booking not cancelled"),
         "order id",
         "A booking replaced by another could not be cancelled with the carrier.",
         "Void the label in the carrier's portal so it is not billed.",
@@ -234,7 +235,7 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     AlertSpec(
         "parcel_damaged",
         "warning",
-        "Parcel damaged in transit",
+        N_("Parcel damaged in transit"),
         "order id",
         "The carrier reported the parcel damaged; a claim was opened and a replacement "
         "order created.",

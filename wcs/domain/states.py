@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
+from wcs.i18n.markers import N_
+
 
 class OrderState(StrEnum):
     RECEIVED = "received"
@@ -68,43 +70,43 @@ R = ReturnState
 
 # The happy path first, then contingencies; cancellations are added below.
 _ORDER_MOVES: tuple[Transition, ...] = (
-    Transition(S.RECEIVED, S.VALIDATED, "checks pass"),
-    Transition(S.RECEIVED, S.EXCEPTION, "invalid order", "contingency"),
-    Transition(S.VALIDATED, S.RESERVED, "stock reserved"),
-    Transition(S.VALIDATED, S.BACKORDERED, "shortage", "contingency"),
-    Transition(S.BACKORDERED, S.RESERVED, "stock arrived"),
-    Transition(S.RESERVED, S.PICK_PLANNED, "wave released"),
-    Transition(S.PICK_PLANNED, S.PICKING, "first pick"),
-    Transition(S.PICKING, S.PICKED, "all lines picked"),
-    Transition(S.PICKING, S.EXCEPTION, "short pick, no stock elsewhere", "contingency"),
-    Transition(S.PICKED, S.QC_PASSED, "QC pass"),
-    Transition(S.PICKED, S.QC_FAILED, "QC fail", "contingency"),
-    Transition(S.QC_FAILED, S.PICKING, "re-pick", "contingency"),
-    Transition(S.QC_FAILED, S.EXCEPTION, "damage write-off", "contingency"),
-    Transition(S.QC_PASSED, S.PACKING, "at pack station"),
-    Transition(S.PACKING, S.PACKED, "weight ok, label scanned"),
-    Transition(S.PACKING, S.PICKED, "weight mismatch, back to QC", "contingency"),
-    Transition(S.PACKED, S.ALLOCATED, "carrier allocated"),
-    Transition(S.ALLOCATED, S.SHIPPED, "handed to carrier"),
-    Transition(S.SHIPPED, S.IN_TRANSIT, "carrier scan"),
-    Transition(S.SHIPPED, S.OUT_FOR_DELIVERY, "out for delivery"),
-    Transition(S.IN_TRANSIT, S.OUT_FOR_DELIVERY, "out for delivery"),
-    Transition(S.OUT_FOR_DELIVERY, S.DELIVERED, "proof of delivery"),
-    Transition(S.DELIVERED, S.CLOSED, "customer sign-off or timeout"),
-    Transition(S.OUT_FOR_DELIVERY, S.DELIVERY_FAILED, "nobody home, refused", "contingency"),
-    Transition(S.DELIVERY_FAILED, S.OUT_FOR_DELIVERY, "redelivery", "contingency"),
-    Transition(S.DELIVERY_FAILED, S.IN_TRANSIT, "back to depot", "contingency"),
-    Transition(S.SHIPPED, S.DELAYED, "late", "contingency"),
-    Transition(S.IN_TRANSIT, S.DELAYED, "late", "contingency"),
-    Transition(S.OUT_FOR_DELIVERY, S.DELAYED, "late", "contingency"),
-    Transition(S.DELAYED, S.IN_TRANSIT, "moving again", "contingency"),
-    Transition(S.DELAYED, S.OUT_FOR_DELIVERY, "out for delivery", "contingency"),
-    Transition(S.SHIPPED, S.DAMAGED, "damaged in transit", "contingency"),
-    Transition(S.IN_TRANSIT, S.DAMAGED, "damaged in transit", "contingency"),
-    Transition(S.OUT_FOR_DELIVERY, S.DAMAGED, "damaged in transit", "contingency"),
-    Transition(S.DELAYED, S.DAMAGED, "damaged in transit", "contingency"),
-    Transition(S.DAMAGED, S.CLOSED, "claim filed, reshipped", "contingency"),
-    Transition(S.EXCEPTION, S.VALIDATED, "corrected by customer service", "contingency"),
+    Transition(S.RECEIVED, S.VALIDATED, N_("checks pass")),
+    Transition(S.RECEIVED, S.EXCEPTION, N_("invalid order"), "contingency"),
+    Transition(S.VALIDATED, S.RESERVED, N_("stock reserved")),
+    Transition(S.VALIDATED, S.BACKORDERED, N_("shortage"), "contingency"),
+    Transition(S.BACKORDERED, S.RESERVED, N_("stock arrived")),
+    Transition(S.RESERVED, S.PICK_PLANNED, N_("wave released")),
+    Transition(S.PICK_PLANNED, S.PICKING, N_("first pick")),
+    Transition(S.PICKING, S.PICKED, N_("all lines picked")),
+    Transition(S.PICKING, S.EXCEPTION, N_("short pick, no stock elsewhere"), "contingency"),
+    Transition(S.PICKED, S.QC_PASSED, N_("QC pass")),
+    Transition(S.PICKED, S.QC_FAILED, N_("QC fail"), "contingency"),
+    Transition(S.QC_FAILED, S.PICKING, N_("re-pick"), "contingency"),
+    Transition(S.QC_FAILED, S.EXCEPTION, N_("damage write-off"), "contingency"),
+    Transition(S.QC_PASSED, S.PACKING, N_("at pack station")),
+    Transition(S.PACKING, S.PACKED, N_("weight ok, label scanned")),
+    Transition(S.PACKING, S.PICKED, N_("weight mismatch, back to QC"), "contingency"),
+    Transition(S.PACKED, S.ALLOCATED, N_("carrier allocated")),
+    Transition(S.ALLOCATED, S.SHIPPED, N_("handed to carrier")),
+    Transition(S.SHIPPED, S.IN_TRANSIT, N_("carrier scan")),
+    Transition(S.SHIPPED, S.OUT_FOR_DELIVERY, N_("out for delivery")),
+    Transition(S.IN_TRANSIT, S.OUT_FOR_DELIVERY, N_("out for delivery")),
+    Transition(S.OUT_FOR_DELIVERY, S.DELIVERED, N_("proof of delivery")),
+    Transition(S.DELIVERED, S.CLOSED, N_("customer sign-off or timeout")),
+    Transition(S.OUT_FOR_DELIVERY, S.DELIVERY_FAILED, N_("nobody home, refused"), "contingency"),
+    Transition(S.DELIVERY_FAILED, S.OUT_FOR_DELIVERY, N_("redelivery"), "contingency"),
+    Transition(S.DELIVERY_FAILED, S.IN_TRANSIT, N_("back to depot"), "contingency"),
+    Transition(S.SHIPPED, S.DELAYED, N_("late"), "contingency"),
+    Transition(S.IN_TRANSIT, S.DELAYED, N_("late"), "contingency"),
+    Transition(S.OUT_FOR_DELIVERY, S.DELAYED, N_("late"), "contingency"),
+    Transition(S.DELAYED, S.IN_TRANSIT, N_("moving again"), "contingency"),
+    Transition(S.DELAYED, S.OUT_FOR_DELIVERY, N_("out for delivery"), "contingency"),
+    Transition(S.SHIPPED, S.DAMAGED, N_("damaged in transit"), "contingency"),
+    Transition(S.IN_TRANSIT, S.DAMAGED, N_("damaged in transit"), "contingency"),
+    Transition(S.OUT_FOR_DELIVERY, S.DAMAGED, N_("damaged in transit"), "contingency"),
+    Transition(S.DELAYED, S.DAMAGED, N_("damaged in transit"), "contingency"),
+    Transition(S.DAMAGED, S.CLOSED, N_("claim filed, reshipped"), "contingency"),
+    Transition(S.EXCEPTION, S.VALIDATED, N_("corrected by customer service"), "contingency"),
 )
 
 # "cancelled from any state before shipped releases reservations"
@@ -127,17 +129,17 @@ CANCELLABLE: frozenset[str] = frozenset(
 )
 
 TRANSITIONS: tuple[Transition, ...] = _ORDER_MOVES + tuple(
-    Transition(src, S.CANCELLED, "cancelled", "cancel") for src in sorted(CANCELLABLE)
+    Transition(src, S.CANCELLED, N_("cancelled"), "cancel") for src in sorted(CANCELLABLE)
 )
 
 RETURN_TRANSITIONS: tuple[Transition, ...] = (
-    Transition(R.RETURN_REQUESTED, R.RETURN_IN_TRANSIT, "return label used"),
-    Transition(R.RETURN_IN_TRANSIT, R.RETURN_RECEIVED, "received at returns desk"),
-    Transition(R.RETURN_REQUESTED, R.RETURN_RECEIVED, "brought in person"),
-    Transition(R.RETURN_RECEIVED, R.INSPECTED, "inspected and graded"),
-    Transition(R.INSPECTED, R.REFUNDED, "refund paid"),
-    Transition(R.INSPECTED, R.EXCHANGED, "replacement ordered"),
-    Transition(R.INSPECTED, R.REJECTED, "return refused", "contingency"),
+    Transition(R.RETURN_REQUESTED, R.RETURN_IN_TRANSIT, N_("return label used")),
+    Transition(R.RETURN_IN_TRANSIT, R.RETURN_RECEIVED, N_("received at returns desk")),
+    Transition(R.RETURN_REQUESTED, R.RETURN_RECEIVED, N_("brought in person")),
+    Transition(R.RETURN_RECEIVED, R.INSPECTED, N_("inspected and graded")),
+    Transition(R.INSPECTED, R.REFUNDED, N_("refund paid")),
+    Transition(R.INSPECTED, R.EXCHANGED, N_("replacement ordered")),
+    Transition(R.INSPECTED, R.REJECTED, N_("return refused"), "contingency"),
 )
 
 TERMINAL: frozenset[str] = frozenset({S.CLOSED, S.CANCELLED})

@@ -6,8 +6,9 @@
   webhook) as well for the few time-critical kinds, or instead of e-mail when there is
   no address. A channel that is not configured is not chosen when another one
   reaches the person; when none does, the notification waits for configuration.
-- Language: the customer's stored preference, else the country of the delivery
-  address (Simplified Chinese for mainland China and Singapore), else the default.
+- Language: the first that is served of the customer's stored preference, the
+  order's own language (given at intake, else the language of its country) and
+  the language of the delivery country, else the default (``wcs.i18n``).
 - Keys: ``order:<order>:<seq>:<channel>`` for state changes and
   ``notice:<id>:<channel>`` for customer notices; the SMTP Message-ID is derived from
   the key, so a duplicate (a retry after an unknown outcome) is recognisable as one.
@@ -26,18 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from wcs.i18n.negotiation import best_of, country_language
 from wcs.retry import Backoff
 
-Lang = Literal["en", "zh-CN"]
-LANGS: tuple[Lang, ...] = ("en", "zh-CN")
 Channel = Literal["email", "sms", "none"]
 
 STAFF_KINDS = frozenset({"order_exception"})
 # Worth a text message even when the customer also gets an e-mail: they change what
 # the customer does today (be home, rearrange, wait longer).
 SMS_KINDS = frozenset({"out_for_delivery", "delivery_failed", "delivery_delayed"})
-# Countries whose customers get Simplified Chinese unless they chose otherwise.
-ZH_COUNTRIES = frozenset({"CN", "SG"})
 
 _KEY_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -93,12 +91,11 @@ def plan_channels(
     return planned
 
 
-def choose_lang(preference: str | None, country: str | None, default: Lang = "en") -> Lang:
-    if preference in LANGS:
-        return preference
-    if country and country.upper() in ZH_COUNTRIES:
-        return "zh-CN"
-    return default
+def choose_lang(
+    preference: str | None, order_lang: str | None, country: str | None, default: str = "en"
+) -> str:
+    """The served language (an offered tag) a customer's message is written in."""
+    return best_of([preference, order_lang, country_language(country), default])
 
 
 def order_key(order_id: str, seq: int, channel: str) -> str:

@@ -30,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.domain.delivery import from_minor_units
 from wcs.errors import Conflict, NotFound, ValidationFailed
+from wcs.i18n.catalogues import offered
+from wcs.i18n.negotiation import match
 from wcs.notify import policy
 from wcs.notify.templates import render
 from wcs.persistence.db import transaction
@@ -99,7 +101,7 @@ def _rows_for(
     lang = (
         n.staff_lang
         if audience == "staff"
-        else policy.choose_lang(lang_pref, order.country, n.default_lang)
+        else policy.choose_lang(lang_pref, None, order.country, n.default_lang)
     )
     planned = policy.plan_channels(
         kind,
@@ -303,6 +305,8 @@ async def message_context(
         "message": message,
         "short": [f"{s.sku} x{s.qty}" for s in short],
         "choice_url": f"{base}/api/v1/orders/{order.id}/backorder-choice",
+        # Self-service links for the customer (None where the step does not apply).
+        "links": {"receipt": None, "return": None, "label": None, "resolution": None},
         "shipment": (
             None
             if ship is None or not ship.tracking_no
@@ -682,8 +686,10 @@ async def confirm_sent(engine: AsyncEngine, row_id: int, actor: str) -> dict[str
 async def set_preference(
     engine: AsyncEngine, customer_ref: str, lang: str, actor: str
 ) -> dict[str, Any]:
-    if lang not in policy.LANGS:
-        raise ValidationFailed(f"language {lang!r} is not offered; use {', '.join(policy.LANGS)}")
+    served = match(lang)
+    if served is None:
+        raise ValidationFailed(f"language {lang!r} is not offered; use {', '.join(offered())}")
+    lang = served
     now = utcnow()
     async with transaction(engine) as conn:
         result = await conn.execute(

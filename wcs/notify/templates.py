@@ -1,4 +1,5 @@
-"""Message templates: ``templates/<lang>/<kind>.j2``, shipped in the package.
+"""Message templates: ``templates/<kind>.j2``, shipped in the package, one per kind
+for every language (``wcs.i18n``: the texts are gettext messages).
 
 Each template defines three blocks: ``subject`` (one line), ``sms`` (short, for the
 text-message channel) and ``text`` (the e-mail body). The HTML part of an e-mail is
@@ -9,7 +10,6 @@ the notice's own message: nothing is left unsaid for want of a template.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +17,8 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, TemplateNotFound, select_autoescape
 
-from wcs.notify.policy import LANGS
+from wcs.i18n.catalogues import offered
+from wcs.i18n.jinja import localized
 
 FALLBACK = "notice"
 _URL = re.compile(r"https?://[^\s<>\"]+")
@@ -31,8 +32,7 @@ class Rendered:
     html: str
 
 
-@functools.cache
-def environment() -> Environment:
+def _environment() -> Environment:
     env = Environment(
         loader=PackageLoader("wcs.notify", "templates"),
         undefined=StrictUndefined,
@@ -43,6 +43,9 @@ def environment() -> Environment:
     )
     env.filters["paragraphs"] = _paragraphs
     return env
+
+
+environment = localized(_environment)
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -69,28 +72,28 @@ def _linked(paragraph: str) -> str:
     return "".join(out).replace("\n", "<br>\n")
 
 
-def template_names() -> list[tuple[str, str]]:
-    """Every (lang, kind) with its own template."""
+def template_names() -> list[str]:
+    """Every kind with its own template."""
     names = []
-    for name in environment().list_templates(extensions=["j2"]):
-        lang, _, file = name.partition("/")
-        if lang in LANGS and not file.startswith("_") and file.endswith(".j2"):
-            names.append((lang, file.removesuffix(".j2")))
+    for name in environment(offered()[0]).list_templates(extensions=["j2"]):
+        if not name.startswith("_") and "/" not in name:
+            names.append(name.removesuffix(".j2"))
     return sorted(names)
 
 
 def render(kind: str, lang: str, context: Mapping[str, Any]) -> Rendered:
-    if lang not in LANGS:
-        raise ValueError(f"no templates for language {lang!r}; have {', '.join(LANGS)}")
-    env = environment()
+    """``kind``'s message in ``lang`` (an offered tag: negotiate first)."""
+    if lang not in offered():
+        raise ValueError(f"no templates for language {lang!r}; have {', '.join(offered())}")
+    env = environment(lang)
     try:
-        template = env.get_template(f"{lang}/{kind}.j2")
+        template = env.get_template(f"{kind}.j2")
     except TemplateNotFound:
-        template = env.get_template(f"{lang}/{FALLBACK}.j2")
+        template = env.get_template(f"{FALLBACK}.j2")
     subject = " ".join(_block(template, "subject", context).split())
     text = _block(template, "text", context)
     sms = " ".join(_block(template, "sms", context).split())
-    html = env.get_template(f"{lang}/_layout.html.j2").render(
+    html = env.get_template("_layout.html.j2").render(
         subject=subject,
         paragraphs=[_linked(p) for p in _paragraphs(text)],
         lang=lang,

@@ -1,9 +1,10 @@
 """The review as HTML (Jinja2, shipped in the package) and PDF (WeasyPrint).
 
 The HTML is complete on its own (inline CSS, inline SVG charts); the PDF is that same
-HTML laid out on A4 pages, so the two never disagree. Labels come in English and
-Simplified Chinese; Chinese PDF text needs a CJK font installed on the machine
-(Noto Sans CJK or WenQuanYi), otherwise WeasyPrint draws placeholder boxes.
+HTML laid out on A4 pages, so the two never disagree. Texts come from the gettext
+catalogues (``wcs.i18n``), in every offered language; Chinese PDF text needs a CJK
+font installed on the machine (Noto Sans CJK or WenQuanYi), otherwise WeasyPrint
+draws placeholder boxes.
 """
 
 from __future__ import annotations
@@ -17,105 +18,59 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from wcs.domain.kpis import Ratio
+from wcs.i18n.catalogues import offered
+from wcs.i18n.markers import N_
+from wcs.i18n.translator import translator
 from wcs.report.charts import Series, bar_chart, line_chart
 from wcs.report.data import ReviewData
 from wcs.timeutil import utcnow
 
-LANGS = ("en", "zh-CN")
-
-LABELS: Mapping[str, Mapping[str, str]] = {
-    "en": {
-        "title": "Periodic review",
-        "period": "Period",
-        "generated": "Generated",
-        "summary": "KPIs for the period",
-        "kpi": "KPI",
-        "value": "Value",
-        "measured": "Measured",
-        "daily": "Daily KPIs",
-        "day": "Day",
-        "received": "Received",
-        "packed": "Packed",
-        "processing_p50": "Processing p50 (min)",
-        "processing_p95": "Processing p95 (min)",
-        "pick_accuracy": "Pick accuracy",
-        "pack_pass_rate": "Pack pass rate",
-        "qc_pass_rate": "QC pass rate",
-        "on_time_shipping": "On-time shipping",
-        "on_time_delivery": "On-time delivery",
-        "satisfaction": "Customer satisfaction (1-5)",
-        "returns_rate": "Returns rate",
-        "chart_rates": "Daily rates",
-        "chart_volume": "Orders per day",
-        "chart_processing": "Processing time per day (minutes)",
-        "chart_alerts": "Alerts by code",
-        "chart_feedback": "Feedback by stage",
-        "stages": "Worst stages",
-        "stage": "Stage",
-        "visits": "Stays",
-        "mean": "Mean stay (h)",
-        "p95": "p95 stay (h)",
-        "total": "Total (h)",
-        "exceptions": "Exceptions",
-        "complaints": "Complaints",
-        "suggestions": "Suggestions",
-        "alerts": "Alerts by code",
-        "code": "Code",
-        "severity": "Severity",
-        "count": "Count",
-        "feedback": "Feedback",
-        "kind": "Kind",
-        "status": "Status",
-        "open_complaints": "Open complaints",
-        "none": "none",
-        "no_data": "No data in this period.",
-    },
-    "zh-CN": {
-        "title": "周期性运营回顾",
-        "period": "统计区间",
-        "generated": "生成时间",
-        "summary": "区间关键指标",
-        "kpi": "指标",
-        "value": "数值",
-        "measured": "样本数",
-        "daily": "每日关键指标",
-        "day": "日期",
-        "received": "接单",
-        "packed": "完成包装",
-        "processing_p50": "处理时长中位数（分钟）",
-        "processing_p95": "处理时长 p95（分钟）",
-        "pick_accuracy": "拣货准确率",
-        "pack_pass_rate": "称重一次通过率",
-        "qc_pass_rate": "质检通过率",
-        "on_time_shipping": "准时发货率",
-        "on_time_delivery": "准时送达率",
-        "satisfaction": "客户满意度（1-5）",
-        "returns_rate": "退货率",
-        "chart_rates": "每日比率",
-        "chart_volume": "每日订单量",
-        "chart_processing": "每日处理时长（分钟）",
-        "chart_alerts": "按代码统计的告警",
-        "chart_feedback": "按环节统计的反馈",
-        "stages": "表现最差的环节",
-        "stage": "环节",
-        "visits": "停留次数",
-        "mean": "平均停留（小时）",
-        "p95": "p95 停留（小时）",
-        "total": "合计（小时）",
-        "exceptions": "异常",
-        "complaints": "投诉",
-        "suggestions": "建议",
-        "alerts": "按代码统计的告警",
-        "code": "代码",
-        "severity": "级别",
-        "count": "次数",
-        "feedback": "反馈",
-        "kind": "类型",
-        "status": "状态",
-        "open_complaints": "未结投诉",
-        "none": "无",
-        "no_data": "本区间无数据。",
-    },
+# Texts of the review, in English; each language's comes from its catalogue.
+LABELS: Mapping[str, str] = {
+    "title": N_("Periodic review"),
+    "period": N_("Period"),
+    "generated": N_("Generated"),
+    "summary": N_("KPIs for the period"),
+    "kpi": N_("KPI"),
+    "value": N_("Value"),
+    "measured": N_("Measured"),
+    "daily": N_("Daily KPIs"),
+    "day": N_("Day"),
+    "received": N_("Received"),
+    "packed": N_("Packed"),
+    "processing_p50": N_("Processing p50 (min)"),
+    "processing_p95": N_("Processing p95 (min)"),
+    "pick_accuracy": N_("Pick accuracy"),
+    "pack_pass_rate": N_("Pack pass rate"),
+    "qc_pass_rate": N_("QC pass rate"),
+    "on_time_shipping": N_("On-time shipping"),
+    "on_time_delivery": N_("On-time delivery"),
+    "satisfaction": N_("Customer satisfaction (1-5)"),
+    "returns_rate": N_("Returns rate"),
+    "chart_rates": N_("Daily rates"),
+    "chart_volume": N_("Orders per day"),
+    "chart_processing": N_("Processing time per day (minutes)"),
+    "chart_alerts": N_("Alerts by code"),
+    "chart_feedback": N_("Feedback by stage"),
+    "stages": N_("Worst stages"),
+    "stage": N_("Stage"),
+    "visits": N_("Stays"),
+    "mean": N_("Mean stay (h)"),
+    "p95": N_("p95 stay (h)"),
+    "total": N_("Total (h)"),
+    "exceptions": N_("Exceptions"),
+    "complaints": N_("Complaints"),
+    "suggestions": N_("Suggestions"),
+    "alerts": N_("Alerts by code"),
+    "code": N_("Code"),
+    "severity": N_("Severity"),
+    "count": N_("Count"),
+    "feedback": N_("Feedback"),
+    "kind": N_("Kind"),
+    "status": N_("Status"),
+    "open_complaints": N_("Open complaints"),
+    "none": N_("none"),
+    "no_data": N_("No data in this period."),
 }
 
 RATES = ("pick_accuracy", "pack_pass_rate", "qc_pass_rate", "on_time_shipping", "on_time_delivery")
@@ -157,7 +112,8 @@ def _ratio_row(label: str, ratio: Ratio | None) -> dict[str, str]:
 
 
 def _context(data: ReviewData, lang: str) -> dict[str, Any]:
-    t = LABELS[lang]
+    words = translator(lang)
+    t = {key: words.gettext(text) for key, text in LABELS.items()}
     period = data.period
     sat = period.satisfaction
     kpi_rows = [_ratio_row(t[name], getattr(period, name)) for name in RATES]
@@ -258,15 +214,19 @@ def _context(data: ReviewData, lang: str) -> dict[str, Any]:
         "daily_rows": daily_rows,
         "charts": charts,
         "stage_rows": stage_rows,
-        "alert_rows": [{"code": c, "severity": s, "count": n} for c, s, n in data.alerts_by_code],
+        "alert_rows": [
+            {"code": c, "severity": words.term("severity", s), "count": n}
+            for c, s, n in data.alerts_by_code
+        ],
         "feedback_rows": feedback_rows,
         "open_complaints": data.open_complaints,
     }
 
 
 def render_html(data: ReviewData, lang: str = "en") -> str:
-    if lang not in LABELS:
-        raise ValueError(f"no report labels for {lang!r}; have {', '.join(LABELS)}")
+    """The review in ``lang`` (an offered tag: ``wcs.i18n.catalogues.offered()``)."""
+    if lang not in offered():
+        raise ValueError(f"no report texts for {lang!r}; have {', '.join(offered())}")
     return _env().get_template("review.html.j2").render(**_context(data, lang))
 
 

@@ -31,6 +31,12 @@ from wcs.timeutil import as_utc, utcnow
 class NotEnoughHistory(Conflict):
     code = "not_enough_history"
 
+    def __init__(self, message: str, *, have_hours: int = 0) -> None:
+        super().__init__(message)
+        # For the status page, which says it in the reader's language.
+        self.have_hours = have_hours
+        self.need_hours = model.MIN_HISTORY_HOURS
+
 
 @dataclass(frozen=True, slots=True)
 class History:
@@ -85,7 +91,8 @@ def plan(
     if len(history.counts) < model.MIN_HISTORY_HOURS:
         raise NotEnoughHistory(
             f"forecasting needs {model.MIN_HISTORY_HOURS} hours of order history, there are "
-            f"{len(history.counts)}; it becomes available after a day of operation"
+            f"{len(history.counts)}; it becomes available after a day of operation",
+            have_hours=len(history.counts),
         )
     start = _local_start(history.start, settings.timezone)
     fitted = model.fit(history.counts, start)

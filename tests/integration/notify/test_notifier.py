@@ -238,8 +238,9 @@ async def test_customer_notices_go_out_and_are_marked_sent(
     await seed_catalogue(engine, TOPICS, STOCK)
     order_id = await place(engine, "late-1", [("SKU-N1", 1)], country="DE")
     async with transaction(engine) as conn:
+        # A kind without its own template: the notice's own words go out.
         notice_id = await add_notice(
-            conn, order_id, "delivery_failed", "We could not deliver your parcel FC9 today."
+            conn, order_id, "parcel_held", "Your parcel FC9 is held at customs."
         )
     notifier = Notifier(engine, settings_for(engine, notify_settings(inbox)))
     await notifier.open()
@@ -248,7 +249,7 @@ async def test_customer_notices_go_out_and_are_marked_sent(
     finally:
         await notifier.close()
     (row,) = await rows(engine, order_id)
-    assert row.key == f"notice:{notice_id}:email" and row.kind == "delivery_failed"
+    assert row.key == f"notice:{notice_id}:email" and row.kind == "parcel_held"
     (mail,) = inbox.messages
     body = mail.get_body(("plain",))
     assert body is not None and "FC9" in body.get_content()
