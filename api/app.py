@@ -37,6 +37,7 @@ from wcs.persistence.db import make_engine
 from wcs.persistence.outbox import OutboxRelay
 from wcs.services.delivery_jobs import DeliveryHousekeeping
 from wcs.services.fleet_plans import FleetReplanner, PlanningConfig
+from wcs.services.intake import IntakeDesk
 from wcs.services.shipments import CarrierDesk
 from wcs.settings import Settings
 
@@ -61,6 +62,15 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
                 relay = await stack.enter_async_context(OutboxRelay(engine, settings.mqtt))
             app.state.relay = relay
             app.state.wake_relay = relay.wake if relay else (lambda: None)
+            app.state.intake = await stack.enter_async_context(
+                IntakeDesk(
+                    engine,
+                    app.state.topics,
+                    batch_max=settings.intake.batch_max,
+                    shortage=settings.intake.shortage,
+                    on_committed=lambda: app.state.wake_relay(),
+                )
+            )
             app.state.carrier_desk = await stack.enter_async_context(
                 CarrierDesk.from_settings(settings)
             )

@@ -131,6 +131,19 @@ class ControllerSettings(BaseModel):
     allocate_interval_s: float = Field(default=1.0, gt=0)
 
 
+class IntakeSettings(BaseModel):
+    """Order intake: orders arriving together are committed together."""
+
+    batch_max: int = Field(
+        default=256, ge=1, description="most orders committed in one transaction"
+    )
+    shortage: Literal["backorder", "refuse"] = Field(
+        default="backorder",
+        description="an order the stock cannot cover: kept as backordered (and "
+        "replenishment requested), or refused with 409 and not kept (a flash sale)",
+    )
+
+
 class MonitoringSettings(BaseModel):
     """Alert rules, live status page and KPI refresh (``WCS_MONITORING__*``)."""
 
@@ -276,6 +289,7 @@ class Settings(BaseSettings):
     auto_close_days: int = Field(default=7, ge=1)
     pack: PackSettings = PackSettings()
     controller: ControllerSettings = ControllerSettings()
+    intake: IntakeSettings = IntakeSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     notify: NotifySettings = NotifySettings()
     fleet: FleetSettings = FleetSettings()

@@ -16,13 +16,14 @@ from api.schemas import CancelIn, EventOut, OrderIn, OrderOut, OrderPage
 from wcs.domain.states import OrderState
 from wcs.errors import Forbidden, ValidationFailed
 from wcs.services.auth import Principal
+from wcs.services.intake import IntakeDesk, NewOrder, Submission
 from wcs.services.order_views import (
     customer_ref_of,
     get_order,
     list_orders,
     order_events_of,
 )
-from wcs.services.orders import NewOrder, cancel_order, submit_order
+from wcs.services.orders import cancel_order
 
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
@@ -30,6 +31,14 @@ IntakeRole = Annotated[Principal, Depends(require("customer_service", "superviso
 CancelRole = Annotated[Principal, Depends(require("customer_service", "supervisor", "customer"))]
 
 IDEMPOTENCY_KEY_MAX = 200
+
+
+async def get_intake(request: Request) -> IntakeDesk:
+    desk: IntakeDesk = request.app.state.intake
+    return desk
+
+
+IntakeDep = Annotated[IntakeDesk, Depends(get_intake)]
 
 
 def _request_hash(body: OrderIn) -> str:
@@ -64,7 +73,7 @@ async def _check_owner(engine: Any, principal: Principal, order_id: str) -> None
 async def create_order(
     body: OrderIn,
     engine: EngineDep,
-    topics: TopicsDep,
+    intake: IntakeDep,
     principal: IntakeRole,
     idempotency_key: Annotated[
         str | None,
@@ -98,14 +107,8 @@ async def create_order(
         lon=body.address.lon,
         customer_ref=customer_ref,
     )
-    result = await submit_order(
-        engine,
-        topics,
-        new,
-        idempotency_key=key,
-        request_hash=_request_hash(body),
-        actor=principal.name,
-    )
+    # Committed together with the orders other requests are sending meanwhile.
+    result = await intake.submit(Submission(new, key, _request_hash(body), principal.name))
     if result.created:
         ORDERS_SUBMITTED.labels(state=result.state).inc()
     headers = {"Location": f"/api/v1/orders/{result.order_id}"}

@@ -55,9 +55,13 @@ class Plan:
         return not self.shortages
 
 
-def _take(need: int, stock: list[Availability]) -> list[tuple[str, int]]:
+def take(need: int, stock: Sequence[Availability]) -> list[tuple[str, int]]:
     """Units for one need: one location that covers it all if any (fewest walks,
-    smallest such pile first so big piles stay whole), else the biggest piles first."""
+    smallest such pile first so big piles stay whole), else the biggest piles first.
+
+    Intake's batched take on PostgreSQL (``wcs.persistence.intake_store``) applies this
+    rule inside one SQL statement to a batch's total demand per SKU; a test holds the
+    two to the same answers."""
     covering = [s for s in stock if s.available >= need]
     if covering:
         best = min(covering, key=lambda s: (s.available, s.walk_rank, s.location))
@@ -98,7 +102,45 @@ def plan_reservation(
             for loc, avail in remaining[line.sku].items()
             if avail > 0
         ]
-        for location, qty in _take(line.qty, piles):
+        for location, qty in take(line.qty, piles):
             remaining[line.sku][location] -= qty
             allocations.append(Allocation(line.line_id, line.sku, location, qty))
     return Plan(tuple(allocations), ())
+
+
+def distribute(
+    orders: Sequence[Sequence[LineDemand]], held: Mapping[str, Sequence[Availability]]
+) -> tuple[list[Plan], list[tuple[str, str, int]]]:
+    """Share the units a batch of orders holds among them, in arrival order.
+
+    ``held`` is what the batch has already taken from stock for its total demand (per
+    SKU and location). Each order is planned all-or-nothing over what earlier orders
+    left, so an order that cannot be completed takes nothing and a later, smaller one
+    may still fit. Returns one plan per order and the units nobody got
+    (sku, location, qty), to be given back to stock.
+    """
+    remaining: dict[str, dict[str, int]] = {}
+    ranks: dict[tuple[str, str], int] = {}
+    for sku, piles in held.items():
+        pool = remaining.setdefault(sku, {})
+        for pile in piles:
+            pool[pile.location] = pool.get(pile.location, 0) + pile.available
+            ranks[(sku, pile.location)] = pile.walk_rank
+    plans: list[Plan] = []
+    for lines in orders:
+        snapshot = {
+            sku: [
+                Availability(loc, qty, ranks[(sku, loc)])
+                for loc, qty in remaining.get(sku, {}).items()
+                if qty > 0
+            ]
+            for sku in {line.sku for line in lines}
+        }
+        plan = plan_reservation(lines, snapshot)
+        for alloc in plan.allocations:
+            remaining[alloc.sku][alloc.location] -= alloc.qty
+        plans.append(plan)
+    leftover = [
+        (sku, loc, qty) for sku, pool in remaining.items() for loc, qty in pool.items() if qty > 0
+    ]
+    return plans, leftover

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -37,8 +38,9 @@ NOTIFY_ON: Mapping[str, str] = MappingProxyType(
 )
 
 
-async def queue_order_events(conn: AsyncConnection, events: Sequence[OrderEvent]) -> None:
-    rows = [
+def notify_rows(events: Sequence[OrderEvent]) -> list[dict[str, Any]]:
+    """The ``notify_requests`` rows these events call for (most call for none)."""
+    return [
         {
             "order_id": e.order_id,
             "seq": e.seq,
@@ -50,5 +52,9 @@ async def queue_order_events(conn: AsyncConnection, events: Sequence[OrderEvent]
         for e in events
         if e.to_state in NOTIFY_ON
     ]
+
+
+async def queue_order_events(conn: AsyncConnection, events: Sequence[OrderEvent]) -> None:
+    rows = notify_rows(events)
     if rows:
         await conn.execute(insert(notify_requests), rows)

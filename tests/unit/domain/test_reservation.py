@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from wcs.domain.reservation import Availability, LineDemand, plan_reservation
+from wcs.domain.reservation import Availability, LineDemand, distribute, plan_reservation, take
 
 
 def test_one_location_covering_the_line_is_preferred() -> None:
@@ -110,3 +110,83 @@ class StockMachine(RuleBasedStateMachine):
 
 TestStockMachine = StockMachine.TestCase
 TestStockMachine.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+
+
+# --- a batch's units shared among its orders (intake's group commit) ------------------
+
+_orders = st.lists(
+    st.lists(st.tuples(st.sampled_from("ABC"), st.integers(1, 5)), min_size=1, max_size=3),
+    min_size=1,
+    max_size=12,
+)
+_held = st.dictionaries(
+    st.sampled_from("ABC"), st.lists(st.integers(1, 9), min_size=1, max_size=3), min_size=0
+)
+
+
+def _demands(orders: list[list[tuple[str, int]]]) -> list[list[LineDemand]]:
+    return [
+        [LineDemand(n, sku, qty) for n, (sku, qty) in enumerate(lines, start=1)] for lines in orders
+    ]
+
+
+@given(_orders, _held)
+def test_distribute_hands_out_exactly_what_the_batch_holds(
+    orders: list[list[tuple[str, int]]], piles: dict[str, list[int]]
+) -> None:
+    held = {
+        sku: [Availability(f"{sku}{i}", q, i) for i, q in enumerate(qs)]
+        for sku, qs in piles.items()
+    }
+    demands = _demands(orders)
+    plans, leftover = distribute(demands, held)
+    assert len(plans) == len(demands)
+    given_out: dict[tuple[str, str], int] = {}
+    for lines, plan in zip(demands, plans, strict=True):
+        if plan.complete:  # all or nothing: each line exactly covered
+            for line in lines:
+                got = sum(a.qty for a in plan.allocations if a.line_id == line.line_id)
+                assert got == line.qty
+        else:
+            assert plan.allocations == ()
+        for a in plan.allocations:
+            given_out[(a.sku, a.location)] = given_out.get((a.sku, a.location), 0) + a.qty
+    for sku, loc, qty in leftover:
+        given_out[(sku, loc)] = given_out.get((sku, loc), 0) + qty
+    # Every unit held is either allocated or given back: never more, never fewer.
+    assert given_out == {
+        (sku, p.location): p.available for sku, ps in held.items() for p in ps if p.available
+    }
+
+
+@given(st.integers(0, 300), st.integers(1, 400))
+def test_distribute_on_one_hot_sku_reserves_exactly_the_stock(stock: int, orders: int) -> None:
+    """A flash sale in one batch: single units of one SKU, first come first served."""
+    held = {"HOT": [Availability("L1", min(stock, orders))]} if min(stock, orders) else {}
+    plans, leftover = distribute([[LineDemand(1, "HOT", 1)]] * orders, held)
+    reserved = [p.complete for p in plans]
+    assert sum(reserved) == min(stock, orders)
+    assert reserved == sorted(reserved, reverse=True)  # the first orders get the units
+    assert leftover == []
+
+
+def test_distribute_lets_a_smaller_later_order_use_what_a_larger_one_could_not() -> None:
+    held = {"A": [Availability("L1", 3)]}
+    plans, leftover = distribute(
+        [[LineDemand(1, "A", 2)], [LineDemand(1, "A", 2)], [LineDemand(1, "A", 1)]], held
+    )
+    assert [p.complete for p in plans] == [True, False, True]
+    assert plans[1].shortages[0].missing == 1
+    assert leftover == []
+
+
+@given(st.lists(st.integers(0, 12), max_size=5), st.integers(1, 40))
+def test_take_covers_from_one_pile_when_it_can(piles: list[int], need: int) -> None:
+    stock = [Availability(f"L{i}", q, i) for i, q in enumerate(piles)]
+    taken = take(need, stock)
+    assert sum(q for _, q in taken) == min(need, sum(piles))
+    if any(q >= need for q in piles):
+        assert len(taken) == 1
+        assert taken[0][1] == need
+        sizes = {p.location: p.available for p in stock}
+        assert sizes[taken[0][0]] == min(q for q in piles if q >= need)
