@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
@@ -59,26 +60,51 @@ def scratch_postgres(base_url: str | None) -> Iterator[str]:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+    def workers(self) -> list[int]:
+        """The server process and every process below it (uvicorn's workers)."""
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError):
+                continue
+        found, todo = [self.pid], [self.pid]
+        while todo:
+            parent = todo.pop()
+            kids = [pid for pid, ppid in parents.items() if ppid == parent]
+            found += kids
+            todo += kids
+        return found
+
+
 @contextlib.contextmanager
-def api_process(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
-    """``wcs api`` in a subprocess; yields its base URL."""
-    port = free_port()
+def server_process(args: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
+    """``python args...`` in a subprocess that listens on ``port``; stopped afterwards."""
     full_env = {**os.environ, **env}
-    cmd = [sys.executable, "-m", "cli", "api", "--host", "127.0.0.1", "--port", str(port)]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
     # Own process group: uvicorn's worker processes go down with it.
     proc = subprocess.Popen(
-        cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True
+        [sys.executable, *args],
+        env=full_env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
     )
     try:
         wait_port("127.0.0.1", port)
-        yield f"http://127.0.0.1:{port}"
+        yield Server(f"http://127.0.0.1:{port}", proc.pid)
     except BaseException:
         log.seek(0)
         tail = log.read()[-4000:].decode(errors="replace")
-        print(f"--- API server log (tail) ---\n{tail}", file=sys.stderr)
+        print(f"--- server log (tail) ---\n{tail}", file=sys.stderr)
         raise
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -90,3 +116,21 @@ def api_process(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+@contextlib.contextmanager
+def api_server(env: dict[str, str], *, workers: int = 1) -> Iterator[Server]:
+    """``wcs api`` in a subprocess."""
+    port = free_port()
+    args = ["-m", "cli", "api", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        args += ["--workers", str(workers)]
+    with server_process(args, env, port) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def api_process(env: dict[str, str], *, workers: int = 1) -> Iterator[str]:
+    """``wcs api`` in a subprocess; yields its base URL."""
+    with api_server(env, workers=workers) as server:
+        yield server.url
