@@ -123,6 +123,6 @@ async def dispatch(ctx: BatchContext, item: Inbound) -> None:
         elif station.kind == "qc":
             await qc.handle_scan(ctx, device_id, station.id, payload)
         elif station.kind == "pack":
-            await pack.handle_scan(ctx, device_id, station, payload.code)
+            await pack.handle_scan(ctx, device_id, station, payload.code, payload.symbology)
         else:
             ctx.record("scan_ignored", ok=False, device_id=device_id, station=station.id)

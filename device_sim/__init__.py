@@ -12,7 +12,7 @@ exchange instead of hiding in both:
 :mod:`device_sim.diverter`    conveyor diverter PLC, Modbus TCP, plus a conveyor model
 :mod:`device_sim.floor`       :class:`SimFloor`: every device of a floor file
 :mod:`device_sim.runner`      ``wcs sim --floor FILE``
-:mod:`device_sim.gs1`         check digits, EAN-13, SSCC-18, GS1 element strings
+:mod:`device_sim.gs1`         EAN-13, SSCC-18, GS1 element strings (check digits: wcs)
 ============================  ==========================================================
 
 Every simulator is an async context manager and carries fault injection suited to its

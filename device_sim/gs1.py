@@ -1,16 +1,17 @@
 """GS1 helpers for building the codes simulated scanners read and printers print.
 
-Written for the simulator on its own (the drivers have their own parser) so that a
-mistake in one cannot hide by being copied into the other.
+Check digits come from the project's one GS1 module (:mod:`wcs.domain.gs1`, on biip);
+what is the simulator's own is how codes are put together and framed:
 
-- GS1 mod-10 check digit: from the rightmost data digit, weights 3, 1, 3, 1 ...;
-  check = (10 - sum mod 10) mod 10. Not Luhn.
 - SSCC-18 = extension digit + company prefix + serial reference (17 digits) + check.
 - Element strings: AI + data; an element whose AI has no predefined length is followed
   by GS (FNC1 sent as ASCII 0x1D) unless it is the last one.
 """
 
 from __future__ import annotations
+
+from wcs.domain import gs1 as kernel_gs1
+from wcs.errors import ValidationFailed
 
 GS = "\x1d"
 
@@ -34,10 +35,10 @@ _FOUR_DIGIT_AI = {"31", "32", "33", "34", "35", "36", "39", "43", "70", "72", "8
 
 def check_digit(digits: str) -> str:
     """GS1 mod-10 check digit of ``digits`` (the data without its check digit)."""
-    if not digits.isdigit():
-        raise ValueError(f"GS1 check digit needs digits only, got {digits!r}")
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-    return str((10 - total % 10) % 10)
+    try:
+        return str(kernel_gs1.check_digit(digits))
+    except ValidationFailed as exc:
+        raise ValueError(f"GS1 check digit needs digits only, got {digits!r}") from exc
 
 
 def with_check_digit(digits: str) -> str:

@@ -2,8 +2,8 @@
 
 Layout (one sub-package per device kind, each a pure codec plus a driver)::
 
-    scanner/   codec.py (lines -> scans, AIM ids, GS1/SSCC check)   driver.py
-    scale/     mtsics.py, toledo.py (codecs), units.py              driver.py
+    scanner/   codec.py (lines -> scans, AIM ids)                   driver.py
+    scale/     mtsics.py, toledo.py (codecs), units.py, settle.py   driver.py, sics_driver.py
     printer/   codec.py (~HS status, ZPL checks)                    driver.py
     ptl/       codec.py (register map)                              driver.py
     diverter/  codec.py (register map, barcode registers)           driver.py

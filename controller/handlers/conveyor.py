@@ -8,7 +8,7 @@ from controller.context import BatchContext
 from controller.handlers.common import order_state
 from wcs.contract.payloads import ArrivalEvent
 from wcs.domain.conveyor import PackStation, decide_lane
-from wcs.domain.gs1 import sscc_from_scan
+from wcs.domain.gs1 import sscc_in
 from wcs.persistence.tables import packages, totes
 
 TOTE_STATE_FOR_LANE = {"qc": "to_qc", "pack": "to_pack", "outbound": "to_outbound"}
@@ -38,7 +38,7 @@ async def handle_arrival(ctx: BatchContext, device_id: str, event: ArrivalEvent)
     if tote is not None and tote.order_id and tote.state != "free":
         order_id = tote.order_id
     else:
-        sscc = sscc_from_scan(event.tote) or (event.tote if event.tote.isdigit() else None)
+        sscc = sscc_in(event.tote)
         if sscc:
             order_id = await ctx.conn.scalar(
                 select(packages.c.order_id).where(

@@ -18,7 +18,8 @@ from sqlalchemy import and_, insert, select, update
 from controller.context import BatchContext
 from controller.handlers.common import is_tote, move, order_state
 from wcs.contract.payloads import WeightEvent
-from wcs.domain.gs1 import sscc, sscc_from_scan
+from wcs.domain import gs1
+from wcs.domain.gs1 import sscc
 from wcs.domain.packing import Item, check_weight, choose_carton, items_weight, shipping_label_zpl
 from wcs.domain.states import OrderState
 from wcs.errors import ValidationFailed
@@ -46,17 +47,27 @@ async def _items(ctx: BatchContext, order_id: str) -> list[Item]:
     return [Item(r.sku, r.qty, r.weight_g, (r.length_mm, r.width_mm, r.height_mm)) for r in rows]
 
 
-async def handle_scan(ctx: BatchContext, device_id: str, station: Station, code: str) -> None:
+async def handle_scan(
+    ctx: BatchContext, device_id: str, station: Station, code: str, symbology: str | None = None
+) -> None:
     if is_tote(ctx, code):
         await start_packing(ctx, device_id, station, code)
         return
-    number = sscc_from_scan(code) or (code if len(code) == 18 and code.isdigit() else None)
-    if number is None:
+    # The SSCC wherever it stands in the label's element strings (with or without AIM
+    # identifier, FNC1 or parentheses); a GS1 code that is wrong says why.
+    read = gs1.read(code, symbology)
+    if not isinstance(read, gs1.Gs1Scan) or read.sscc is None:
+        reason = read.reason if isinstance(read, gs1.Gs1Refusal) else "not an SSCC"
         ctx.record(
-            "pack_unknown_scan", ok=False, device_id=device_id, station=station.id, code=code[:64]
+            "pack_unknown_scan",
+            ok=False,
+            device_id=device_id,
+            station=station.id,
+            code=code[:64],
+            reason=reason,
         )
         return
-    await confirm_label(ctx, device_id, station, number)
+    await confirm_label(ctx, device_id, station, read.sscc)
 
 
 async def start_packing(ctx: BatchContext, device_id: str, station: Station, tote: str) -> None:

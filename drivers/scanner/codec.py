@@ -2,10 +2,15 @@
 
 A frame is one line without its terminator (see :class:`drivers.frame.LineFramer`):
 an optional AIM symbology identifier ``]cm`` followed by the data. GS1 data carries
-FNC1 separators as ASCII GS (0x1D); a leading FNC1 is implied by the identifier. We
-accept what a scanner may plausibly send and refuse only what cannot be a code:
-invalid UTF-8, control bytes other than GS, an empty code, or an SSCC (AI 00) whose
-check digit is wrong - a misread that must never reach the order flow.
+FNC1 separators as ASCII GS (0x1D). A leading FNC1 is implied by a GS1 identifier and
+dropped when a scanner sends it anyway; without an identifier it is kept, since it is
+then the only sign that the code is GS1 data.
+
+A frame is refused only when it cannot be a code: invalid UTF-8, control bytes other
+than GS, nothing after the identifier. What a code means - GS1 or not, and whether its
+check digits and dates are right - is read once, by the kernel's GS1 module
+(:mod:`wcs.domain.gs1`), where the code is used: a wrong GS1 code is refused there with
+its reason and the picker sees it on the panel.
 """
 
 from __future__ import annotations
@@ -13,18 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from biip import ParseConfig, ParseError
-from biip.gs1_messages import GS1Message
-
 from drivers.frame import MAX_LINE, BadFrame
-from drivers.gs1 import GS, sscc_error
+from wcs.domain.gs1 import GS, GS1_SYMBOLOGIES
 
 _AIM = re.compile(r"\][A-Za-z][0-9A-Za-z]")
-# AIM identifiers whose data is a GS1 element string (GS1-128, GS1 DataBar, GS1
-# DataMatrix, GS1 QR, GS1 DotCode).
-GS1_SYMBOLOGIES = frozenset({"]C1", "]e0", "]e1", "]e2", "]d2", "]Q3", "]J1"})
-# Dates in element strings are not ours to police: a pack station scans what it gets.
-_GS1_CONFIG = ParseConfig(gs1_element_strings_verify_date=False, separator_chars=(GS,))
 _FORBIDDEN = re.compile(r"[\x00-\x1c\x1e\x1f\x7f]")
 
 
@@ -32,8 +29,6 @@ _FORBIDDEN = re.compile(r"[\x00-\x1c\x1e\x1f\x7f]")
 class Scan:
     code: str
     symbology: str | None
-    gs1: bool = False
-    sscc: str | None = None
 
 
 def decode_scan(frame: bytes) -> Scan:
@@ -55,29 +50,9 @@ def decode_scan(frame: bytes) -> Scan:
         raise BadFrame(
             f"control byte 0x{ord(bad.group()):02x} at position {bad.start()} in the code", frame
         )
-    gs1 = symbology in GS1_SYMBOLOGIES or (symbology is None and text.startswith(GS))
-    if gs1:
+    if symbology in GS1_SYMBOLOGIES:
         # FNC1 in first position is implied by the identifier; some scanners still send it.
         text = text.strip(GS)
-    if not text.strip():
+    if not text.strip(GS + " "):
         raise BadFrame("no data after the symbology identifier" if symbology else "blank", frame)
-    sscc = _check_gs1(text, frame) if gs1 else None
-    return Scan(code=text, symbology=symbology, gs1=gs1, sscc=sscc)
-
-
-def _check_gs1(text: str, frame: bytes) -> str | None:
-    """Validate the SSCC of a GS1 element string, if it has one; return it."""
-    candidates: list[str] = []
-    try:
-        message = GS1Message.parse(text, config=_GS1_CONFIG)
-        candidates = [e.value for e in message.element_strings if e.ai.ai == "00"]
-    except (ParseError, ValueError):
-        # Unknown or malformed element strings are let through (the controller decides
-        # what a code means); only an SSCC in first position is still checked.
-        if text.startswith("00"):
-            candidates = [text[2:20]]
-    for sscc in candidates:
-        error = sscc_error(sscc)
-        if error:
-            raise BadFrame(error, frame)
-    return candidates[0] if candidates else None
+    return Scan(code=text, symbology=symbology)

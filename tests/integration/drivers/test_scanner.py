@@ -50,20 +50,25 @@ async def test_pty_scans_reach_the_broker(
         assert watch.on("dlq") == []
 
 
-async def test_bad_check_digit_goes_to_dlq_not_evt(
+async def test_noise_goes_to_dlq_and_codes_reach_the_broker_as_read(
     pty: Pty, mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
 ) -> None:
+    """A frame that cannot be a code goes to dlq; a code goes on as read, a wrong GS1
+    check digit included: the controller refuses it where the picker sees why."""
     driver = make_driver(scanner(pty.path, "CR"), mqtt_endpoint, site)
     async with running(driver):
         await watch.status("scan-p1", "online")
-        await pty.write(b"]C100106141411234567890\rT000123\r")
-        (scan,) = await watch.expect("dev/scan-p1/evt/scan")
+        await pty.write(b"]C100106141411234567890\rAB\x07CD\rT000123\r")
+        scans = await watch.expect("dev/scan-p1/evt/scan", 2)
         (dead,) = await watch.expect("dlq")
-    assert scan["code"] == "T000123" and scan["symbology"] is None
-    assert dead["raw"] == "]C100106141411234567890"
-    assert "check digit 0, expected 7" in dead["error"]
+    assert [(s["code"], s["symbology"]) for s in scans] == [
+        ("00106141411234567890", "]C1"),
+        ("T000123", None),
+    ]
+    assert dead["raw"] == "AB\x07CD"
+    assert "control byte 0x07" in dead["error"]
     assert dead["topic"] == pty.path
-    assert driver.counters.bad_frames == 1 and driver.counters.frames == 1
+    assert driver.counters.bad_frames == 1 and driver.counters.frames == 2
 
 
 @contextlib.asynccontextmanager
