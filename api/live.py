@@ -5,7 +5,7 @@
                                  devices table ◀────────┘   LiveRefresher ┘ (summary, KPIs)
 
 - ``LiveFeed`` subscribes with one aiomqtt client (TCP_NODELAY via ``make_client``),
-  reconnecting with capped exponential backoff and full jitter. It handles each
+  reconnecting with the system's backoff (``wcs.retry``). It handles each
   message as paho reads it (``handle_in_callback``): a feed that falls behind under
   load leaves the backlog at the broker rather than in this process's heap, where
   thousands of waiting messages made every full garbage collection a stall of
@@ -31,7 +31,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,12 +59,14 @@ from wcs.errors import ValidationFailed, WcsError
 from wcs.ids import new_id
 from wcs.mqtt.client import handle_in_callback, make_client
 from wcs.notify.store import undelivered_counts
-from wcs.persistence.db import DatabaseUnavailable, transaction
+from wcs.persistence.db import OUTAGE_ERRORS, DatabaseUnavailable, transaction
+from wcs.retry import Backoff, Outage, Reconnect
 from wcs.services.alerting import AlertEvaluator
 from wcs.services.devices import record_device_status
 from wcs.services.forecasting import NotEnoughHistory, forecast_plan
 from wcs.services.status_board import board
 from wcs.settings import Settings
+from wcs.tasks import background, every
 from wcs.timeutil import rfc3339, utcnow
 
 log = logging.getLogger(__name__)
@@ -208,69 +209,61 @@ class LiveFeed:
         self._endpoint = settings.mqtt
         self._topics = topics
         self._hub = hub
-        self._tasks: list[asyncio.Task[None]] = []
+        self._stack = contextlib.AsyncExitStack()
         self.connected = asyncio.Event()
         self.received = 0
         self.invalid = 0
         self.dropped = 0
-        self._db_failing = False
+        self._protocol: Literal[3, 5] = 5
+        self._db = Outage("live feed: recording device statuses", log)
         # Statuses read in paho's callback wait here for their database write, in order.
         self._statuses: asyncio.Queue[tuple[str, DeviceStatus]] = asyncio.Queue(STATUS_BACKLOG)
 
     async def __aenter__(self) -> LiveFeed:
-        self._tasks = [
-            asyncio.create_task(self._run(), name="live-feed"),
-            asyncio.create_task(self._write_statuses(), name="live-feed-statuses"),
-        ]
+        enter = self._stack.enter_async_context
+        await enter(background("live-feed", self._run()))
+        await enter(background("live-feed-statuses", self._write_statuses()))
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._stack.aclose()
 
     async def _run(self) -> None:
-        backoff = 0.2
-        protocol: Literal[3, 5] = 5
-        while True:
-            try:
-                client = make_client(self._endpoint, identifier=new_id("live-"), protocol=protocol)
-                async with client:
-                    with handle_in_callback(client, self._take):
-                        await self._subscribe(client, protocol)
-                        self.connected.set()
-                        if backoff > 0.2:
-                            log.info("live feed connected to the broker again")
-                        backoff = 0.2
-                        # Messages are handled as they are read (see _take); this only
-                        # waits for the connection to end.
-                        async for _ in client.messages:
-                            pass
-            except asyncio.CancelledError:
-                raise
-            except MqttConnectError as exc:
-                if protocol == 5 and "protocol" in str(exc).lower():
-                    # A 3.1.1-only broker (the embedded one): retained order states
-                    # then arrive on every connect and are skipped one by one.
-                    log.info("broker does not speak MQTT 5; live feed uses 3.1.1")
-                    protocol = 3
-                    continue
-                self._lost(exc, backoff)
-            except (aiomqtt.MqttError, OSError) as exc:
-                self._lost(exc, backoff)
-            except Exception:
-                self.connected.clear()
-                log.exception("live feed failed; restarting it")
-            # Full jitter: many API processes must not reconnect in lockstep.
-            await asyncio.sleep(random.uniform(0, backoff))
-            backoff = min(backoff * 2, 10.0)
+        # Many API processes must not reconnect in lockstep: the system's backoff.
+        link = Reconnect(
+            f"live feed -> broker {self._endpoint.host}:{self._endpoint.port}",
+            log,
+            Backoff(0.2, 10.0),
+            expected=(aiomqtt.MqttError, OSError),
+            on_failure=lambda _: self.connected.clear(),
+        )
 
-    def _lost(self, exc: Exception, backoff: float) -> None:
-        self.connected.clear()
-        if backoff == 0.2:  # loud once per outage, quiet while it lasts
-            log.warning("live feed lost the broker (%s); reconnecting", exc)
+        async def connection() -> None:
+            try:
+                await self._connection(link)
+            except MqttConnectError as exc:
+                if self._protocol == 3 or "protocol" not in str(exc).lower():
+                    raise
+                # A 3.1.1-only broker (the embedded one): retained order states then
+                # arrive on every connect and are skipped one by one.
+                log.info("broker does not speak MQTT 5; live feed uses 3.1.1")
+                self._protocol = 3
+                await self._connection(link)
+
+        await link.run(connection)
+
+    async def _connection(self, link: Reconnect) -> None:
+        protocol = self._protocol
+        client = make_client(self._endpoint, identifier=new_id("live-"), protocol=protocol)
+        async with client:
+            with handle_in_callback(client, self._take):
+                await self._subscribe(client, protocol)
+                self.connected.set()
+                link.up()
+                # Messages are handled as they are read (see _take); this only waits
+                # for the connection to end.
+                async for _ in client.messages:
+                    pass
 
     async def _subscribe(self, client: aiomqtt.Client, protocol: Literal[3, 5]) -> None:
         topics = self._topics
@@ -343,13 +336,9 @@ class LiveFeed:
                     at=status.ts,
                 )
         except (SQLAlchemyError, DatabaseUnavailable) as exc:
-            if not self._db_failing:
-                log.warning("cannot record device statuses (%s); still showing them live", exc)
-            self._db_failing = True
+            self._db.failed(f"{exc}; still showing them live")
             return True
-        if self._db_failing:
-            log.info("recording device statuses again")
-            self._db_failing = False
+        self._db.ok()
         return changed
 
 
@@ -361,19 +350,20 @@ class LiveRefresher:
         self._settings = settings
         self._hub = hub
         self._interval = settings.monitoring.refresh_s
-        self._task: asyncio.Task[None] | None = None
+        self._stack = contextlib.AsyncExitStack()
+        self._outage = Outage("live summary", log, expected=OUTAGE_ERRORS)
+        self._rounds = 0
         self._forecast: tuple[datetime, dict[str, Any]] | None = None
         self._forecast_lock = asyncio.Lock()
 
     async def __aenter__(self) -> LiveRefresher:
-        self._task = asyncio.create_task(self._run(), name="live-refresh")
+        await self._stack.enter_async_context(
+            background("live-refresh", every(self._interval, self._refresh, self._outage))
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._stack.aclose()
 
     async def summary(self, *, with_kpis: bool) -> dict[str, Any]:
         data = await board(self._engine, with_kpis=with_kpis)
@@ -409,27 +399,15 @@ class LiveRefresher:
                 self._forecast = (now, result)
             return self._forecast[1]
 
-    async def _run(self) -> None:
-        rounds = 0
-        failing = False
-        while True:
-            try:
-                with_kpis = rounds % KPI_EVERY_ROUNDS == 0
-                data = await self.summary(with_kpis=with_kpis and self._hub.clients > 0)
-                if self._hub.clients:
-                    kpis = data.pop("kpis", None)
-                    self._hub.publish(LiveEvent("summary", data))
-                    if kpis is not None:
-                        self._hub.publish(LiveEvent("kpis", kpis))
-                rounds += 1
-                failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                if not failing:
-                    log.exception("live summary failed; retrying every %.0fs", self._interval)
-                failing = True
-            await asyncio.sleep(self._interval)
+    async def _refresh(self) -> None:
+        with_kpis = self._rounds % KPI_EVERY_ROUNDS == 0
+        data = await self.summary(with_kpis=with_kpis and self._hub.clients > 0)
+        if self._hub.clients:
+            kpis = data.pop("kpis", None)
+            self._hub.publish(LiveEvent("summary", data))
+            if kpis is not None:
+                self._hub.publish(LiveEvent("kpis", kpis))
+        self._rounds += 1
 
 
 @dataclass

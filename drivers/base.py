@@ -27,12 +27,12 @@ from drivers.modbus_link import ModbusHubs
 from drivers.options import DriverOptions
 from drivers.serial_link import PortClaims
 from drivers.stats import DriverCounters
-from drivers.tasks import run_all
 from wcs.contract import Command
 from wcs.contract.payloads import DeviceKind
 from wcs.errors import DeviceError, DeviceUnavailable
 from wcs.logs import get_logger
 from wcs.retry import Reconnect
+from wcs.tasks import run_all
 
 
 @dataclass

@@ -31,7 +31,6 @@ import aiomqtt
 from drivers.options import DriverOptions
 from drivers.outbox import Outbox, Outgoing
 from drivers.stats import DriverCounters
-from drivers.tasks import run_all
 from wcs.contract import Ack, Command, DeviceStatus, Topics
 from wcs.contract.payloads import DeviceKind, Payload, Zone, dlq_for, parse_command
 from wcs.errors import ValidationFailed
@@ -40,6 +39,7 @@ from wcs.logs import get_logger
 from wcs.mqtt.client import make_client
 from wcs.retry import Reconnect
 from wcs.settings import MqttEndpoint
+from wcs.tasks import run_all
 
 StatusState = Literal["online", "offline", "fault"]
 

@@ -9,7 +9,7 @@ instant; the cap bounds how long a peer that came back waits to be noticed.
 - :class:`Backoff` is the policy: ``delay(n)`` for one wait, ``wait()`` for tenacity.
 - :class:`Outage` is how a failing peer is logged: loud on the first failure, quiet
   (debug) while it lasts, one line on recovery; an unexpected error (a bug, not the
-  peer) is logged with its traceback every time.
+  peer) is logged with its traceback, once per kind and outage.
 - :class:`Reconnect` is the loop, on tenacity: run a session; when it fails, log it
   through the outage, wait the backoff and run it again. A session that reports itself
   connected (``up()``) starts the backoff over: a link that worked for an hour and
@@ -80,7 +80,7 @@ class Outage:
     The first failure in a row is logged at ``level`` (a warning by default), the
     following ones at debug, and the first success after them once at info with how
     long it lasted. Failures that are not of an ``expected`` type are bugs rather than
-    an absent peer: they are logged at error with their traceback, every time."""
+    an absent peer: each kind is logged at error with its traceback, once per outage."""
 
     def __init__(
         self,
@@ -97,6 +97,7 @@ class Outage:
         self._level = level
         self._expected = expected
         self._since = 0.0
+        self._bugs: set[type[BaseException]] = set()  # logged with a traceback already
 
     @property
     def down(self) -> bool:
@@ -110,6 +111,10 @@ class Outage:
         self.failures += 1
         self.total += 1
         if isinstance(error, BaseException) and not isinstance(error, self._expected):
+            if type(error) in self._bugs:
+                self._log.debug(f"{self.subject}: still failing: {type(error).__name__}")
+                return first
+            self._bugs.add(type(error))
             self._log.error(
                 f"{self.subject}: unexpected error ({type(error).__name__}: {error}); retrying",
                 exc_info=error,
@@ -131,6 +136,7 @@ class Outage:
             f"in {lasted:.1f} s"
         )
         self.failures = 0
+        self._bugs.clear()
         return True
 
 

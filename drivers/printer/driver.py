@@ -20,10 +20,10 @@ from drivers.frame import BadFrame
 from drivers.options import DriverOptions
 from drivers.printer.codec import HOST_STATUS, HostStatus, HostStatusReader, check_zpl
 from drivers.serial_link import ByteLink, open_link, port_key
-from drivers.tasks import run_all
 from wcs.contract import Command, PrintCommand
 from wcs.errors import DeviceUnavailable
 from wcs.floor import PrinterDevice
+from wcs.tasks import run_all
 
 NO_ANSWER = "printer does not answer ~HS (paper out, ribbon out or head open?)"
 

@@ -23,10 +23,10 @@ from drivers.counters import CounterTracker
 from drivers.modbus_link import ModbusHub
 from drivers.options import DriverOptions
 from drivers.ptl import codec
-from drivers.tasks import run_all
 from wcs.contract import ClearCommand, Command, ConfirmEvent, LightCommand
 from wcs.errors import DeviceUnavailable, ProtocolError
 from wcs.floor import PtlDevice
+from wcs.tasks import run_all
 
 
 class PtlDriver(Driver):

@@ -20,10 +20,10 @@ from drivers.options import DriverOptions
 from drivers.scale.base import SerialScale
 from drivers.scale.sics_driver import MtSicsScaleDriver
 from drivers.scale.toledo import Reading, ToledoFramer
-from drivers.tasks import run_all
 from wcs.contract import Command
 from wcs.errors import DeviceUnavailable
 from wcs.floor import ScaleDevice
+from wcs.tasks import run_all
 
 
 def driver_for_scale(device: ScaleDevice, bridge: MqttBridge, options: DriverOptions) -> Driver:

@@ -32,10 +32,10 @@ from drivers.options import DriverOptions
 from drivers.scale import mtsics
 from drivers.scale.base import SerialScale
 from drivers.scale.settle import SettleFilter
-from drivers.tasks import run_all
 from wcs.contract import Command, ResetCommand, TareCommand, WeighCommand, ZeroCommand
 from wcs.errors import DeviceUnavailable
 from wcs.floor import ScaleDevice
+from wcs.tasks import run_all
 
 # At most this many moving readings a second reach the broker from a stream.
 DYNAMIC_PER_S = 5.0

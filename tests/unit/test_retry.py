@@ -89,7 +89,7 @@ def test_outage_is_loud_once_quiet_while_it_lasts_and_noted_on_recovery(
     assert (outage.failures, outage.total) == (0, 3)
 
 
-def test_an_unexpected_error_is_logged_with_its_traceback_every_time(
+def test_an_unexpected_error_is_logged_with_its_traceback_once_per_kind(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     outage = Outage("scale s1 link", LOG, level=logging.ERROR, expected=(OSError,))
@@ -97,11 +97,13 @@ def test_an_unexpected_error_is_logged_with_its_traceback_every_time(
         outage.failed(OSError("port gone"))
         outage.failed(KeyError("bug"))
         outage.failed(KeyError("bug"))
-    records = caplog.records
-    assert [r.levelname for r in records] == ["ERROR", "ERROR", "ERROR"]
-    assert records[0].exc_info is None
-    assert all(r.exc_info is not None for r in records[1:])
+        outage.failed(ValueError("another bug"))
+        outage.ok()
+        outage.failed(KeyError("bug"))  # a new outage: loud again
+    records = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert [r.exc_info is not None for r in records] == [False, True, True, True]
     assert "unexpected error (KeyError" in records[1].getMessage()
+    assert "unexpected error (ValueError" in records[2].getMessage()
 
 
 async def test_reconnect_retries_until_the_session_ends_and_restarts_the_backoff_when_up() -> None:

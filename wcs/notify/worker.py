@@ -33,8 +33,11 @@ from wcs.notify.channels import (
     TemporaryFailure,
     WebhookChannel,
 )
-from wcs.persistence.leases import acquire_lease, release_lease
+from wcs.persistence.db import OUTAGE_ERRORS
+from wcs.persistence.leases import Lease
+from wcs.retry import Outage
 from wcs.settings import Settings
+from wcs.tasks import background, every
 from wcs.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,6 @@ class NotifierStats:
     dead: int = 0
     unconfirmed: int = 0
     recovered: int = 0
-    failures: int = 0
     active: bool = False
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -73,8 +75,15 @@ class Notifier:
         self._n = settings.notify
         self._before_mark = before_mark
         self._holder = new_id("notify-")
+        self._lease = Lease(
+            engine,
+            self.LEASE,
+            ttl=timedelta(seconds=max(3 * self._n.poll_s, 15.0)),
+            holder=self._holder,
+        )
+        self._outage = Outage("notifier", log, expected=OUTAGE_ERRORS)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._stack = contextlib.AsyncExitStack()
         self._http: httpx.AsyncClient | None = None
         self._channels: dict[str, Channel] = {}
         self.stats = NotifierStats()
@@ -83,20 +92,23 @@ class Notifier:
     def channels(self) -> Mapping[str, Channel]:
         return self._channels
 
+    @property
+    def failures(self) -> int:
+        """Rounds that failed (the database or a bug; a refused message is not one)."""
+        return self._outage.total
+
     def wake(self) -> None:
         self._wake.set()
 
     async def __aenter__(self) -> Notifier:
         await self.open()
-        self._task = asyncio.create_task(self._run(), name="notifier")
+        await self._stack.enter_async_context(
+            background("notifier", self._lease.run(self._every_poll))
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._stack.aclose()
         await self.close()
 
     async def open(self) -> None:
@@ -113,40 +125,27 @@ class Notifier:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await store.release_claims(self._engine, self._holder)
-        with contextlib.suppress(Exception):
-            await release_lease(self._engine, self.LEASE, self._holder)
+        await self._lease.give_up()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
 
-    async def _run(self) -> None:
-        failing = False
-        while True:
-            busy = False
-            try:
-                busy = await self.run_once()
-                if failing:
-                    log.info("notifier works again")
-                    failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.stats.failures += 1
-                if not failing:
-                    log.exception("notifier round failed; retrying every %.1fs", self._n.poll_s)
-                failing = True
-            if not busy:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._n.poll_s)
+    async def _every_poll(self) -> None:
+        try:
+            await every(self._n.poll_s, self._round, self._outage, wake=self._wake)
+        finally:
+            self.stats.active = False  # the lease is gone, or we are stopping
 
     async def run_once(self) -> bool:
         """One round if this notifier holds the lease; True when it sent a full batch
         (there may be more due right away)."""
-        ttl = timedelta(seconds=max(3 * self._n.poll_s, 15.0))
-        if not await acquire_lease(self._engine, self.LEASE, self._holder, ttl):
+        if not await self._lease.take():
             self.stats.active = False
             return False
+        return await self._round()
+
+    async def _round(self) -> bool:
+        """One round, the lease held."""
         self.stats.active = True
         self.stats.rounds += 1
         resend_safe = {name for name, ch in self._channels.items() if ch.resend_safe}

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from wcs.errors import WcsError
@@ -22,6 +22,12 @@ from wcs.errors import WcsError
 
 class DatabaseUnavailable(WcsError):
     code = "database_unavailable"
+
+
+# What a background job's round fails with when the database (or a service it calls)
+# is away or refuses, rather than because of a bug: logged once per outage, without a
+# traceback (wcs.retry.Outage's ``expected``).
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, WcsError, OSError, TimeoutError)
 
 
 def is_sqlite(url: str) -> bool:

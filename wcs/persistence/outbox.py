@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -27,10 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from wcs.contract.payloads import Payload
 from wcs.ids import new_id
 from wcs.mqtt.client import make_client
-from wcs.persistence.db import reading
-from wcs.persistence.leases import acquire_lease, release_lease
+from wcs.persistence.db import OUTAGE_ERRORS, reading
+from wcs.persistence.leases import Lease
 from wcs.persistence.tables import outbox
+from wcs.retry import Backoff, Reconnect
 from wcs.settings import MqttEndpoint
+from wcs.tasks import background
 from wcs.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -162,11 +163,13 @@ class OutboxRelay:
         # commits wait idle_poll_max_s at most; rows announced by wake(), not at all.
         self._idle_poll_s = idle_poll_s
         self._idle_poll_max_s = max(idle_poll_s, idle_poll_max_s)
-        self._lease_ttl = timedelta(seconds=lease_ttl_s)
         self._keep = keep_published
         self._holder = new_id("relay-")
+        self._lease = Lease(
+            engine, self.LEASE, ttl=timedelta(seconds=lease_ttl_s), holder=self._holder
+        )
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._stack = contextlib.AsyncExitStack()
         self.stats = RelayStats()
 
     def wake(self) -> None:
@@ -174,48 +177,45 @@ class OutboxRelay:
         self._wake.set()
 
     async def __aenter__(self) -> OutboxRelay:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        await self._stack.enter_async_context(
+            background("outbox-relay", self._lease.run(self._publish_while_held))
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(Exception):
-            await release_lease(self._engine, self.LEASE, self._holder)
+        await self._stack.aclose()
 
-    async def _run(self) -> None:
-        backoff = 0.2
-        while True:
-            try:
-                async with make_client(self._endpoint, identifier=self._holder) as client:
-                    backoff = 0.2
-                    await self._serve(client)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker or database away: keep rows, retry later
-                self.stats.failures += 1
-                self.stats.active = False
-                log.warning("outbox relay paused: %s; retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, 5.0)
+    async def _publish_while_held(self) -> None:
+        """The lease's job: stay connected to the broker and publish; a broker or
+        database outage keeps the rows and is retried with the backoff."""
+        link = Reconnect(
+            f"outbox relay -> broker {self._endpoint.host}:{self._endpoint.port}",
+            log,
+            Backoff(0.2, 5.0),
+            expected=(aiomqtt.MqttError, *OUTAGE_ERRORS),
+            on_failure=self._paused,
+        )
+
+        async def connection() -> None:
+            async with make_client(self._endpoint, identifier=self._holder) as client:
+                link.up()
+                self.stats.active = True
+                await self._serve(client)
+
+        try:
+            await link.run(connection)
+        finally:
+            self.stats.active = False
+
+    def _paused(self, exc: BaseException) -> None:
+        self.stats.failures += 1
+        self.stats.active = False
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        lease_until: datetime | None = None
         last_cleanup = utcnow()
         poll_s = self._idle_poll_s
         while True:
             now = utcnow()
-            if lease_until is None or now >= lease_until - self._lease_ttl / 3:
-                if await acquire_lease(self._engine, self.LEASE, self._holder, self._lease_ttl):
-                    lease_until = now + self._lease_ttl
-                    self.stats.active = True
-                else:
-                    lease_until = None
-                    self.stats.active = False
-                    await asyncio.sleep(self._lease_ttl.total_seconds() / 3)
-                    continue
             # Cleared before looking, so a row committed while we look still wakes us.
             self._wake.clear()
             sent = await self._publish_batch(client)

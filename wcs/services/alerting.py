@@ -15,7 +15,6 @@ alerts neither acknowledged nor resolved.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -45,12 +44,14 @@ from wcs.domain.kpis import MISPICK, PICK_OK, WEIGHT_MISMATCH, WEIGHT_OK, Ratio
 from wcs.domain.states import OrderState
 from wcs.errors import ConfigError, NotFound
 from wcs.ids import new_id
-from wcs.persistence.db import transaction
-from wcs.persistence.leases import acquire_lease, release_lease
+from wcs.persistence.db import OUTAGE_ERRORS, transaction
+from wcs.persistence.leases import Lease
 from wcs.persistence.orders import raise_alert
 from wcs.persistence.tables import activity, alert_resolutions, alerts, devices, orders, shipments
+from wcs.retry import Outage
 from wcs.services.shipments import IN_FLIGHT
 from wcs.settings import Settings
+from wcs.tasks import background, every
 from wcs.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -296,7 +297,8 @@ async def evaluate_once(
 
 class AlertEvaluator:
     """The periodic evaluation: ``async with AlertEvaluator(...)`` runs it as the named
-    task ``alert-evaluator``; leaving the block cancels it and frees the lease."""
+    task ``alert-evaluator`` while this process holds the lease of that name; leaving
+    the block cancels it and gives the lease up."""
 
     LEASE = "alert-evaluator"
 
@@ -314,47 +316,39 @@ class AlertEvaluator:
         self._config = rule_config(settings)  # a bad setting fails at start, not later
         self._interval = settings.monitoring.alert_interval_s
         self._on_raised = on_raised
-        self._holder = new_id("alerts-")
-        self._task: asyncio.Task[None] | None = None
+        self._lease = Lease(
+            engine,
+            self.LEASE,
+            ttl=timedelta(seconds=max(3 * self._interval, 30.0)),
+            holder=new_id("alerts-"),
+        )
+        self._outage = Outage("alert evaluation", log, expected=OUTAGE_ERRORS)
+        self._stack = contextlib.AsyncExitStack()
         self.rounds = 0
-        self.failures = 0
+
+    @property
+    def failures(self) -> int:
+        return self._outage.total
 
     async def __aenter__(self) -> AlertEvaluator:
-        self._task = asyncio.create_task(self._run(), name="alert-evaluator")
+        await self._stack.enter_async_context(
+            background("alert-evaluator", self._lease.run(self._every_interval))
+        )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        with contextlib.suppress(Exception):
-            await release_lease(self._engine, self.LEASE, self._holder)
+        await self._stack.aclose()
 
-    async def _run(self) -> None:
-        ttl = timedelta(seconds=max(3 * self._interval, 30.0))
-        failing = False
-        while True:
-            try:
-                if await acquire_lease(self._engine, self.LEASE, self._holder, ttl):
-                    result = await evaluate_once(
-                        self._engine, self._topics, self._settings, config=self._config
-                    )
-                    self.rounds += 1
-                    if result.raised:
-                        self._on_raised()
-                if failing:
-                    log.info("alert evaluation works again")
-                    failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.failures += 1
-                # Loud once, then quiet while the cause (usually the database) lasts.
-                if not failing:
-                    log.exception("alert evaluation failed; retrying every %.0fs", self._interval)
-                failing = True
-            await asyncio.sleep(self._interval)
+    async def _every_interval(self) -> None:
+        await every(self._interval, self._round, self._outage)
+
+    async def _round(self) -> None:
+        result = await evaluate_once(
+            self._engine, self._topics, self._settings, config=self._config
+        )
+        self.rounds += 1
+        if result.raised:
+            self._on_raised()
 
 
 def _alert_dict(row: Any) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Every ``interval_s``: close delivered orders nobody signed off
 (``tracking.flag_late_deliveries``), finish interrupted reshipments
 (``tracking.complete_open_claims``) and void carrier bookings of orders cancelled
 after allocation (``shipments.void_cancelled_bookings``). With several API processes,
-a database lease lets one of them do it per round; each step is safe to run twice.
+the one holding the ``delivery-housekeeping`` lease does it; each step is safe to
+run twice.
 
     async with DeliveryHousekeeping(engine, topics, auto_close_days=7):
         ...  # one named task, "delivery-housekeeping"; cancelled on exit
@@ -13,7 +14,6 @@ a database lease lets one of them do it per round; each step is safe to run twic
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -26,10 +26,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wcs.contract.topics import Topics
 from wcs.ids import new_id
-from wcs.persistence.leases import acquire_lease, release_lease
+from wcs.persistence.db import OUTAGE_ERRORS
+from wcs.persistence.leases import Lease
+from wcs.retry import Outage
 from wcs.services.shipments import CarrierDesk, void_cancelled_bookings
 from wcs.services.signoff import auto_close_due
 from wcs.services.tracking import complete_open_claims, flag_late_deliveries
+from wcs.tasks import background, every
 from wcs.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -66,11 +69,19 @@ class DeliveryHousekeeping:
         self._interval = interval_s
         self._clock = clock
         self._after_round = after_round  # e.g. wake the outbox relay
-        self._holder = new_id("housekeeping-")
-        self._lease_ttl = timedelta(seconds=max(30.0, 3 * interval_s))
-        self._task: asyncio.Task[None] | None = None
+        self._lease = Lease(
+            engine,
+            self.LEASE,
+            ttl=timedelta(seconds=max(30.0, 3 * interval_s)),
+            holder=new_id("housekeeping-"),
+        )
+        self._outage = Outage("delivery housekeeping", log, expected=OUTAGE_ERRORS)
+        self._stack = contextlib.AsyncExitStack()
         self.rounds = 0
-        self.failures = 0
+
+    @property
+    def failures(self) -> int:
+        return self._outage.total
 
     async def run_once(self) -> RoundReport:
         now = self._clock()
@@ -93,20 +104,11 @@ class DeliveryHousekeeping:
             self._after_round()
         return report
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
-            try:
-                if await acquire_lease(self._engine, self.LEASE, self._holder, self._lease_ttl):
-                    await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database away: try again next round
-                self.failures += 1
-                log.warning("delivery housekeeping round failed: %s", exc)
+    async def _rounds(self) -> None:
+        await every(self._interval, self.run_once, self._outage, wait_first=True)
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run(), name=TASK_NAME)
+        await self._stack.enter_async_context(background(TASK_NAME, self._lease.run(self._rounds)))
         return self
 
     async def __aexit__(
@@ -115,10 +117,4 @@ class DeliveryHousekeeping:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await release_lease(self._engine, self.LEASE, self._holder)
+        await self._stack.aclose()

@@ -36,7 +36,6 @@ solved once more from a fresh snapshot, then the request is refused with 409.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -69,8 +68,8 @@ from wcs.domain.states import OrderState
 from wcs.errors import Conflict, NotFound, ValidationFailed
 from wcs.fleet_data import centroids
 from wcs.ids import new_id
-from wcs.persistence.db import transaction
-from wcs.persistence.leases import acquire_lease, release_lease
+from wcs.persistence.db import OUTAGE_ERRORS, transaction
+from wcs.persistence.leases import Lease
 from wcs.persistence.tables import (
     courier_absences,
     couriers,
@@ -81,10 +80,12 @@ from wcs.persistence.tables import (
     orders,
     shipments,
 )
+from wcs.retry import Outage
 from wcs.services.fleet import PlanningFailed, SolverOptions, run_solver, solver_name
 from wcs.services.fleet_couriers import record_absence
 from wcs.services.shipments import log_shipment_event
 from wcs.settings import Settings
+from wcs.tasks import background, every
 from wcs.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -908,19 +909,24 @@ async def days_needing_replan(engine: AsyncEngine, today: date) -> list[date]:
 class FleetReplanner:
     """Re-plans days whose plan misses parcels, every ``interval_s``; one named task.
 
-    With several API processes a database lease lets one of them do it per round.
+    With several API processes the one holding the ``fleet-replanner`` lease does it.
     """
 
     engine: AsyncEngine
     config: PlanningConfig
     interval_s: float = 30.0
     rounds: int = 0
-    failures: int = 0
     replanned: list[date] = field(default_factory=list)
-    _task: asyncio.Task[None] | None = None
-    _holder: str = field(default_factory=lambda: new_id("fleet-"))
+    _outage: Outage = field(
+        default_factory=lambda: Outage("fleet re-planning", log, expected=OUTAGE_ERRORS)
+    )
+    _stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
 
     LEASE = "fleet-replanner"
+
+    @property
+    def failures(self) -> int:
+        return self._outage.total
 
     async def run_once(self) -> list[date]:
         done: list[date] = []
@@ -938,21 +944,13 @@ class FleetReplanner:
         self.replanned.extend(done)
         return done
 
-    async def _run(self) -> None:
-        ttl = timedelta(seconds=max(60.0, 3 * self.interval_s + self.config.options.budget_s))
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                if await acquire_lease(self.engine, self.LEASE, self._holder, ttl):
-                    await self.run_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database or solver away: try again next round
-                self.failures += 1
-                log.warning("fleet re-plan round failed: %s", exc)
+    async def _rounds(self) -> None:
+        await every(self.interval_s, self.run_once, self._outage, wait_first=True)
 
     async def __aenter__(self) -> Self:
-        self._task = asyncio.create_task(self._run(), name=REPLANNER_TASK)
+        ttl = timedelta(seconds=max(60.0, 3 * self.interval_s + self.config.options.budget_s))
+        lease = Lease(self.engine, self.LEASE, ttl=ttl, holder=new_id("fleet-"))
+        await self._stack.enter_async_context(background(REPLANNER_TASK, lease.run(self._rounds)))
         return self
 
     async def __aexit__(
@@ -961,10 +959,4 @@ class FleetReplanner:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        with contextlib.suppress(Exception):
-            await release_lease(self.engine, self.LEASE, self._holder)
+        await self._stack.aclose()
