@@ -38,10 +38,15 @@ async def test_a_failing_background_task_cancels_the_block_and_raises_there() ->
         raise LookupError("bug")
 
     reached_end = False
-    with pytest.raises(ExceptionGroup) as caught:
+
+    async def owner() -> None:
+        nonlocal reached_end
         async with background("broken", broken()):
             await asyncio.sleep(5)  # cancelled by the failure, not waited out
             reached_end = True
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await owner()
     assert not reached_end
     assert caught.group_contains(LookupError, match="bug")
 
@@ -57,29 +62,41 @@ async def test_run_all_raises_the_first_error_unwrapped() -> None:
         await run_all({"a": waits(), "b": fails()})
 
 
-async def test_every_repeats_rounds_runs_again_at_once_when_asked_and_survives_failures(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    outcomes: list[object] = [True, True, None, OSError("db away"), OSError("db away"), None]
-    done = asyncio.Event()
-    seen: list[float] = []
+async def test_every_runs_again_at_once_while_a_round_says_more_is_waiting() -> None:
+    outcomes: list[object] = [True, True, None, True]
+    rounds = 0
 
     async def round_() -> object:
-        seen.append(asyncio.get_running_loop().time())
-        outcome = outcomes.pop(0)
+        nonlocal rounds
+        rounds += 1
+        return outcomes.pop(0)
+
+    async with background("every", every(30, round_, Outage("job", LOG))):
+        async with asyncio.timeout(5):
+            while rounds < 3:
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert rounds == 3  # the third said nothing more: it waits the 30 s
+
+
+async def test_every_survives_failing_rounds_and_logs_them_as_one_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    outcomes: list[object] = [OSError("db away"), OSError("db away"), None]
+    done = asyncio.Event()
+
+    async def round_() -> None:
+        outcome = outcomes.pop(0) if outcomes else None
         if not outcomes:
             done.set()
         if isinstance(outcome, Exception):
             raise outcome
-        return outcome
 
     outage = Outage("job", LOG)
     with caplog.at_level(logging.INFO, logger=LOG.name):
-        async with background("every", every(0.05, round_, outage)):
+        async with background("every", every(0.01, round_, outage)):
             await asyncio.wait_for(done.wait(), 5)
-    gaps = [b - a for a, b in zip(seen, seen[1:], strict=False)]
-    assert gaps[0] < 0.04 and gaps[1] < 0.04  # True: more waiting, at once
-    assert all(gap >= 0.045 for gap in gaps[2:])  # then one interval each
+            await asyncio.sleep(0.05)
     assert outage.total == 2 and not outage.down
     assert [r.levelname for r in caplog.records] == ["WARNING", "INFO"]
 
@@ -92,12 +109,15 @@ async def test_every_wakes_early_and_can_wait_first() -> None:
         nonlocal rounds
         rounds += 1
 
+    async def until(n: int) -> None:
+        async with asyncio.timeout(5):  # far below the 30 s interval
+            while rounds < n:
+                await asyncio.sleep(0.005)
+
     async with background("every", every(30, round_, Outage("job", LOG), wake=wake)):
-        await asyncio.sleep(0.02)
-        assert rounds == 1  # at once
+        await until(1)  # at once
         wake.set()
-        await asyncio.sleep(0.02)
-        assert rounds == 2  # woken, not after 30 s
+        await until(2)  # woken, not after 30 s
 
     rounds = 0
     async with background("every", every(30, round_, Outage("job", LOG), wait_first=True)):
