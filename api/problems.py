@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SqlTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.metrics import API_ERRORS
@@ -28,11 +29,17 @@ from wcs.errors import (
     WcsError,
 )
 from wcs.logs import mark_logged
-from wcs.persistence.db import DatabaseUnavailable
+from wcs.persistence.db import (
+    ROLLED_BACK_SQLSTATE_CLASS,
+    DatabaseUnavailable,
+    is_outage,
+    sqlstate,
+)
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_S = "5"
 TYPE_BASE = "urn:wcs:problem:"
 
 _STATUS: list[tuple[type[WcsError], int]] = [
@@ -79,7 +86,18 @@ def problem(
         **(extra or {}),
     }
     API_ERRORS.labels(status=str(status)).inc()
+    if status == 503:
+        # Every "not now" says when to come back: clients and proxies retry on it.
+        headers = {"Retry-After": RETRY_AFTER_S, **(headers or {})}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _database_unavailable() -> JSONResponse:
+    return problem(
+        503,
+        "the database is unavailable or restarting; retry shortly",
+        code="database-unavailable",
+    )
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -125,18 +143,30 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        # SQLSTATE class 22 is the database refusing a value the request carried (a NUL
-        # character, text longer than its column, a number out of range): the client's
-        # data, not our failure. Class 23 is a constraint the request broke.
-        state = str(getattr(exc.orig, "sqlstate", None) or "")
+        # An outage, whatever its SQLSTATE (a restart answers 57P03 for a while): 503
+        # and retry. SQLSTATE class 22 is the database refusing a value the request
+        # carried (a NUL character, text longer than its column, a number out of
+        # range): the client's data, not our failure. Class 23 is a constraint the
+        # request broke.
+        state = sqlstate(exc)
         reason = str(exc.orig).split("\n", 1)[0][:300]
+        if is_outage(exc):
+            log.warning("database unavailable: %s (SQLSTATE %s)", reason, state or "none")
+            return _database_unavailable()
+        if state.startswith(ROLLED_BACK_SQLSTATE_CLASS):
+            return problem(
+                503, "the database rolled this request back (a conflict); retry", code="retry"
+            )
         if state.startswith("22"):
             return problem(422, f"a value cannot be stored: {reason}", code="unstorable-value")
         if state.startswith("23"):
             return problem(409, f"the request conflicts with stored data: {reason}")
-        if isinstance(exc, OperationalError) or getattr(exc, "connection_invalidated", False):
-            return problem(503, "database unreachable; retry shortly", code="database-unavailable")
         return await _unexpected(request, exc)
+
+    @app.exception_handler(SqlTimeout)
+    async def _pool_exhausted(_: Request, exc: SqlTimeout) -> JSONResponse:
+        log.warning("no database connection came free in time: %s", exc)
+        return _database_unavailable()
 
     @app.exception_handler(OSError)
     async def _unreachable(_: Request, exc: OSError) -> JSONResponse:
@@ -147,7 +177,6 @@ def install(app: FastAPI) -> None:
             503,
             f"a service this request needs is unreachable ({type(exc).__name__}); retry shortly",
             code="backend-unavailable",
-            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, PrincipalDep, TopicsDep, require
+from api.params import OrderId, ReturnId
 from api.routes.delivery_access import check_order_reader, is_staff
 from api.schemas_delivery import (
     ConfirmIn,
@@ -52,7 +53,7 @@ AfterSales = Annotated[Principal, Depends(require("after_sales"))]
     responses={409: {"description": "order not delivered (or already closed)"}},
 )
 async def confirm(
-    order_id: str,
+    order_id: OrderId,
     body: ConfirmIn,
     engine: EngineDep,
     topics: TopicsDep,
@@ -114,7 +115,9 @@ async def _check_return_reader(engine: Any, principal: Principal, return_id: str
     response_model=ReturnOut,
     description="Roles: staff; the customer of the order.",
 )
-async def read_return(return_id: str, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
+async def read_return(
+    return_id: ReturnId, engine: EngineDep, principal: PrincipalDep
+) -> dict[str, Any]:
     await _check_return_reader(engine, principal, return_id)
     return await get_return(engine, return_id)
 
@@ -125,7 +128,7 @@ async def read_return(return_id: str, engine: EngineDep, principal: PrincipalDep
     description="Roles: after_sales. The return parcel is on its way back to us.",
 )
 async def post_in_transit(
-    return_id: str, engine: EngineDep, principal: AfterSales
+    return_id: ReturnId, engine: EngineDep, principal: AfterSales
 ) -> dict[str, Any]:
     await mark_in_transit(engine, return_id, actor=principal.name)
     return await get_return(engine, return_id)
@@ -138,7 +141,9 @@ async def post_in_transit(
         "Roles: after_sales. The returns desk has the goods (sent back or brought in person)."
     ),
 )
-async def post_received(return_id: str, engine: EngineDep, principal: AfterSales) -> dict[str, Any]:
+async def post_received(
+    return_id: ReturnId, engine: EngineDep, principal: AfterSales
+) -> dict[str, Any]:
     await mark_received(engine, return_id, actor=principal.name)
     return await get_return(engine, return_id)
 
@@ -152,7 +157,7 @@ async def post_received(return_id: str, engine: EngineDep, principal: AfterSales
     ),
 )
 async def post_inspection(
-    return_id: str, body: InspectionIn, engine: EngineDep, principal: AfterSales
+    return_id: ReturnId, body: InspectionIn, engine: EngineDep, principal: AfterSales
 ) -> dict[str, Any]:
     await inspect_return(
         engine,
@@ -177,7 +182,7 @@ async def post_inspection(
     responses={409: {"description": "not inspected yet, or resolved another way"}},
 )
 async def post_resolve(
-    return_id: str,
+    return_id: ReturnId,
     body: ResolveIn,
     engine: EngineDep,
     topics: TopicsDep,
@@ -209,7 +214,7 @@ async def post_resolve(
     ),
 )
 async def read_timeline(
-    order_id: str, engine: EngineDep, principal: PrincipalDep
+    order_id: OrderId, engine: EngineDep, principal: PrincipalDep
 ) -> list[dict[str, Any]]:
     await check_order_reader(engine, principal, order_id)
     return await order_timeline(engine, order_id, staff_view=is_staff(principal))

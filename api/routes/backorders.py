@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import EngineDep, TopicsDep, require
+from api.params import OrderId
 from api.routes.delivery_access import check_order_reader
 from wcs.services.auth import Principal
 from wcs.services.backorders import choices_of, record_choice
@@ -53,7 +54,7 @@ class BackorderChoiceOut(BaseModel):
     responses={409: {"description": "the order is not backordered"}},
 )
 async def post_backorder_choice(
-    order_id: str,
+    order_id: OrderId,
     body: BackorderChoiceIn,
     engine: EngineDep,
     topics: TopicsDep,
@@ -80,7 +81,7 @@ async def post_backorder_choice(
     description="Roles: staff; the customer of the order. Every answer given, oldest first.",
 )
 async def list_backorder_choices(
-    order_id: str, engine: EngineDep, principal: ChoiceRole
+    order_id: OrderId, engine: EngineDep, principal: ChoiceRole
 ) -> list[dict[str, Any]]:
     await check_order_reader(engine, principal, order_id)
     return await choices_of(engine, order_id)

@@ -50,6 +50,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.datastructures import FormData, UploadFile
 
 from api.i18n import langs, parse_lang, remember, request_translator
+from api.params import StopId
 from api.problems import problem
 from wcs.errors import Conflict, Forbidden, NotFound, ValidationFailed, WcsError
 from wcs.i18n.jinja import localized
@@ -412,13 +413,13 @@ async def courier_start(request: Request) -> Response:
 
 
 @router.post("/courier/stops/{stop_id}/delivered", response_class=HTMLResponse)
-async def courier_delivered(request: Request, stop_id: Annotated[int, Path(ge=1)]) -> Response:
+async def courier_delivered(request: Request, stop_id: StopId) -> Response:
     """Multipart form: ``photo`` and ``receiver_name``; the proof of delivery."""
     return await _act(request, "delivered", stop_id)
 
 
 @router.post("/courier/stops/{stop_id}/failed", response_class=HTMLResponse)
-async def courier_failed(request: Request, stop_id: Annotated[int, Path(ge=1)]) -> Response:
+async def courier_failed(request: Request, stop_id: StopId) -> Response:
     """Form: ``reason`` (not_home, refused, address_not_found, no_access, other) and
     ``detail``; a failed attempt."""
     return await _act(request, "failed", stop_id)

@@ -17,6 +17,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep, TopicsDep, require
+from api.params import OrderId, ShipmentId, TrackingNo, Word
 from api.problems import problem
 from api.routes.delivery_access import (
     carrier_problem,
@@ -106,7 +107,7 @@ def _wake(request: Request) -> None:
     },
 )
 async def allocate(
-    order_id: str,
+    order_id: OrderId,
     engine: EngineDep,
     topics: TopicsDep,
     desk: DeskDep,
@@ -155,7 +156,7 @@ async def allocate(
 async def read_shipments(
     engine: EngineDep,
     principal: PrincipalDep,
-    status: Annotated[list[str] | None, Query(max_length=20)] = None,
+    status: Annotated[list[Word] | None, Query(max_length=20)] = None,
     order_id: Annotated[str | None, Query(max_length=40)] = None,
     courier_id: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -175,7 +176,7 @@ async def read_shipments(
     description="Roles: staff; the assigned courier.",
 )
 async def read_shipment(
-    shipment_id: str, engine: EngineDep, principal: PrincipalDep
+    shipment_id: ShipmentId, engine: EngineDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     parties = await check_shipment_reader(engine, principal, shipment_id)
     if not (is_staff(principal) or courier_owns(principal, parties)):
@@ -192,7 +193,7 @@ async def read_shipment(
     ),
 )
 async def put_courier(
-    shipment_id: str, body: CourierIn, engine: EngineDep, principal: Dispatcher
+    shipment_id: ShipmentId, body: CourierIn, engine: EngineDep, principal: Dispatcher
 ) -> dict[str, Any]:
     await assign_courier(engine, shipment_id, body.courier_id, actor=principal.name)
     return await get_shipment(engine, shipment_id)
@@ -208,7 +209,7 @@ async def put_courier(
     responses={409: {"description": "shipment not booked, or own fleet without a courier"}},
 )
 async def post_handover(
-    shipment_id: str,
+    shipment_id: ShipmentId,
     engine: EngineDep,
     topics: TopicsDep,
     principal: Dispatcher,
@@ -265,7 +266,7 @@ def _tracking_response(outcome: TrackingOutcome) -> Response:
     },
 )
 async def carrier_webhook(
-    shipment_id: str,
+    shipment_id: ShipmentId,
     request: Request,
     engine: EngineDep,
     topics: TopicsDep,
@@ -330,7 +331,7 @@ async def carrier_webhook(
     responses={409: {"description": "recorded, but not a legal move for the order"}},
 )
 async def courier_event(
-    shipment_id: str,
+    shipment_id: ShipmentId,
     body: CourierEventIn,
     engine: EngineDep,
     topics: TopicsDep,
@@ -369,7 +370,7 @@ async def courier_event(
         "destination city and country."
     ),
 )
-async def track(tracking_no: str, engine: EngineDep) -> dict[str, Any]:
+async def track(tracking_no: TrackingNo, engine: EngineDep) -> dict[str, Any]:
     if not re.fullmatch(r"[A-Za-z0-9-]{4,64}", tracking_no):
         raise ValidationFailed("a tracking number is 4-64 letters and digits")
     return await public_tracking(engine, tracking_no)
@@ -526,7 +527,7 @@ async def _submission(form: FormData, max_bytes: int) -> PodSubmission:
     },
 )
 async def upload_pod(
-    shipment_id: str,
+    shipment_id: ShipmentId,
     request: Request,
     engine: EngineDep,
     topics: TopicsDep,
@@ -569,6 +570,8 @@ async def upload_pod(
     response_model=PodOut,
     description="Roles: staff; the assigned courier; the customer of the order.",
 )
-async def read_pod(shipment_id: str, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
+async def read_pod(
+    shipment_id: ShipmentId, engine: EngineDep, principal: PrincipalDep
+) -> dict[str, Any]:
     await check_shipment_reader(engine, principal, shipment_id)
     return await get_pod(engine, shipment_id)

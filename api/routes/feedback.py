@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import EngineDep, PrincipalDep, require
+from api.params import FeedbackId
 from api.routes.delivery_access import check_order_reader, is_staff
 from wcs.domain.states import Stage
 from wcs.services import feedback as service
@@ -113,6 +114,6 @@ async def get_feedback(
     responses={409: {"description": "that move is not allowed from the current status"}},
 )
 async def triage_feedback(
-    feedback_id: int, body: TriageIn, engine: EngineDep, principal: Triage
+    feedback_id: FeedbackId, body: TriageIn, engine: EngineDep, principal: Triage
 ) -> dict[str, Any]:
     return await service.triage(engine, feedback_id, body.status, body.note, actor=principal.name)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import EngineDep, require
+from api.params import CourierId, RouteId, ShipmentId
 from api.problems import problem
 from wcs.errors import ValidationFailed
 from wcs.services.auth import Principal
@@ -253,7 +254,7 @@ async def read_couriers(
     response_model=CourierOut,
     description="Roles: dispatcher, supervisor.",
 )
-async def read_courier(courier_id: str, engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
+async def read_courier(courier_id: CourierId, engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
     return await get_courier(engine, courier_id)
 
 
@@ -268,7 +269,7 @@ async def read_courier(courier_id: str, engine: EngineDep, _: Dispatcher) -> dic
     responses={201: {"description": "created"}},
 )
 async def write_courier(
-    courier_id: str, body: CourierIn, engine: EngineDep, _: Dispatcher
+    courier_id: CourierId, body: CourierIn, engine: EngineDep, _: Dispatcher
 ) -> Response:
     spec = CourierSpec(
         name=body.name,
@@ -298,7 +299,7 @@ async def write_courier(
         "one back."
     ),
 )
-async def remove_courier(courier_id: str, engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
+async def remove_courier(courier_id: CourierId, engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
     return await deactivate_courier(engine, courier_id)
 
 
@@ -313,7 +314,7 @@ async def remove_courier(courier_id: str, engine: EngineDep, _: Dispatcher) -> d
     responses={503: {"description": "the solver failed; the absence is recorded, plan again"}},
 )
 async def post_unavailable(
-    courier_id: str,
+    courier_id: CourierId,
     body: UnavailableIn,
     engine: EngineDep,
     planning: PlanningDep,
@@ -381,7 +382,7 @@ async def read_routes(
 @router.get(
     "/routes/{route_id}", response_model=RouteOut, description="Roles: dispatcher, supervisor."
 )
-async def read_route(route_id: str, engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
+async def read_route(route_id: RouteId, engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
     return await get_route(engine, route_id)
 
 
@@ -394,7 +395,7 @@ async def read_route(route_id: str, engine: EngineDep, _: Dispatcher) -> dict[st
     ),
     responses={409: {"description": "the route was replaced by a later plan"}},
 )
-async def lock_route(route_id: str, engine: EngineDep, principal: Dispatcher) -> dict[str, Any]:
+async def lock_route(route_id: RouteId, engine: EngineDep, principal: Dispatcher) -> dict[str, Any]:
     return await set_lock(engine, route_id, actor=principal.name, locked=True)
 
 
@@ -404,7 +405,9 @@ async def lock_route(route_id: str, engine: EngineDep, principal: Dispatcher) ->
     description="Roles: dispatcher, supervisor. Let re-plans change this route again.",
     responses={409: {"description": "the route was replaced by a later plan"}},
 )
-async def unlock_route(route_id: str, engine: EngineDep, principal: Dispatcher) -> dict[str, Any]:
+async def unlock_route(
+    route_id: RouteId, engine: EngineDep, principal: Dispatcher
+) -> dict[str, Any]:
     return await set_lock(engine, route_id, actor=principal.name, locked=False)
 
 
@@ -417,7 +420,7 @@ async def unlock_route(route_id: str, engine: EngineDep, principal: Dispatcher) 
     ),
 )
 async def put_parcel(
-    shipment_id: str, body: ParcelIn, engine: EngineDep, principal: Dispatcher
+    shipment_id: ShipmentId, body: ParcelIn, engine: EngineDep, principal: Dispatcher
 ) -> dict[str, Any]:
     return await set_parcel(
         engine,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, select
 
 from api.deps import STAFF, EngineDep, PrincipalDep, SettingsDep, TopicsDep, require
+from api.params import OrderId, Word
 from wcs.domain.waves import WavePolicy
 from wcs.errors import Forbidden
 from wcs.persistence.db import reading
@@ -93,7 +94,7 @@ async def get_tasks(
     principal: PrincipalDep,
     station: Annotated[str | None, Query(max_length=64)] = None,
     order_id: Annotated[str | None, Query(max_length=40)] = None,
-    state: Annotated[list[str] | None, Query()] = None,
+    state: Annotated[list[Word] | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 200,
 ) -> list[dict[str, Any]]:
     """Pick tasks with their batch, station, slot and tote. Roles: staff, device."""
@@ -142,7 +143,7 @@ async def get_tasks(
 
 @router.post("/qc/{order_id}/result")
 async def post_qc_result(
-    order_id: str,
+    order_id: OrderId,
     body: QcResultIn,
     engine: EngineDep,
     topics: TopicsDep,
@@ -168,7 +169,7 @@ async def post_qc_result(
 
 @router.post("/qc/{order_id}/resolve")
 async def post_qc_resolve(
-    order_id: str,
+    order_id: OrderId,
     body: QcResolveIn,
     engine: EngineDep,
     topics: TopicsDep,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.deps import STAFF, EngineDep, SettingsDep, require
+from api.params import AlertId
 from wcs.domain.alert_rules import ALERT_CATALOGUE
 from wcs.services.alerting import ack_alert, list_alerts
 from wcs.services.auth import Principal
@@ -184,7 +185,7 @@ async def read_alert_catalogue(_: Staff) -> list[dict[str, Any]]:
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
 async def acknowledge_alert(
-    alert_id: Annotated[int, Path(ge=1)], engine: EngineDep, principal: Supervisor
+    alert_id: AlertId, engine: EngineDep, principal: Supervisor
 ) -> dict[str, Any]:
     """Someone is on it: the alert leaves the open list and is not raised again while
     its condition lasts. Acknowledging twice keeps the first acknowledgement."""

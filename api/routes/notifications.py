@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import EngineDep, require
+from api.params import NotificationId
 from api.routes.delivery_access import is_staff
 from wcs.errors import ValidationFailed
 from wcs.notify import store
@@ -79,7 +80,7 @@ def _wake(request: Request) -> None:
 async def list_notifications(
     engine: EngineDep,
     _: Desk,
-    state: Annotated[list[State] | None, Query()] = None,
+    state: Annotated[list[State] | None, Query(max_length=10)] = None,
     order_id: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
@@ -93,7 +94,9 @@ async def list_notifications(
     response_model=NotificationOut,
     description="Roles: supervisor, customer_service.",
 )
-async def read_notification(notification_id: int, engine: EngineDep, _: Desk) -> dict[str, Any]:
+async def read_notification(
+    notification_id: NotificationId, engine: EngineDep, _: Desk
+) -> dict[str, Any]:
     return await store.get_notification(engine, notification_id)
 
 
@@ -108,7 +111,7 @@ async def read_notification(notification_id: int, engine: EngineDep, _: Desk) ->
     responses={409: {"description": "not dead or unconfirmed, or it has no channel"}},
 )
 async def retry_notification(
-    notification_id: int, engine: EngineDep, principal: Desk, request: Request
+    notification_id: NotificationId, engine: EngineDep, principal: Desk, request: Request
 ) -> dict[str, Any]:
     view = await store.retry(engine, notification_id, principal.name)
     _wake(request)
@@ -125,7 +128,7 @@ async def retry_notification(
     responses={409: {"description": "not unconfirmed"}},
 )
 async def confirm_notification(
-    notification_id: int, engine: EngineDep, principal: Desk
+    notification_id: NotificationId, engine: EngineDep, principal: Desk
 ) -> dict[str, Any]:
     return await store.confirm_sent(engine, notification_id, principal.name)
 

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import STAFF, EngineDep, PrincipalDep, TopicsDep, require
 from api.metrics import ORDERS_SUBMITTED
+from api.params import OrderId
 from api.problems import problem
 from api.schemas import CancelIn, EventOut, OrderIn, OrderOut, OrderPage
 from wcs.domain.states import OrderState
@@ -133,7 +134,9 @@ async def create_order(
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-async def read_order(order_id: str, engine: EngineDep, principal: PrincipalDep) -> dict[str, Any]:
+async def read_order(
+    order_id: OrderId, engine: EngineDep, principal: PrincipalDep
+) -> dict[str, Any]:
     await _check_owner(engine, principal, order_id)
     return await get_order(engine, order_id)
 
@@ -142,7 +145,9 @@ async def read_order(order_id: str, engine: EngineDep, principal: PrincipalDep) 
 async def read_orders(
     engine: EngineDep,
     principal: PrincipalDep,
-    state: Annotated[list[OrderState] | None, Query(description="repeat for several")] = None,
+    state: Annotated[
+        list[OrderState] | None, Query(description="repeat for several", max_length=40)
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
@@ -165,7 +170,7 @@ async def read_orders(
     "/orders/{order_id}/events", response_model=list[EventOut], response_model_by_alias=True
 )
 async def read_order_events(
-    order_id: str, engine: EngineDep, principal: PrincipalDep
+    order_id: OrderId, engine: EngineDep, principal: PrincipalDep
 ) -> list[dict[str, Any]]:
     await _check_owner(engine, principal, order_id)
     return await order_events_of(engine, order_id)
@@ -173,7 +178,7 @@ async def read_order_events(
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut)
 async def cancel(
-    order_id: str,
+    order_id: OrderId,
     engine: EngineDep,
     topics: TopicsDep,
     principal: CancelRole,

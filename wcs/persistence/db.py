@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SqlTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from wcs.errors import WcsError
@@ -103,7 +104,7 @@ def reporting_outages() -> Iterator[None]:
     try:
         yield
     except (OperationalError, DBAPIError) as exc:
-        if getattr(exc, "connection_invalidated", False) or _looks_like_outage(exc):
+        if is_outage(exc):
             raise DatabaseUnavailable(
                 f"database unreachable or failing ({type(exc.orig).__name__}); "
                 "check that PostgreSQL is running and WCS_DATABASE_URL is right"
@@ -111,9 +112,56 @@ def reporting_outages() -> Iterator[None]:
         raise
 
 
-def _looks_like_outage(exc: DBAPIError) -> bool:
-    text = str(exc.orig).lower()
-    return any(
-        hint in text
-        for hint in ("connection", "could not connect", "terminating", "shutting down", "closed")
-    )
+# SQLSTATE classes that say "the database cannot serve now", whatever the request:
+# 08 connection exception, 53 insufficient resources (disk full, too many
+# connections), 57 operator intervention (admin or crash shutdown, 57P03 "cannot
+# connect now" while starting up or recovering), 58 system error (I/O).
+OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57", "58")
+# Class 40: the database rolled the transaction back to break a deadlock or a
+# serialization conflict. Not an outage, but the same answer for a client: retry.
+ROLLED_BACK_SQLSTATE_CLASS = "40"
+_OUTAGE_HINTS = (
+    "connection",
+    "could not connect",
+    "terminating",
+    "shutting down",
+    "closed",
+    "database is locked",
+    "unable to open database",
+    "disk i/o error",
+)
+
+
+def sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE a database error carries ('' when it has none)."""
+    orig = getattr(exc, "orig", exc)
+    return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """True when ``exc`` says the database is away or cannot serve for now, as opposed
+    to refusing this request's data: the answer is 503 and "retry", not 4xx or 500."""
+    if isinstance(exc, SqlTimeout):  # no pooled connection came free in time
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        state = sqlstate(exc)
+        if state:
+            return state[:2] in OUTAGE_SQLSTATE_CLASSES
+        if isinstance(exc, OperationalError | InterfaceError):
+            return True
+        text = str(exc.orig).lower()
+        return any(hint in text for hint in _OUTAGE_HINTS)
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionError | TimeoutError):
+            return True
+        if type(cause).__module__.startswith("asyncpg") and sqlstate(cause)[:2] in (
+            OUTAGE_SQLSTATE_CLASSES
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False

@@ -1,0 +1,38 @@
+"""Bounds of the path parameters: every id fits the column it is looked up in.
+
+Without them an integer past 2^63 reached the database driver (SQLite raised
+``OverflowError``: a 500) and a megabyte-long string id a query. Out of bounds is a
+422 problem naming the parameter, on every database alike.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path
+from pydantic import StringConstraints
+
+# BIGINT on PostgreSQL, INTEGER on SQLite: both signed 64-bit.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _number(what: str) -> object:
+    return Path(ge=1, le=MAX_ROW_ID, description=f"the {what}'s number")
+
+
+def _key(what: str, length: int) -> object:
+    return Path(min_length=1, max_length=length, description=f"the {what}'s id")
+
+
+# A state or status name in a query filter.
+Word = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+OrderId = Annotated[str, _key("order", 40)]
+ShipmentId = Annotated[str, _key("shipment", 40)]
+ReturnId = Annotated[str, _key("return", 40)]
+RouteId = Annotated[str, _key("route", 40)]
+CourierId = Annotated[str, _key("courier", 64)]
+TrackingNo = Annotated[str, Path(min_length=1, max_length=64, description="tracking number")]
+NotificationId = Annotated[int, _number("notification")]
+FeedbackId = Annotated[int, _number("feedback entry")]
+AlertId = Annotated[int, _number("alert")]
+StopId = Annotated[int, _number("stop")]
