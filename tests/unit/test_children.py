@@ -64,6 +64,9 @@ def test_every_descendant_dies_with_the_parent(how: signal.Signals) -> None:
         assert parent.stdout.readline().strip() == "ready"
         # parent, its sh and two sleeps, the thread's sleep (the guard carries the mark
         # too: it ends last, once it has ended the others)
+        deadline = time.monotonic() + 10
+        while len(marked(marker)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)  # sh starts its two sleeps in its own time
         assert len(marked(marker)) >= 5
         parent.send_signal(how)
         parent.wait(10)
