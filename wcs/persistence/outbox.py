@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.contract.payloads import Payload
 from wcs.ids import new_id
-from wcs.mqtt.client import make_client
+from wcs.mqtt.client import make_client, publish_all
 from wcs.persistence.db import OUTAGE_ERRORS, reading
 from wcs.persistence.leases import Lease
 from wcs.persistence.tables import outbox
@@ -255,13 +255,11 @@ class OutboxRelay:
         if not rows:
             return 0
         # Sent in id order on one connection: the broker keeps that order per topic.
-        pending = [
-            asyncio.ensure_future(
-                client.publish(row.topic, row.payload.encode(), qos=row.qos, retain=row.retain)
-            )
-            for row in rows
-        ]
-        await asyncio.gather(*pending)
+        # Handed to paho at once, one future counting the confirmations, as the
+        # controller sends its own (not a task, an event and a timer per message).
+        await publish_all(
+            client, [(row.topic, row.payload.encode(), row.qos, row.retain) for row in rows]
+        )
         async with self._engine.begin() as conn:
             await conn.execute(
                 update(outbox)

@@ -166,3 +166,42 @@ async def test_statuses_wait_for_a_stuck_database_in_order_and_beyond_the_backlo
                     seen.append(event.data["id"])
         assert seen == ["ptl0", "ptl1", "ptl2"]
         assert [d.id for d in await list_devices(pg_engine)] == ["ptl0", "ptl1", "ptl2"]
+
+
+async def test_order_states_are_taken_only_while_a_client_watches(
+    engine: AsyncEngine, mqtt_endpoint: MqttEndpoint, site: str
+) -> None:
+    """Nobody watching: the feed does not subscribe to order states (at full intake
+    they cost every API worker three messages per order); the first client brings
+    them, the last one leaving stops them."""
+    topics = Topics(site)
+    settings = Settings(mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}", site=site)
+    hub = LiveHub(64)
+
+    def change(n: int) -> bytes:
+        return OrderStateChange(order_id=f"o-{n}", seq=1, from_=None, to="received").to_json()
+
+    async with LiveFeed(engine, settings, topics, hub) as feed, make_client(mqtt_endpoint) as pub:
+        await asyncio.wait_for(feed.connected.wait(), 10)
+        await pub.publish(topics.order_state("o-0"), change(0), qos=1)
+        await asyncio.sleep(0.5)
+        assert feed.received == 0
+
+        sub = hub.subscribe()
+        async with asyncio.timeout(10):  # the subscription follows within moments
+            n = 1
+            while True:
+                await pub.publish(topics.order_state(f"o-{n}"), change(n), qos=1)
+                with contextlib.suppress(TimeoutError):
+                    event = await asyncio.wait_for(_next_order(sub), 0.2)
+                    break
+                n += 1
+        assert event.data["order_id"] == f"o-{n}"
+
+        hub.unsubscribe(sub)
+        await asyncio.sleep(0.5)
+        before = feed.received
+        for k in range(3):
+            await pub.publish(topics.order_state(f"o-late-{k}"), change(k), qos=1)
+        await asyncio.sleep(0.5)
+        assert feed.received == before
