@@ -77,6 +77,8 @@ _ORDER_MOVES: tuple[Transition, ...] = (
     Transition(S.BACKORDERED, S.RESERVED, N_("stock arrived")),
     Transition(S.RESERVED, S.PICK_PLANNED, N_("wave released")),
     Transition(S.PICK_PLANNED, S.PICKING, N_("first pick")),
+    # The first task confirmed short (nothing picked yet) with no stock elsewhere.
+    Transition(S.PICK_PLANNED, S.EXCEPTION, N_("short pick, no stock elsewhere"), "contingency"),
     Transition(S.PICKING, S.PICKED, N_("all lines picked")),
     Transition(S.PICKING, S.EXCEPTION, N_("short pick, no stock elsewhere"), "contingency"),
     Transition(S.PICKED, S.QC_PASSED, N_("QC pass")),
