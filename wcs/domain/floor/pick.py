@@ -263,7 +263,10 @@ def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effe
             run.started = event.started
             run.state = replace(state, batch=event.batch, codes=event.codes)
             run.effects.append(SaveBatch(event.batch, BatchState.ACTIVE, state.id))
-            _next_stop(run)
+            if run.tasks:
+                _next_stop(run)
+            else:
+                _batch_over(run)  # its orders were all cancelled before it came up
         case Reallocated():
             _reallocated(run, event)
         case NoStock():
@@ -529,10 +532,11 @@ def _cancel(run: _Run, event: Cancel) -> None:
 
 
 def _tote_scan(run: _Run, event: ToteScan) -> None:
-    if event.holder is not None:
-        run.record(
-            "tote_busy", ok=False, device=event.device, tote=event.code, order_id=event.holder
-        )
+    # A tote bound here is busy even when the edge read its row before that binding
+    # was written (a tote scanned twice in one micro-batch).
+    holder = event.holder or next((o for o, t in run.totes.items() if t == event.code), None)
+    if holder is not None:
+        run.record("tote_busy", ok=False, device=event.device, tote=event.code, order_id=holder)
         return
     if run.state.batch is None:
         run.record("tote_no_batch", ok=False, device=event.device, tote=event.code)
