@@ -27,7 +27,7 @@ from wcs.domain.floor.effects import (
     SaveTote,
     StationDown,
 )
-from wcs.domain.floor.machines import PACKAGE_MOVES, PackageState, ToteState, step
+from wcs.domain.floor.machines import PACKAGE_MOVES, TOTE_MOVES, PackageState, ToteState, step
 from wcs.domain.packing import Item, check_weight, choose_carton, items_weight, shipping_label_zpl
 from wcs.domain.states import OrderState
 from wcs.errors import ValidationFailed
@@ -57,6 +57,7 @@ class Package:
     sscc: str | None = None
     printer: str | None = None
     state: PackageState = PackageState.WEIGHING
+    failed: tuple[str, ...] = ()  # printers that failed this label: not tried again
 
     def moved(self, state: PackageState, **changes: Any) -> Package:
         return replace(
@@ -167,8 +168,8 @@ def decide(station: PackStation, event: PackEvent) -> tuple[PackStation, list[Ef
                 else (station.down_devices | {event.device})
             )
             station = replace(station, down_devices=down)
-            if event.state == "online" and station.down:
-                # A station marked down for want of a printer comes back with its device.
+            if event.state == "online" and station.down and event.device in station.printers:
+                # A station marked down for want of a printer comes back with a printer.
                 station = replace(station, down=False)
                 effects.append(StationDown(station.id, False, None))
     return station, effects
@@ -343,6 +344,8 @@ def _print(
     printers = [p for p in station.printers if p not in exclude]
     printer = next((p for p in printers if p not in station.down_devices), None)
     if printer is None or package.sscc is None:
+        # The package keeps the SSCC drawn for it (the serial is spent) with no label yet.
+        effects.append(_saved(station, package))
         effects.append(
             Alert(
                 "pack_station_down",
@@ -377,6 +380,8 @@ def _print_ack(station: PackStation, event: PrintAck, effects: list[Effect]) -> 
     package = _find(station, event.package_id)
     if package is None or package.state != PackageState.LABELLING:
         return station
+    if event.printer != package.printer or event.printer in package.failed:
+        return station  # an answer for a job given up already (the broker may repeat it)
     if event.ok:
         package = package.moved(PackageState.AWAITING_SCAN)
         effects.append(_saved(station, package))
@@ -394,7 +399,8 @@ def _print_ack(station: PackStation, event: PrintAck, effects: list[Effect]) -> 
             event.printer,
         )
     )
-    return _print(station, package, (event.printer,), effects)
+    package = replace(package, failed=(*package.failed, event.printer))
+    return _print(_put(station, package), package, package.failed, effects)
 
 
 def _label(station: PackStation, event: LabelScan, effects: list[Effect]) -> PackStation:
@@ -434,11 +440,12 @@ def _label(station: PackStation, event: LabelScan, effects: list[Effect]) -> Pac
     effects.append(
         _record(station, "packed", True, package.order_id, event.device, sscc=event.sscc)
     )
-    # The parcel travels on by its label; the tote is free for the next order.
+    # The parcel travels on by its label; the tote is free for the next order (from
+    # wherever the tote table lets a tote be freed: never from picking).
     effects.append(
         MoveTotes(
             package.order_id,
-            tuple(s for s in ToteState if s != ToteState.FREE),
+            tuple(s for s in ToteState if ToteState.FREE in TOTE_MOVES[s]),
             ToteState.FREE,
             keep_station=False,
         )
