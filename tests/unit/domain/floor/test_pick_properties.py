@@ -291,9 +291,13 @@ class PickStationMachine(RuleBasedStateMachine):
         self.batches[batch] = BatchState.OPEN
         tasks: list[Task] = []
         totes: dict[str, str] = {}
+        begun: set[str] = set()
         for _ in range(data.draw(st.integers(0, 3), label="orders")):
             order = f"O{next(self.ids)}"
             self.orders[order] = OrderState.PICK_PLANNED
+            if data.draw(st.booleans(), label="picked again after a failed QC"):
+                self.orders[order] = OrderState.PICKING
+                begun.add(order)
             skus = data.draw(st.lists(st.sampled_from(SKUS), min_size=1, max_size=3, unique=True))
             for sku in skus:
                 line = next(self.ids)
@@ -308,7 +312,7 @@ class PickStationMachine(RuleBasedStateMachine):
                 code = f"T{next(self.ids)}"
                 self.totes[code] = (order, ToteState.PICKING)
                 totes[order] = code
-        self.apply(BatchStarted(batch, tuple(tasks), CODES, totes, frozenset()))
+        self.apply(BatchStarted(batch, tuple(tasks), CODES, totes, frozenset(begun)))
 
     @precondition(lambda self: any(t.state == TaskState.LIT for t in self.state.tasks))
     @rule(data=st.data())
