@@ -6,6 +6,7 @@ Built once in the app's lifespan and kept on ``app.state``; routes receive them 
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
@@ -88,6 +89,22 @@ async def current_principal(request: Request) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+async def metrics_reader(request: Request) -> None:
+    """/metrics: the scraper's own token (``WCS_METRICS_TOKEN``) or a supervisor's.
+    Order counts and open alerts are business data, not for anyone who can connect."""
+    scrape: str | None = request.app.state.settings.metrics_token
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    bearer = scheme.lower() == "bearer"
+    if scrape and bearer and hmac.compare_digest(token.strip().encode(), scrape.encode()):
+        return
+    principal = await current_principal(request)
+    if not principal.has_any(frozenset({"supervisor"})):
+        raise Forbidden(
+            f"'{principal.name}' may not read metrics: use WCS_METRICS_TOKEN or a "
+            "supervisor's token"
+        )
 
 
 def require(*roles: str) -> Callable[..., Coroutine[Any, Any, Principal]]:

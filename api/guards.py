@@ -1,8 +1,9 @@
 """Request guards as plain ASGI middleware (cheap on the hot path).
 
 - Body size: a declared ``Content-Length`` over the limit is refused before reading;
-  a streamed body is counted and cut off at the limit. Multipart uploads get their
-  own, larger limit.
+  a streamed (chunked) body is read here up to the limit and refused past it; a body
+  longer than it declared is cut off at the limit. Every one of them is a 413.
+  Multipart uploads get their own, larger limit.
 - Media type: a body sent to a JSON endpoint must be ``application/json`` (or a
   ``+json`` type); upload endpoints take ``multipart/form-data``.
 """
@@ -101,6 +102,23 @@ class RequestGuards:
                 )
                 return
 
+        if declared is None:
+            # A streamed (chunked) body: read it here, up to the limit, so that an
+            # oversized one is a 413 whatever the endpoint does with a failed read
+            # (FastAPI turns any error while reading a body into a 400).
+            body = await _read_at_most(receive, limit)
+            if body is None:
+                await _send_problem(
+                    send,
+                    413,
+                    "Payload too large",
+                    f"request body exceeds the limit of {limit} bytes",
+                    "too-large",
+                )
+                return
+            await self.app(scope, _replay(body, receive), send)
+            return
+
         received = 0
         response_started = False
 
@@ -130,3 +148,34 @@ class RequestGuards:
                     f"request body exceeds the limit of {limit} bytes",
                     "too-large",
                 )
+
+
+async def _read_at_most(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands the body over once, then waits as the server's would."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

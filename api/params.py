@@ -1,4 +1,6 @@
-"""Bounds of the path parameters: every id fits the column it is looked up in.
+"""Bounds of the parameters and the text types of bodies.
+
+Path ids fit the column they are looked up in.
 
 Without them an integer past 2^63 reached the database driver (SQLite raised
 ``OverflowError``: a 500) and a megabyte-long string id a query. Out of bounds is a
@@ -10,7 +12,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import StringConstraints
+from pydantic import AfterValidator, StringConstraints
+
+from wcs.domain.text import check_name, check_text
 
 # BIGINT on PostgreSQL, INTEGER on SQLite: both signed 64-bit.
 MAX_ROW_ID = 2**63 - 1
@@ -36,3 +40,17 @@ NotificationId = Annotated[int, _number("notification")]
 FeedbackId = Annotated[int, _number("feedback entry")]
 AlertId = Annotated[int, _number("alert")]
 StopId = Annotated[int, _number("stop")]
+
+
+def _name(value: str) -> str:
+    return check_name(value)
+
+
+def _text(value: str) -> str:
+    return check_text(value)
+
+
+# Body fields: a person's or a thing's name (something visible, no control characters)
+# and free text (line breaks allowed, no other control characters).
+NameText = Annotated[str, AfterValidator(_name)]
+FreeText = Annotated[str, AfterValidator(_text)]

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.params import FreeText, NameText
+
 Str64 = Annotated[str, Field(min_length=1, max_length=64)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 
@@ -16,16 +18,16 @@ class _In(BaseModel):
 
 
 class CustomerIn(_In):
-    name: str = Field(max_length=200)
+    name: NameText = Field(max_length=200)
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=254)
     ref: str | None = Field(default=None, max_length=64, description="the shop's customer id")
 
 
 class AddressIn(_In):
-    line1: str = Field(max_length=200)
-    line2: str | None = Field(default=None, max_length=200)
-    city: str = Field(max_length=100)
+    line1: NameText = Field(max_length=200)
+    line2: FreeText | None = Field(default=None, max_length=200)
+    city: NameText = Field(max_length=100)
     postal_code: str = Field(max_length=20)
     country: str = Field(
         min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2"
@@ -87,11 +89,11 @@ class EventOut(BaseModel):
 
 
 class CancelIn(_In):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: FreeText | None = Field(default=None, max_length=500)
 
 
 class SkuIn(_In):
-    name: str = Field(min_length=1, max_length=200)
+    name: NameText = Field(min_length=1, max_length=200)
     weight_g: float = Field(gt=0, le=1_000_000)
     dims_mm: tuple[
         Annotated[int, Field(gt=0, le=10_000)],

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from api.params import FreeText
 from wcs.domain.delivery import COURIER_STATUSES
 
 CarrierId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
@@ -85,8 +86,8 @@ class CourierIn(_In):
 
 class CourierEventIn(_In):
     status: CourierStatus
-    detail: str | None = Field(default=None, max_length=500)
-    location: str | None = Field(default=None, max_length=100)
+    detail: FreeText | None = Field(default=None, max_length=500)
+    location: FreeText | None = Field(default=None, max_length=100)
     event_id: EventId | None = Field(
         default=None, description="the app's id for this report; a repeat has no second effect"
     )
@@ -103,8 +104,8 @@ class CarrierEventIn(BaseModel):
     shipment_id: str = Field(min_length=1, max_length=40)
     status: str = Field(min_length=1, max_length=32)
     at: datetime
-    detail: str | None = Field(default=None, max_length=2000)
-    location: str | None = Field(default=None, max_length=100)
+    detail: FreeText | None = Field(default=None, max_length=2000)
+    location: FreeText | None = Field(default=None, max_length=100)
 
 
 class TrackingResultOut(BaseModel):
@@ -160,7 +161,7 @@ class PodOut(BaseModel):
 
 class ConfirmIn(_In):
     rating: int = Field(ge=1, le=5, strict=True, description="1 (bad) to 5 (great)")
-    comment: str | None = Field(default=None, max_length=2000)
+    comment: FreeText | None = Field(default=None, max_length=2000)
 
 
 class ConfirmOut(BaseModel):
@@ -174,7 +175,7 @@ class ConfirmOut(BaseModel):
 class ReturnLineIn(_In):
     line_no: int = Field(ge=1, le=10_000, strict=True)
     qty: int = Field(gt=0, le=10_000, strict=True)
-    reason: str = Field(min_length=1, max_length=500)
+    reason: FreeText = Field(min_length=1, max_length=500)
 
 
 class ReturnIn(_In):
@@ -215,7 +216,7 @@ class LineGradeIn(_In):
 class InspectionIn(_In):
     grade: Grade | None = Field(default=None, description="for every line not listed in lines")
     lines: list[LineGradeIn] = Field(default_factory=list, max_length=200)
-    note: str | None = Field(default=None, max_length=1000)
+    note: FreeText | None = Field(default=None, max_length=1000)
 
 
 class ResolveIn(_In):
@@ -224,7 +225,7 @@ class ResolveIn(_In):
         default=None, ge=0, max_digits=12, decimal_places=2, description="refund amount"
     )
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
-    note: str | None = Field(default=None, max_length=1000)
+    note: FreeText | None = Field(default=None, max_length=1000)
 
     @model_validator(mode="after")
     def _amount_with_refund(self) -> ResolveIn:

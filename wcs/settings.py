@@ -274,6 +274,8 @@ class Settings(BaseSettings):
     # Start an in-process broker when nothing answers at mqtt_url (laptops, demos).
     embedded_broker: bool = True
     admin_token: str | None = None
+    # Bearer token of the Prometheus scraper for /metrics (supervisors' tokens work too).
+    metrics_token: str | None = None
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)
@@ -356,6 +358,7 @@ def production_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     generated = {
         "WCS_ADMIN_TOKEN": settings.admin_token,
+        "WCS_METRICS_TOKEN": settings.metrics_token,
         "WCS_CARRIER_WEBHOOK_SECRET": settings.carrier_webhook_secret,
     }
     for name, value in generated.items():
@@ -378,6 +381,7 @@ def secret_values(settings: Settings) -> list[str | None]:
     """Every secret the settings hold: the log writes none of them."""
     return [
         settings.admin_token,
+        settings.metrics_token,
         settings.carrier_webhook_secret,
         settings.notify.smtp_password,
         settings.notify.webhook_token,

@@ -23,6 +23,7 @@ from api.schemas_delivery import (
     TimelineEntryOut,
 )
 from wcs.domain.delivery import ReturnWish, to_minor_units
+from wcs.errors import Forbidden
 from wcs.services.auth import Principal
 from wcs.services.returns import (
     get_return,
@@ -107,6 +108,8 @@ async def create_return(
 async def _check_return_reader(engine: Any, principal: Principal, return_id: str) -> None:
     if is_staff(principal):
         return
+    if "customer" not in principal.roles:  # refused before the lookup: no existence oracle
+        raise Forbidden(f"'{principal.name}' may not read returns")
     await check_order_reader(engine, principal, await order_of_return(engine, return_id))
 
 

@@ -17,6 +17,11 @@ from wcs.services.backorders import choices_of, record_choice
 router = APIRouter(prefix="/api/v1", tags=["orders"])
 
 ChoiceRole = Annotated[Principal, Depends(require("customer", "customer_service"))]
+# Reading the answers: staff and the order's customer (check_order_reader decides).
+Reader = Annotated[
+    Principal,
+    Depends(require("customer", "customer_service", "supervisor", "dispatcher", "after_sales")),
+]
 
 
 class BackorderChoiceIn(BaseModel):
@@ -78,10 +83,13 @@ async def post_backorder_choice(
 @router.get(
     "/orders/{order_id}/backorder-choices",
     response_model=list[BackorderChoiceOut],
-    description="Roles: staff; the customer of the order. Every answer given, oldest first.",
+    description=(
+        "Roles: staff (customer_service, supervisor, dispatcher, after_sales); the "
+        "customer of the order. Every answer given, oldest first."
+    ),
 )
 async def list_backorder_choices(
-    order_id: OrderId, engine: EngineDep, principal: ChoiceRole
+    order_id: OrderId, engine: EngineDep, principal: Reader
 ) -> list[dict[str, Any]]:
     await check_order_reader(engine, principal, order_id)
     return await choices_of(engine, order_id)

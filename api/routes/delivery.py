@@ -38,6 +38,7 @@ from api.schemas_delivery import (
 )
 from wcs.carriers.signing import SIGNATURE_HEADER, verify
 from wcs.domain.carriers import Parcel
+from wcs.domain.text import check_name
 from wcs.errors import CarrierError, Forbidden, SignatureInvalid, ValidationFailed
 from wcs.services.auth import Principal
 from wcs.services.pod import (
@@ -178,9 +179,9 @@ async def read_shipments(
 async def read_shipment(
     shipment_id: ShipmentId, engine: EngineDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    parties = await check_shipment_reader(engine, principal, shipment_id)
-    if not (is_staff(principal) or courier_owns(principal, parties)):
+    if not (is_staff(principal) or "courier" in principal.roles):
         raise Forbidden("customers follow their parcel through the order timeline or /track")
+    await check_shipment_reader(engine, principal, shipment_id, customers=False)
     return await get_shipment(engine, shipment_id)
 
 
@@ -475,6 +476,10 @@ async def _submission(form: FormData, max_bytes: int) -> PodSubmission:
         raise ValidationFailed("receiver_name is missing; write who took the parcel")
     if len(name) > 200:
         raise ValidationFailed("receiver_name is longer than 200 characters")
+    try:
+        name = check_name(name, what="receiver_name")
+    except ValueError as exc:
+        raise ValidationFailed(str(exc)) from None
     when_text = _text(form, "delivered_at")
     now = utcnow()
     delivered_at = now

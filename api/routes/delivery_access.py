@@ -54,8 +54,13 @@ def courier_owns(principal: Principal, parties: Parties) -> bool:
 
 
 async def check_shipment_reader(
-    engine: AsyncEngine, principal: Principal, shipment_id: str
+    engine: AsyncEngine, principal: Principal, shipment_id: str, *, customers: bool = True
 ) -> Parties:
+    """``customers``: whether the order's customer may read it too. A role that may
+    never read it is refused before the lookup: a 404 would tell it what exists."""
+    may = is_staff(principal) or "courier" in principal.roles
+    if not may and not (customers and "customer" in principal.roles):
+        raise Forbidden(f"'{principal.name}' may not read shipments")
     parties = await shipment_parties(engine, shipment_id)
     if is_staff(principal) or courier_owns(principal, parties):
         return parties

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import EngineDep, PrincipalDep, require
-from api.params import FeedbackId
+from api.params import FeedbackId, FreeText
 from api.routes.delivery_access import check_order_reader, is_staff
 from wcs.domain.states import Stage
 from wcs.services import feedback as service
@@ -26,7 +26,7 @@ class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     kind: Literal["suggestion", "complaint"]
     stage: Stage = Field(description="the process stage it concerns")
-    text: str = Field(min_length=1, max_length=service.TEXT_MAX)
+    text: FreeText = Field(min_length=1, max_length=service.TEXT_MAX)
     order_id: str | None = Field(default=None, max_length=40)
 
 

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import EngineDep, require
-from api.params import CourierId, RouteId, ShipmentId
+from api.params import CourierId, NameText, RouteId, ShipmentId
 from api.problems import problem
 from wcs.errors import ValidationFailed
 from wcs.services.auth import Principal
@@ -76,7 +76,7 @@ class LatLon(_In):
 
 
 class CourierIn(_In):
-    name: str = Field(min_length=1, max_length=200)
+    name: NameText = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=40)
     capacity_kg: float = Field(gt=0, le=50_000, description="payload of the vehicle")
     capacity_m3: float = Field(gt=0, le=200, description="load space of the vehicle")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from api.deps import metrics_reader
 from wcs.mqtt.broker import broker_answers
 
 router = APIRouter(tags=["health"])
@@ -51,6 +52,12 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "checks": checks})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    dependencies=[Depends(metrics_reader)],
+    description="Prometheus metrics. Bearer token: `WCS_METRICS_TOKEN` (the scraper's) "
+    "or a supervisor's.",
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -27,8 +27,9 @@ Contingencies, in the same transaction as the event:
   step is interrupted, the sweep completes open claims.
 
 The public tracking view shows statuses, times and the carrier's location (a hub
-or town) with fixed wording, and the destination city and country: never names,
-phone numbers, e-mail, street, or the free text of carrier or courier.
+or town; a courier's typed location is left out) with fixed wording, and the
+destination city and country: never names, phone numbers, e-mail, street, or the
+free text of carrier or courier.
 """
 
 from __future__ import annotations
@@ -427,6 +428,7 @@ async def public_tracking(engine: AsyncEngine, tracking_no: str) -> dict[str, An
             await conn.execute(
                 select(
                     shipment_events.c.kind,
+                    shipment_events.c.source,
                     shipment_events.c.status,
                     shipment_events.c.location,
                     shipment_events.c.at,
@@ -451,7 +453,9 @@ async def public_tracking(engine: AsyncEngine, tracking_no: str) -> dict[str, An
                 "status": status,
                 "text": public_text(status),
                 "at": as_utc(r.at),
-                "location": r.location,
+                # A carrier names its hubs; a courier's or dispatcher's location is
+                # whatever they typed (a street, a neighbour's name): never public.
+                "location": r.location if r.source == "carrier" else None,
             }
         )
     return {

@@ -164,6 +164,30 @@ BAD_UPLOADS: list[tuple[str, bytes, str, int, str]] = [
         "receiver_name is missing",
     ),
     (
+        "invisible receiver",
+        multipart(
+            [
+                ("receiver_name", None, None, "\u200b\u2060".encode()),
+                ("photo", "door.jpg", "image/jpeg", JPEG),
+            ]
+        ),
+        f"multipart/form-data; boundary={BOUNDARY}",
+        422,
+        "receiver_name has no visible character",
+    ),
+    (
+        "NUL in the receiver",
+        multipart(
+            [
+                ("receiver_name", None, None, b"Grace\x00Hopper"),
+                ("photo", "door.jpg", "image/jpeg", JPEG),
+            ]
+        ),
+        f"multipart/form-data; boundary={BOUNDARY}",
+        422,
+        "receiver_name contains a control character (NUL)",
+    ),
+    (
         "unknown field",
         multipart([NAME, ("photo", "door.jpg", "image/jpeg", JPEG), ("tip", None, None, b"5")]),
         f"multipart/form-data; boundary={BOUNDARY}",
