@@ -270,8 +270,15 @@ def _tote(station: PackStation, event: ToteAtPack, effects: list[Effect]) -> Pac
 def _weight(station: PackStation, event: Weight, effects: list[Effect]) -> PackStation:
     if not event.stable:
         return station  # dynamic readings are for the display, not for the check
+    # A package weighed already waits for its SSCC: the scale's next stable reading of
+    # the same parcel is not a second check (nor a second serial).
     package = next(
-        (p for p in reversed(station.packages) if p.state == PackageState.WEIGHING), None
+        (
+            p
+            for p in reversed(station.packages)
+            if p.state == PackageState.WEIGHING and p.measured_g is None
+        ),
+        None,
     )
     if package is None:
         effects.append(

@@ -199,6 +199,14 @@ def test_a_weight_with_nothing_to_weigh_is_logged() -> None:
     assert [r.kind for r in of(Record, effects)] == ["weight_unexpected"]
 
 
+def test_a_second_reading_before_the_sscc_is_not_a_second_check() -> None:
+    state = weighed()  # its SSCC not drawn yet
+    after, effects = run(state, Weight(SCALE, EXPECTED_G + 1, True))
+    assert after == state
+    assert [r.kind for r in of(Record, effects)] == ["weight_unexpected"]
+    assert of(NextSscc, effects) == []
+
+
 def test_the_weight_goes_to_the_latest_package_weighing() -> None:
     state, _ = tote(station(), "O1", "p1")
     state, _ = tote(state, "O2", "p2")
