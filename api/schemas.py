@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.params import FreeText, NameText
+from wcs.domain import gs1
+from wcs.errors import ValidationFailed
 
 Str64 = Annotated[str, Field(min_length=1, max_length=64)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
@@ -101,6 +103,26 @@ class SkuIn(_In):
         Annotated[int, Field(gt=0, le=10_000)],
     ] = Field(description="length, width, height in millimetres")
     barcode: str | None = Field(default=None, min_length=1, max_length=64)
+    gtins: list[Annotated[str, Field(pattern=r"^[0-9]{8,14}$")]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="GTINs the units carry (GTIN-8/12/13/14, right check digit): each "
+        "pack size or supplier of the SKU; a barcode that is a GTIN counts as one too",
+    )
+    min_shelf_life_days: int | None = Field(
+        default=None,
+        ge=0,
+        le=3650,
+        description="days of life a unit must have left when picked (null: the default)",
+    )
+
+    @field_validator("gtins")
+    @classmethod
+    def _gtins(cls, values: list[str]) -> list[str]:
+        try:
+            return [gs1.gtin14(v) for v in values]
+        except ValidationFailed as exc:
+            raise ValueError(exc.message) from None
 
 
 class SkuOut(BaseModel):
@@ -109,6 +131,8 @@ class SkuOut(BaseModel):
     weight_g: float
     dims_mm: tuple[int, int, int]
     barcode: str | None
+    gtins: list[str] = Field(description="as GTIN-14")
+    min_shelf_life_days: int | None
 
 
 class LocationIn(_In):

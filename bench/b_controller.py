@@ -37,6 +37,7 @@ from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
 from wcs.contract.payloads import ScanEvent
 from wcs.contract.topics import Topics
+from wcs.domain.gs1 import with_check_digit
 from wcs.mqtt.client import make_client
 from wcs.settings import MqttEndpoint
 
@@ -51,7 +52,8 @@ def location(k: int, b: int) -> str:
 
 
 def barcode(k: int, b: int) -> str:
-    return f"29{k:03d}{b:03d}0000"
+    """An EAN-13 (prefix 29: in-store numbers) with its check digit, as scanners read."""
+    return with_check_digit(f"29{k:03d}{b:03d}0000")
 
 
 def floor_doc(site: str) -> dict[str, Any]:

@@ -6,6 +6,9 @@ transmission, the AIM symbology identifier in front (``]C1`` GS1-128, ``]E0`` EA
 or CR LF terminator. Bytes the host sends (configuration commands) are kept in
 ``host_bytes`` and otherwise ignored.
 
+Without AIM identifiers (``ScannerOptions(aim_ids=False)``, as most handhelds ship)
+the data goes out alone.
+
 Faults: link down/up (:meth:`disconnect`, :meth:`reconnect`, :meth:`outage`), line noise
 (:meth:`send_garbage`), late transmissions (``reply_delay_s``).
 """
@@ -26,6 +29,9 @@ DEFAULT_SYMBOLOGY = "]C1"
 class ScannerOptions:
     terminator: Terminator = "CRLF"
     reply_delay_s: float = 0.0
+    # Most handheld scanners ship with AIM identifiers off: they send the data alone
+    # (a GS1-128's implied leading FNC1 included: nothing marks it as GS1 data).
+    aim_ids: bool = True
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,11 @@ class ScannerSim(SerialSim):
         symbology: str | None = DEFAULT_SYMBOLOGY,
         terminator: Terminator | None = None,
     ) -> bytes:
-        """Transmit one read; returns the exact bytes put on the line."""
-        frame = scan_frame(code, symbology, terminator or self.options.terminator)
+        """Transmit one read; returns the exact bytes put on the line.
+
+        ``symbology`` is what was read; it goes on the line only with ``aim_ids``."""
+        sent = symbology if self.options.aim_ids else None
+        frame = scan_frame(code, sent, terminator or self.options.terminator)
         await self.send(frame)
         self.scans.append(Scan(code, symbology, frame))
         self.log.debug("scan", code=code, symbology=symbology)

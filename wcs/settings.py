@@ -129,6 +129,13 @@ class ControllerSettings(BaseModel):
     wave_interval_s: float = Field(default=2.0, gt=0)
     auto_release: bool = True
     allocate_interval_s: float = Field(default=1.0, gt=0)
+    min_shelf_life_days: int = Field(
+        default=7,
+        ge=0,
+        le=3650,
+        description="a unit with fewer days of life left (the expiry or best-before date "
+        "on its GS1 label) is refused at pick; a SKU's own min_shelf_life_days wins",
+    )
 
 
 class IntakeSettings(BaseModel):

@@ -42,6 +42,8 @@ def _sku_out(row: dict[str, Any]) -> dict[str, Any]:
         "weight_g": row["weight_g"],
         "dims_mm": (row["length_mm"], row["width_mm"], row["height_mm"]),
         "barcode": row["barcode"],
+        "gtins": row["gtins"],
+        "min_shelf_life_days": row["min_shelf_life_days"],
     }
 
 
@@ -51,7 +53,18 @@ async def put_sku(
 ) -> dict[str, Any]:
     length, width, height = body.dims_mm
     created = await upsert_sku(
-        engine, SkuData(sku, body.name, body.weight_g, length, width, height, body.barcode)
+        engine,
+        SkuData(
+            sku,
+            body.name,
+            body.weight_g,
+            length,
+            width,
+            height,
+            body.barcode,
+            tuple(body.gtins),
+            body.min_shelf_life_days,
+        ),
     )
     response.status_code = 201 if created else 200
     return _sku_out(await get_sku(engine, sku))

@@ -21,9 +21,18 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.context import BatchContext
-from controller.handlers.common import cached_sku_for_code, is_tote, move, sku_for_code
+from controller.handlers.common import (
+    cached_sku_for_code,
+    dead_letter_scan,
+    is_tote,
+    min_shelf_life_days,
+    move,
+    sku_for_item,
+)
 from controller.store import ALL_PICKED, FIRST_UNIT, AfterTask
 from wcs.contract.payloads import ConfirmEvent, ScanEvent
+from wcs.domain import pick_scan
+from wcs.domain.pick_scan import ItemCode
 from wcs.domain.reservation import LineDemand
 from wcs.domain.states import OrderState
 from wcs.persistence import inventory
@@ -31,6 +40,7 @@ from wcs.persistence.tables import (
     order_lines,
     pick_batches,
     pick_tasks,
+    picked_units,
     reservations,
     stock,
     totes,
@@ -219,10 +229,12 @@ def cached_sku(ctx: BatchContext, code: str) -> str | None:
 
 async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: ScanEvent) -> None:
     task = ctx.taken.pop(id(event), None)  # taken ahead with the batch's other scans
+    item: ItemCode | None = None  # none for a batched take: plain codes only
     if task is None:
-        task = await _take(ctx, device_id, station, event)
-        if task is None:
+        taken = await _take(ctx, device_id, station, event)
+        if taken is None:
             return
+        task, item = taken
     ctx.record(
         "pick",
         order_id=task.order_id,
@@ -231,7 +243,10 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
         sku=task.sku,
         qty=1,
         location=task.location,
+        **_label_data(item),
     )
+    if item is not None and item.traced:
+        await _record_unit(ctx, task, item, device_id, station)
     left = task.qty - task.qty_picked
     if left <= 0:
         await finish_task(ctx, task, device_id, station)
@@ -247,12 +262,34 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
         )
 
 
-async def _take(ctx: BatchContext, device_id: str, station: str, event: ScanEvent) -> Any:
+async def _take(
+    ctx: BatchContext, device_id: str, station: str, event: ScanEvent
+) -> tuple[Any, ItemCode] | None:
     """One unit for an item scan; None if it was a tote or was refused (handled here)."""
     if is_tote(ctx, event.code):
         await bind_tote(ctx, device_id, station, event.code)
         return None
-    sku = await sku_for_code(ctx, event.code)
+    # --- GS1 item data: GTIN match, lot and dates, shelf life (wcs.domain.pick_scan) ---
+    item = pick_scan.read_item(event.code, event.symbology)
+    if isinstance(item, pick_scan.Refused):
+        batch_id = await active_batch(ctx, station)
+        await mispick(
+            ctx, device_id, station, batch_id, event.code, None, item.reason, kind="unit_refused"
+        )
+        dead_letter_scan(ctx, device_id, event, item.reason)
+        return None
+    sku = await sku_for_item(ctx, item)
+    if sku is not None and item.use_by is not None:
+        too_old = pick_scan.shelf_life_refusal(
+            item.use_by, ctx.now.date(), await min_shelf_life_days(ctx, sku)
+        )
+        if too_old is not None:
+            batch_id = await active_batch(ctx, station)
+            await mispick(
+                ctx, device_id, station, batch_id, event.code, sku, too_old, kind="unit_refused"
+            )
+            return None
+    # --- end of GS1 item data ---
     task = (
         await ctx.store.take_unit(station, sku, ctx.now, ctx.topics, ctx.actor)
         if sku is not None
@@ -277,7 +314,37 @@ async def _take(ctx: BatchContext, device_id: str, station: str, event: ScanEven
             if waiting is not None:
                 reason = f"scan a tote for order {waiting} first"
         await mispick(ctx, device_id, station, batch_id, event.code, sku, reason)
-    return task
+        return None
+    return task, item
+
+
+def _label_data(item: ItemCode | None) -> dict[str, Any]:
+    """What the unit's GS1 label said, for the pick's record (nothing for plain codes)."""
+    if item is None:
+        return {}
+    found = {"gtin": item.gtin, "lot": item.lot, "serial": item.serial}
+    if item.use_by is not None:
+        found["use_by"] = item.use_by.isoformat()
+    return {k: v for k, v in found.items() if v is not None}
+
+
+async def _record_unit(
+    ctx: BatchContext, task: Any, item: ItemCode, device_id: str, station: str
+) -> None:
+    """A unit with a lot, a date or a serial: kept for traceability (recalls)."""
+    await ctx.conn.execute(
+        insert(picked_units).values(
+            at=ctx.now,
+            order_id=task.order_id,
+            sku=task.sku,
+            gtin=item.gtin,
+            lot=item.lot,
+            use_by=item.use_by,
+            serial=item.serial,
+            station=station,
+            device_id=device_id,
+        )
+    )
 
 
 async def handle_confirm(
@@ -364,9 +431,11 @@ async def mispick(
     code: str,
     sku: str | None,
     reason: str = "item does not match a lit slot",
+    *,
+    kind: str = "mispick",  # "unit_refused": the right item, but not a unit to ship
 ) -> None:
     ctx.record(
-        "mispick",
+        kind,
         ok=False,
         device_id=device_id,
         station=station,

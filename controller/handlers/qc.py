@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import and_, select, update
 
 from controller.context import BatchContext
-from controller.handlers.common import is_tote, order_state, sku_for_code
+from controller.handlers.common import dead_letter_scan, is_tote, order_state, sku_for_item
 from wcs.contract.payloads import ScanEvent
+from wcs.domain.pick_scan import Refused, read_item
 from wcs.domain.states import OrderState
 from wcs.persistence.tables import totes
 from wcs.services import qc
@@ -45,7 +46,21 @@ async def handle_scan(ctx: BatchContext, device_id: str, station: str, event: Sc
             "qc_no_tote", ok=False, device_id=device_id, station=station, code=event.code[:64]
         )
         return
-    sku = await sku_for_code(ctx, event.code)
+    # A GS1 label that is wrong is no count either way: scan the unit again.
+    item = read_item(event.code, event.symbology)
+    if isinstance(item, Refused):
+        ctx.record(
+            "qc_scan_refused",
+            ok=False,
+            order_id=order_id,
+            device_id=device_id,
+            station=station,
+            code=event.code[:64],
+            reason=item.reason,
+        )
+        dead_letter_scan(ctx, device_id, event, item.reason)
+        return
+    sku = await sku_for_item(ctx, item)
     await qc.count_item(
         ctx.conn,
         ctx.topics,

@@ -55,7 +55,20 @@ class Sku(Base):
     width_mm: Mapped[int] = mapped_column(Integer)
     height_mm: Mapped[int] = mapped_column(Integer)
     barcode: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Days of life a unit must have left when picked (None: the controller's default).
+    min_shelf_life_days: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
+
+
+class SkuGtin(Base):
+    """The GTINs (as GTIN-14) a SKU's units carry: pack sizes, suppliers, relabels."""
+
+    __tablename__ = "sku_gtins"
+
+    gtin: Mapped[str] = mapped_column(String(14), primary_key=True)
+    sku: Mapped[str] = mapped_column(
+        String(64), ForeignKey("skus.sku", ondelete="CASCADE"), index=True
+    )
 
 
 class Location(Base):

@@ -14,6 +14,7 @@ def table(name: str) -> Table:
 
 
 skus = _T["skus"]
+sku_gtins = _T["sku_gtins"]
 locations = _T["locations"]
 stock = _T["stock"]
 stock_moves = _T["stock_moves"]
@@ -48,6 +49,7 @@ qc_checks = _T["qc_checks"]
 packages = _T["packages"]
 device_commands = _T["device_commands"]
 counters = _T["counters"]
+picked_units = _T["picked_units"]
 notify_requests = _T["notify_requests"]
 notifications = _T["notifications"]
 notification_preferences = _T["notification_preferences"]

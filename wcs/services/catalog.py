@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wcs.errors import Conflict, NotFound
+from wcs.domain import gs1
+from wcs.errors import Conflict, NotFound, ValidationFailed
 from wcs.persistence.db import reading, transaction
-from wcs.persistence.tables import locations, reservations, skus, stock
+from wcs.persistence.tables import locations, reservations, sku_gtins, skus, stock
 from wcs.timeutil import utcnow
 
 
@@ -23,6 +25,17 @@ class SkuData:
     width_mm: int
     height_mm: int
     barcode: str | None = None
+    gtins: tuple[str, ...] = ()  # GTIN-14, validated
+    min_shelf_life_days: int | None = None
+
+    def all_gtins(self) -> list[str]:
+        """Its GTINs, the barcode included when it is one (in order, once each)."""
+        found = list(self.gtins)
+        if self.barcode is not None:
+            # An in-house barcode is no GTIN: it is matched as itself.
+            with contextlib.suppress(ValidationFailed):
+                found.append(gs1.gtin14(self.barcode))
+        return list(dict.fromkeys(found))
 
 
 @dataclass(frozen=True)
@@ -43,8 +56,10 @@ async def upsert_sku(engine: AsyncEngine, data: SkuData) -> bool:
         "width_mm": data.width_mm,
         "height_mm": data.height_mm,
         "barcode": data.barcode,
+        "min_shelf_life_days": data.min_shelf_life_days,
         "updated_at": utcnow(),
     }
+    gtins = data.all_gtins()
     async with transaction(engine) as conn:
         if data.barcode is not None:
             owner = await conn.scalar(
@@ -54,11 +69,32 @@ async def upsert_sku(engine: AsyncEngine, data: SkuData) -> bool:
             )
             if owner is not None:
                 raise Conflict(f"barcode {data.barcode} already belongs to SKU {owner}")
+        if gtins:
+            taken = (
+                await conn.execute(
+                    select(sku_gtins.c.gtin, sku_gtins.c.sku).where(
+                        and_(sku_gtins.c.gtin.in_(gtins), sku_gtins.c.sku != data.sku)
+                    )
+                )
+            ).first()
+            if taken is not None:
+                raise Conflict(f"GTIN {taken.gtin} already belongs to SKU {taken.sku}")
         result = await conn.execute(update(skus).where(skus.c.sku == data.sku).values(**values))
-        if result.rowcount == 1:
-            return False
-        await conn.execute(insert(skus).values(sku=data.sku, **values))
-        return True
+        created = result.rowcount != 1
+        if created:
+            await conn.execute(insert(skus).values(sku=data.sku, **values))
+        await conn.execute(
+            delete(sku_gtins).where(
+                and_(sku_gtins.c.sku == data.sku, sku_gtins.c.gtin.not_in(gtins))
+            )
+        )
+        known = set(
+            (await conn.scalars(select(sku_gtins.c.gtin).where(sku_gtins.c.sku == data.sku))).all()
+        )
+        new = [{"gtin": g, "sku": data.sku} for g in gtins if g not in known]
+        if new:
+            await conn.execute(insert(sku_gtins), new)
+        return created
 
 
 async def upsert_location(engine: AsyncEngine, data: LocationData) -> bool:
@@ -80,11 +116,17 @@ async def upsert_location(engine: AsyncEngine, data: LocationData) -> bool:
 
 
 async def get_sku(engine: AsyncEngine, sku: str) -> dict[str, Any]:
+    """The SKU's row, with ``gtins``: its GTIN-14s in order."""
     async with reading(engine).connect() as conn:
         row = (await conn.execute(select(skus).where(skus.c.sku == sku))).mappings().first()
-    if row is None:
-        raise NotFound(f"SKU {sku!r} does not exist")
-    return dict(row)
+        if row is None:
+            raise NotFound(f"SKU {sku!r} does not exist")
+        gtins = (
+            await conn.scalars(
+                select(sku_gtins.c.gtin).where(sku_gtins.c.sku == sku).order_by(sku_gtins.c.gtin)
+            )
+        ).all()
+    return {**row, "gtins": list(gtins)}
 
 
 async def get_location(engine: AsyncEngine, code: str) -> dict[str, Any]:

@@ -98,7 +98,7 @@ async def test_order_goes_from_pick_to_packed(
 
     # A wrong item is refused on the spot: red light, nothing recorded as picked.
     n = len(floor.commands)
-    await floor.event("scan-pk", "scan", code="9999999999999", symbology="]E0")
+    await floor.event("scan-pk", "scan", code="5901234123457", symbology="]E0")  # no SKU
     red = await floor.wait_command("ptl-1", "light", lambda b: b["color"] == "red", start=n)
     assert red["slot"] == 3
     # The right item by barcode completes the order.
