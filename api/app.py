@@ -27,6 +27,7 @@ from api.routes import (
     notifications,
     orders,
     status,
+    status_actions,
     stream,
 )
 from wcs.contract.topics import Topics
@@ -133,6 +134,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(monitoring.router)
     app.include_router(stream.router)
     app.include_router(status.router)
+    app.include_router(status_actions.router)
     app.include_router(docs.router)
     app.add_middleware(
         RequestGuards,

@@ -55,10 +55,17 @@ from api.metrics import (
     SSE_CLIENTS,
     SSE_DROPPED,
 )
-from wcs.contract.payloads import Alert, DeviceStatus, OrderStateChange, parse_payload
+from wcs.contract.payloads import (
+    Alert,
+    ControllerStatus,
+    DeviceStatus,
+    OrderStateChange,
+    parse_payload,
+)
 from wcs.contract.topics import Topics
 from wcs.domain.alert_rules import ALERT_CATALOGUE
 from wcs.errors import ValidationFailed, WcsError
+from wcs.floor import Floor
 from wcs.ids import new_id
 from wcs.mqtt.client import handle_in_callback, make_client
 from wcs.notify.store import undelivered_counts
@@ -208,6 +215,13 @@ def alert_event(severity: str, alert: Alert) -> LiveEvent:
     )
 
 
+def controller_event(presence: ControllerStatus) -> LiveEvent:
+    return LiveEvent(
+        "controller",
+        {"instance": presence.instance, "state": presence.state, "at": presence.ts},
+    )
+
+
 class LiveFeed:
     """The MQTT subscriber; ``async with`` runs it as the named task ``live-feed``."""
 
@@ -225,8 +239,13 @@ class LiveFeed:
         self.dropped = 0
         self._protocol: Literal[3, 5] = 5
         self._db = Outage("live feed: recording device statuses", log)
+        self._controllers: dict[str, ControllerStatus] = {}
         # Statuses read in paho's callback wait here for their database write, in order.
         self._statuses: asyncio.Queue[tuple[str, DeviceStatus]] = asyncio.Queue(STATUS_BACKLOG)
+
+    def controllers(self) -> list[dict[str, Any]]:
+        """Every controller heard of, by name: its last announced state and when."""
+        return [controller_event(p).data for _, p in sorted(self._controllers.items())]
 
     async def __aenter__(self) -> LiveFeed:
         enter = self._stack.enter_async_context
@@ -286,6 +305,8 @@ class LiveFeed:
         # Retained statuses are wanted: they tell the device table where each device is.
         await client.subscribe(topics.all_statuses(), qos=1)
         await client.subscribe(topics.all_alerts(), qos=1)
+        # Retained too: which controllers are online, and since when.
+        await client.subscribe(topics.all_controller_statuses(), qos=1)
 
     async def _follow_watchers(
         self, client: aiomqtt.Client, protocol: Literal[3, 5], subscribed: bool
@@ -343,6 +364,13 @@ class LiveFeed:
                     return
             elif info.kind == "alert" and info.name is not None:
                 self._hub.publish(alert_event(info.name, parse_payload(Alert, raw)))
+            elif info.kind == "controller_status" and info.name is not None:
+                if not raw:  # a cleared retained message: the instance is gone for good
+                    self._controllers.pop(info.name, None)
+                    return
+                presence = parse_payload(ControllerStatus, raw)
+                self._controllers[info.name] = presence
+                self._hub.publish(controller_event(presence))
             else:
                 return
             LIVE_MESSAGES.labels(kind=info.kind).inc()
@@ -383,10 +411,15 @@ class LiveFeed:
 class LiveRefresher:
     """Periodic summaries and gauges; ``async with`` runs the task ``live-refresh``."""
 
-    def __init__(self, engine: AsyncEngine, settings: Settings, hub: LiveHub) -> None:
+    def __init__(
+        self, engine: AsyncEngine, settings: Settings, hub: LiveHub, floor: Floor | None = None
+    ) -> None:
         self._engine = engine
         self._settings = settings
         self._hub = hub
+        self._floor = floor
+        # The live feed's controllers, set by run_monitoring (none heard of until then).
+        self.controllers: Callable[[], list[dict[str, Any]]] = list
         self._interval = settings.monitoring.refresh_s
         self._stack = contextlib.AsyncExitStack()
         self._outage = Outage("live summary", log, expected=OUTAGE_ERRORS)
@@ -404,7 +437,14 @@ class LiveRefresher:
         await self._stack.aclose()
 
     async def summary(self, *, with_kpis: bool) -> dict[str, Any]:
-        data = await board(self._engine, with_kpis=with_kpis)
+        data = await board(
+            self._engine,
+            with_kpis=with_kpis,
+            floor=self._floor,
+            sla_margin=timedelta(minutes=self._settings.monitoring.sla_margin_min),
+            planned_per_hour=await self.planned_per_hour(),
+        )
+        data["controllers"] = self.controllers()
         for state, n in data["counts"].items():
             ORDERS_BY_STATE.labels(state=state).set(n)
         for severity, n in data["alert_counts"].items():
@@ -414,6 +454,17 @@ class LiveRefresher:
         for state, n in undelivered.items():
             NOTIFICATIONS_UNDELIVERED.labels(state=state).set(n)
         return data
+
+    async def planned_per_hour(self) -> float | None:
+        """The forecast's expected orders for the current hour, when a page asked for
+        the forecast lately (summaries never compute one: it takes seconds)."""
+        if self._forecast is None:
+            return None
+        outlook = self._forecast[1]
+        points = outlook.get("points") or []
+        if not outlook.get("available") or not points:
+            return None
+        return float(points[0]["expected"])
 
     async def forecast(self) -> dict[str, Any]:
         """The next day's forecast for the page, recomputed at most every 10 minutes."""
@@ -473,11 +524,14 @@ async def run_monitoring(
         runtime = Monitoring(
             hub=hub,
             feed=await stack.enter_async_context(LiveFeed(engine, settings, topics, hub)),
-            refresher=await stack.enter_async_context(LiveRefresher(engine, settings, hub)),
+            refresher=await stack.enter_async_context(
+                LiveRefresher(engine, settings, hub, getattr(app.state, "floor", None))
+            ),
             evaluator=await stack.enter_async_context(
                 AlertEvaluator(engine, topics, settings, on_raised=wake_relay)
             ),
         )
+        runtime.refresher.controllers = runtime.feed.controllers
         app.state.monitoring = runtime
         try:
             yield runtime

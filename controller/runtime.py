@@ -38,6 +38,7 @@ import aiomqtt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from controller import presence
 from controller.allocation import Allocator
 from controller.context import BatchContext
 from controller.dispatch import Inbound, dispatch, take_run, take_runs
@@ -196,6 +197,8 @@ class Controller:
         return False
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._client is not None and not self.retiring:
+            await presence.announce(self._client, self.topics, self.instance, "offline")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -243,6 +246,7 @@ class Controller:
             client = make_client(
                 self.settings.mqtt,
                 identifier=self.client_id(),
+                will=presence.will(self.topics, self.instance),
                 protocol=5 if self.cfg.shared_subscription else 3,
                 clean_session=False,
                 max_queued_incoming=None,
@@ -258,6 +262,8 @@ class Controller:
                             await client.unsubscribe(topic)
                         else:
                             await client.subscribe(topic, qos=1)
+                    if not self.retiring:
+                        await presence.announce(client, self.topics, self.instance, "online")
                     self._connected.set()
                     backoff = 0.2
                     generation = self._generation

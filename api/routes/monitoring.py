@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import STAFF, EngineDep, SettingsDep, require
 from api.params import AlertId
 from wcs.domain.alert_rules import ALERT_CATALOGUE
-from wcs.services.alerting import ack_alert, list_alerts
+from wcs.services.alerting import ack_alert, assign_alert, list_alerts, resolve_alert
 from wcs.services.auth import Principal
 from wcs.services.devices import list_devices
 from wcs.services.forecasting import forecast_plan
@@ -82,6 +82,9 @@ class AlertOut(BaseModel):
     created_at: datetime
     acked_by: str | None
     acked_at: datetime | None
+    assigned_to: str | None = None
+    assigned_at: datetime | None = None
+    resolved_by: str | None = None
     resolved_at: datetime | None
     open: bool
 
@@ -190,6 +193,26 @@ async def acknowledge_alert(
     """Someone is on it: the alert leaves the open list and is not raised again while
     its condition lasts. Acknowledging twice keeps the first acknowledgement."""
     return await ack_alert(engine, alert_id, principal.name)
+
+
+class AssignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: str = Field(min_length=1, max_length=64, description="who deals with it")
+
+
+@router.post("/alerts/{alert_id}/assign", response_model=AlertOut)
+async def assign(
+    alert_id: AlertId, body: AssignIn, engine: EngineDep, principal: Supervisor
+) -> dict[str, Any]:
+    """Name who deals with the alert (it counts as acknowledged). Roles: supervisor."""
+    return await assign_alert(engine, alert_id, body.assignee, principal.name)
+
+
+@router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
+async def resolve(alert_id: AlertId, engine: EngineDep, principal: Supervisor) -> dict[str, Any]:
+    """Close the alert. A rule alert whose condition still holds is raised again at the
+    next evaluation. Roles: supervisor."""
+    return await resolve_alert(engine, alert_id, principal.name)
 
 
 @router.get("/devices", response_model=list[DeviceOut])

@@ -19,10 +19,17 @@ dispatcher or after_sales):
   that changes state, so it opens no cross-site request forgery;
 - ``WCS_MONITORING__STATUS_PUBLIC=true`` drops the check, for a floor network where
   the page is meant for everyone.
+
+Acting on alerts from the page (acknowledge, assign, resolve: ``api.routes.status_actions``)
+needs a supervisor. Those POSTs accept the cookie only together with a header the
+page's script copies from the page (an HMAC of the session token, which another site
+cannot read), from the same origin, and the cookie is SameSite=Strict.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from datetime import datetime, timedelta
 from importlib import resources
@@ -40,6 +47,7 @@ from api.problems import problem
 from wcs.domain.alert_rules import ALERT_CATALOGUE, duration_text
 from wcs.flowchart import order_flow_svg
 from wcs.i18n.jinja import localized
+from wcs.i18n.markers import NP_
 from wcs.i18n.translator import Translator
 from wcs.services.auth import Principal
 from wcs.services.status_board import board, recent_events
@@ -152,6 +160,7 @@ async def status_page(
 ) -> Response:
     """The live status page (HTML). See the module docstring for who may look."""
     choice = parse_lang(lang)
+    viewer: Principal | None = None
     try:
         if token is not None or choice is not None:
             if token is not None:
@@ -170,23 +179,44 @@ async def status_page(
             if choice is not None:
                 remember(redirect, choice, secure=request.url.scheme == "https")
             return redirect
-        await check_viewer(request, token_from(request))
+        viewer = await check_viewer(request, token_from(request))
     except ViewerRejected as exc:
         return _rejection_page(request, exc)
+    if viewer is None:
+        viewer = await signed_in_viewer(request)
     engine = request.app.state.engine
+    settings = request.app.state.settings
     runtime: Monitoring | None = getattr(request.app.state, "monitoring", None)
-    data = await board(engine)
+    data = (
+        await runtime.refresher.summary(with_kpis=True)
+        if runtime is not None
+        else await board(engine, floor=request.app.state.floor)
+    )
     events = await recent_events(engine)
     outlook = await runtime.refresher.forecast() if runtime is not None else None
     t = request_translator(request)
+    can_act = viewer is not None and viewer.has_any({"supervisor"})
+    session = token_from(request)
     # The script starts from the rendered counts; everything else arrives as events.
-    initial = {"counts": data["counts"], "i18n": _script_texts(t)}
+    initial = {
+        "counts": data["counts"],
+        "devices": data["devices"],
+        "floor": data["floor"],
+        "i18n": _script_texts(t),
+        "csrf": action_key(session) if can_act and session else None,
+    }
     page = (
         _templates(t.lang)
         .get_template("status.html")
         .render(
-            site=request.app.state.settings.site,
+            site=settings.site,
             board=data,
+            can_act=can_act,
+            controllers=runtime.feed.controllers() if runtime is not None else [],
+            sla_margin_min=round(settings.monitoring.sla_margin_min),
+            dur=lambda seconds: duration(seconds, t),
+            floor_svg=_floor_svg(request),
+            names=initial["i18n"],
             kpis=data["kpis"],
             events=events,
             forecast=outlook,
@@ -197,6 +227,44 @@ async def status_page(
         )
     )
     return _html(page)
+
+
+def _floor_svg(request: Request) -> Markup | None:
+    floor = request.app.state.floor
+    if floor is None:
+        return None
+    from wcs.floor_map import floor_map_svg
+
+    return Markup(floor_map_svg(floor))
+
+
+def duration(seconds: float, t: Translator) -> str:
+    """A short duration in the page's language: 45 s, 12 min, 2 h 5 min, 3 d 4 h."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return t.gettext("%(n)s s", n=s)
+    if s < 3600:
+        return t.gettext("%(n)s min", n=s // 60)
+    if s < 86400:
+        return t.gettext("%(h)s h %(m)s min", h=s // 3600, m=(s % 3600) // 60)
+    return t.gettext("%(d)s d %(h)s h", d=s // 86400, h=(s % 86400) // 3600)
+
+
+async def signed_in_viewer(request: Request) -> Principal | None:
+    """Who is looking, when they sent a token (a public board does not ask)."""
+    token = token_from(request)
+    if token is None:
+        return None
+    principal: Principal | None = await request.app.state.token_cache.lookup(
+        request.app.state.engine, token, request.app.state.settings.admin_token
+    )
+    return principal
+
+
+def action_key(session_token: str) -> str:
+    """What the page's script sends with each action: the session token's HMAC, which a
+    page of another site cannot know (it cannot read this page)."""
+    return hmac.new(session_token.encode(), b"wcs-status-actions", hashlib.sha256).hexdigest()[:32]
 
 
 def _script_texts(t: Translator) -> dict[str, Any]:
@@ -214,7 +282,70 @@ def _script_texts(t: Translator) -> dict[str, Any]:
         "device_kind": t.terms("device_kind"),
         "severity": t.terms("severity"),
         "alert_title": {code: t.gettext(spec.title) for code, spec in ALERT_CATALOGUE.items()},
+        "stage": {stage: t.pgettext(*marked) for stage, marked in STAGE_NAMES.items()},
+        # status.js fills in the %(...)s placeholders itself.
+        "dur": {
+            "s": t.gettext("%(n)s s"),
+            "min": t.gettext("%(n)s min"),
+            "h": t.gettext("%(h)s h %(m)s min"),
+            "d": t.gettext("%(d)s d %(h)s h"),
+        },
+        "sup": {
+            "no_alerts": t.gettext("No open alerts."),
+            "ack": t.gettext("Acknowledge"),
+            "assign": t.gettext("Assign"),
+            "assign_to": t.gettext("Assign to"),
+            "assign_placeholder": t.gettext("name"),
+            "resolve": t.gettext("Resolve"),
+            "acked_by": t.gettext("acknowledged by %(name)s"),
+            "assigned_to": t.gettext("assigned to %(name)s"),
+            "action_failed": t.gettext("Not done: %(reason)s"),
+            "late_by": t.gettext("late %(time)s"),
+            "ship_by": t.gettext("ship by"),
+            "deliver_by": t.gettext("deliver by"),
+            "no_down": t.gettext("Every device is online."),
+            "down_for": t.gettext("for %(time)s"),
+            "batches": t.gettext("%(n)s batches"),
+            "zones_forecast": t.gettext(
+                "orders in the last hour against the forecast's %(plan)s/h"
+            ),
+            "zones_intake": t.gettext(
+                "orders in the last hour against the %(plan)s received (no forecast yet)"
+            ),
+            "online": t.pgettext("controller", "online"),
+            "offline": t.pgettext("controller", "offline"),
+        },
+        "station_state": {
+            "idle": t.pgettext("station state", "idle"),
+            "busy": t.pgettext("station state", "busy"),
+            "down": t.pgettext("station state", "down"),
+        },
+        "zone": {
+            "pick": t.pgettext("zone", "Pick"),
+            "qc": t.pgettext("zone", "QC"),
+            "pack": t.pgettext("zone", "Pack"),
+            "outbound": t.pgettext("zone", "Outbound"),
+        },
+        "station_kind": {
+            "pick": t.pgettext("station kind", "pick"),
+            "qc": t.pgettext("station kind", "QC"),
+            "pack": t.pgettext("station kind", "pack"),
+            "returns": t.pgettext("station kind", "returns"),
+        },
     }
+
+
+# The stages of the order flow as the pages name them (extraction reads literals).
+STAGE_NAMES: dict[str, tuple[str, str]] = {
+    "intake": NP_("order stage", "intake"),
+    "reservation": NP_("order stage", "reservation"),
+    "picking": NP_("order stage", "picking"),
+    "qc": NP_("order stage", "QC"),
+    "packing": NP_("order stage", "packing"),
+    "outbound": NP_("order stage", "outbound"),
+    "delivery": NP_("order stage", "delivery"),
+    "after_sales": NP_("order stage", "after-sales"),
+}
 
 
 @router.get("/status/static/{name}")

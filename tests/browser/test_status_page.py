@@ -54,7 +54,8 @@ async def test_status_page_follows_an_order_live(
                 )
                 await page.evaluate("window.__sameDocument = 'yes'")
 
-                # the diagram is the state machine, with today's counts on it
+                # the diagram is the state machine, with today's counts on it (its own tab)
+                await page.locator('.tabs a[data-tab="flow"]').click()
                 await expect(page.locator("#state-reserved")).to_be_visible()
                 await expect(page.locator("#count-backordered text")).to_have_text("1")
                 await expect(page.locator("#count-reserved")).to_be_hidden()
@@ -90,9 +91,10 @@ async def test_status_page_follows_an_order_live(
                 )
                 async with make_client(mqtt_endpoint) as pub:
                     await pub.publish(Topics(site).dev_status("pr1"), status.to_json(), qos=1)
-                await expect(page.locator("#dev-pr1")).to_contain_text(
-                    "fault · paper out", timeout=LIVE_TIMEOUT_MS
-                )
+                await page.locator('.tabs a[data-tab="overview"]').click()
+                down = page.locator('#down li[data-device="pr1"]')
+                await expect(down).to_contain_text("fault", timeout=LIVE_TIMEOUT_MS)
+                await expect(down).to_contain_text("paper out")
 
                 # an invalid order raises an alert at intake; it shows up on the page
                 bad = await client.post("/api/v1/orders", json=order_body("web-2", [("NOPE", 1)]))

@@ -18,6 +18,7 @@ MODELS: dict[str, type[payloads.Payload]] = {
     "order/{order_id}/state": payloads.OrderStateChange,
     "alert/{severity}": payloads.Alert,
     "dlq": payloads.DlqMessage,
+    "controller/{instance}/status": payloads.ControllerStatus,
     **{f"dev/{{device_id}}/evt/{k}": payloads.EVENT_MODELS[k] for k in EVENT_KINDS},
     **{f"dev/{{device_id}}/cmd/{n}": payloads.COMMAND_MODELS[n] for n in COMMAND_NAMES},
 }
@@ -43,7 +44,7 @@ def documented_sections() -> dict[str, set[str]]:
 
 def documented_topics_in_summary() -> set[str]:
     text = DOC.read_text(encoding="utf-8")
-    return set(re.findall(r"^\| `((?:dev/|order/|alert/|dlq)[^`]*)` \|", text, re.M))
+    return set(re.findall(r"^\| `((?:dev/|order/|alert/|dlq|controller/)[^`]*)` \|", text, re.M))
 
 
 def model_fields(model: type[payloads.Payload]) -> set[str]:
@@ -71,7 +72,7 @@ def test_documented_topics_parse_with_the_builders() -> None:
     topics = Topics("wh1")
     for pattern in MODELS:
         concrete = pattern.replace("{device_id}", "dev-1").replace("{order_id}", "o1")
-        concrete = concrete.replace("{severity}", "warning")
+        concrete = concrete.replace("{severity}", "warning").replace("{instance}", "c1")
         assert topics.parse(f"{topics.root}/{concrete}") is not None
 
 

@@ -60,6 +60,14 @@ class DeviceStatus(Payload):
     detail: str | None = Field(default=None, max_length=500)
 
 
+class ControllerStatus(Payload):
+    """A controller's presence: ``online`` when it connects, ``offline`` as its Last
+    Will (or said on a clean stop)."""
+
+    state: Literal["online", "offline"]
+    instance: str = Field(min_length=1, max_length=64)
+
+
 # --- device events ---------------------------------------------------------------
 
 

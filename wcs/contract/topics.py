@@ -18,7 +18,9 @@ SEVERITIES = ("info", "warning", "critical")
 
 _LEVEL = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
-TopicKind = Literal["status", "evt", "cmd", "ack", "order_state", "alert", "dlq"]
+TopicKind = Literal[
+    "status", "evt", "cmd", "ack", "order_state", "alert", "dlq", "controller_status"
+]
 
 
 def _level(value: str, what: str) -> str:
@@ -34,7 +36,7 @@ def _level(value: str, what: str) -> str:
 class TopicInfo:
     kind: TopicKind
     device_id: str | None = None
-    name: str | None = None  # event kind, command name or alert severity
+    name: str | None = None  # event kind, command name, alert severity or controller
     order_id: str | None = None
 
 
@@ -62,6 +64,13 @@ class Topics:
 
     def dev_ack(self, device_id: str) -> str:
         return f"{self.root}/dev/{_level(device_id, 'device id')}/ack"
+
+    # --- controllers -------------------------------------------------------
+    def controller_status(self, instance: str) -> str:
+        return f"{self.root}/controller/{_level(instance, 'controller instance')}/status"
+
+    def all_controller_statuses(self) -> str:
+        return f"{self.root}/controller/+/status"
 
     # --- orders, alerts, dead letters ------------------------------------
     def order_state(self, order_id: str) -> str:
@@ -120,4 +129,6 @@ class Topics:
                 return TopicInfo("alert", name=severity)
             case ["dlq"]:
                 return TopicInfo("dlq")
+            case ["controller", instance, "status"]:
+                return TopicInfo("controller_status", name=instance)
         raise ValidationFailed(f"topic {topic!r} is not part of the contract")

@@ -238,6 +238,19 @@ class Device(Base):
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 
+class DeviceStatusChange(Base):
+    """Each change of a device's state or detail, for its history on the status page."""
+
+    __tablename__ = "device_status_history"
+    __table_args__ = (Index("ix_device_status_history_device", "device_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(Timestamp)
+
+
 class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_open", "acked_at", "created_at"),)
@@ -250,6 +263,10 @@ class Alert(Base):
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     acked_by: Mapped[str | None] = mapped_column(String(64))
     acked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Who is to deal with it, named by a supervisor from the status page.
+    assigned_to: Mapped[str | None] = mapped_column(String(64))
+    assigned_by: Mapped[str | None] = mapped_column(String(64))
+    assigned_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class ProcessedMessage(Base):

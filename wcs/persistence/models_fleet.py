@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -155,3 +156,5 @@ class FleetStop(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))  # delivered, failed
     outcome_at: Mapped[datetime | None] = mapped_column(Timestamp)
     outcome_note: Mapped[str | None] = mapped_column(Text)
+    # Delivery attempts today: a failed stop tried again the same day counts up.
+    attempt: Mapped[int] = mapped_column(Integer, server_default=text("1"))

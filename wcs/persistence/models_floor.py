@@ -114,6 +114,9 @@ class QcCheck(Base):
     appearance_ok: Mapped[bool | None] = mapped_column(Boolean)
     result: Mapped[str | None] = mapped_column(String(16))  # passed, failed
     note: Mapped[str | None] = mapped_column(Text)
+    # The operator's photo with the verdict: path under the data directory, and its hash.
+    photo: Mapped[str | None] = mapped_column(String(300))
+    photo_sha256: Mapped[str | None] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 
 

@@ -42,7 +42,7 @@ from wcs.domain.alert_rules import (
 )
 from wcs.domain.kpis import MISPICK, PICK_OK, WEIGHT_MISMATCH, WEIGHT_OK, Ratio
 from wcs.domain.states import OrderState
-from wcs.errors import ConfigError, NotFound
+from wcs.errors import ConfigError, Conflict, NotFound, ValidationFailed
 from wcs.ids import new_id
 from wcs.persistence.db import OUTAGE_ERRORS, transaction
 from wcs.persistence.leases import Lease
@@ -364,6 +364,9 @@ def _alert_dict(row: Any) -> dict[str, Any]:
         "created_at": as_utc(row.created_at),
         "acked_by": row.acked_by,
         "acked_at": as_utc(row.acked_at) if row.acked_at else None,
+        "assigned_to": row.assigned_to,
+        "assigned_at": as_utc(row.assigned_at) if row.assigned_at else None,
+        "resolved_by": row.resolved_by,
         "resolved_at": as_utc(row.resolved_at) if row.resolved_at else None,
         "open": row.acked_at is None and row.resolved_at is None,
     }
@@ -379,7 +382,10 @@ def _alerts_query() -> Any:
         alerts.c.created_at,
         alerts.c.acked_by,
         alerts.c.acked_at,
+        alerts.c.assigned_to,
+        alerts.c.assigned_at,
         alert_resolutions.c.resolved_at,
+        alert_resolutions.c.resolved_by,
     ).outerjoin(alert_resolutions, alert_resolutions.c.alert_id == alerts.c.id)
 
 
@@ -427,3 +433,51 @@ async def ack_alert(engine: AsyncEngine, alert_id: int, actor: str) -> dict[str,
     if result.rowcount == 0:
         log.info("alert %s was already acknowledged by %s", alert_id, row.acked_by)
     return _alert_dict(row)
+
+
+async def _one(conn: AsyncConnection, alert_id: int) -> Any:
+    row = (await conn.execute(_alerts_query().where(alerts.c.id == alert_id))).first()
+    if row is None:
+        raise NotFound(f"alert {alert_id} does not exist", alert_id=alert_id)
+    return row
+
+
+async def assign_alert(
+    engine: AsyncEngine, alert_id: int, assignee: str, actor: str
+) -> dict[str, Any]:
+    """Name who deals with it. Assigning also acknowledges (someone is on it); a later
+    assignment replaces the earlier one. A resolved alert cannot be assigned."""
+    assignee = assignee.strip()
+    if not assignee or len(assignee) > 64:
+        raise ValidationFailed("name the person to assign (1-64 characters)")
+    now = utcnow()
+    async with transaction(engine) as conn:
+        row = await _one(conn, alert_id)
+        if row.resolved_at is not None:
+            raise Conflict(f"alert {alert_id} is already resolved", alert_id=alert_id)
+        values: dict[str, Any] = {"assigned_to": assignee, "assigned_by": actor, "assigned_at": now}
+        if row.acked_at is None:
+            values |= {"acked_by": actor, "acked_at": now}
+        await conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+        return _alert_dict(await _one(conn, alert_id))
+
+
+async def resolve_alert(engine: AsyncEngine, alert_id: int, actor: str) -> dict[str, Any]:
+    """A person closes the alert. A rule alert whose condition still holds is raised
+    anew at the next evaluation; resolving twice keeps the first resolution."""
+    now = utcnow()
+    async with transaction(engine) as conn:
+        row = await _one(conn, alert_id)
+        if row.resolved_at is None:
+            await conn.execute(
+                insert(alert_resolutions).values(
+                    alert_id=alert_id, resolved_at=now, resolved_by=actor
+                )
+            )
+            if row.acked_at is None:
+                await conn.execute(
+                    update(alerts)
+                    .where(alerts.c.id == alert_id)
+                    .values(acked_by=actor, acked_at=now)
+                )
+        return _alert_dict(await _one(conn, alert_id))

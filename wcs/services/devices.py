@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.errors import ValidationFailed
-from wcs.persistence.tables import devices
+from wcs.persistence.db import reading
+from wcs.persistence.tables import device_status_history, devices
 from wcs.timeutil import as_utc, utcnow
 
 DEVICE_STATES = ("online", "offline", "fault")
@@ -92,6 +93,7 @@ async def record_device_status(
         if row is None:
             inserted = await conn.execute(_insert_ignoring_duplicate(conn, values))
             if inserted.rowcount == 1:
+                await _remember(conn, device_id, state, detail, at)
                 return True
             continue  # another process inserted it first: update that row instead
         if at < as_utc(row.updated_at):
@@ -102,9 +104,32 @@ async def record_device_status(
             changes["station"] = station
         if changed:
             changes.update(state=state, detail=detail, updated_at=at)
+            await _remember(conn, device_id, state, detail, at)
         await conn.execute(update(devices).where(devices.c.id == device_id).values(**changes))
         return changed
     return False
+
+
+async def _remember(
+    conn: AsyncConnection, device_id: str, state: str, detail: str | None, at: datetime
+) -> None:
+    await conn.execute(
+        insert(device_status_history).values(device_id=device_id, state=state, detail=detail, at=at)
+    )
+
+
+async def device_history(
+    engine: AsyncEngine, device_id: str, limit: int = 50
+) -> list[dict[str, Any]]:
+    """The device's state changes, newest first."""
+    async with reading(engine).connect() as conn:
+        rows = await conn.execute(
+            select(device_status_history)
+            .where(device_status_history.c.device_id == device_id)
+            .order_by(device_status_history.c.at.desc(), device_status_history.c.id.desc())
+            .limit(limit)
+        )
+        return [{"state": r.state, "detail": r.detail, "at": as_utc(r.at)} for r in rows]
 
 
 async def list_devices(engine: AsyncEngine) -> list[DeviceRow]:
