@@ -35,6 +35,7 @@ from bench.load import Probe, drive, read_in_callback
 from bench.meter import Meter, Usage
 from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
+from wcs.children import spawn
 from wcs.contract.payloads import ScanEvent
 from wcs.contract.topics import Topics
 from wcs.domain.gs1 import with_check_digit
@@ -273,12 +274,11 @@ async def seed(url: str, orders_per_station: int) -> None:
 @contextlib.contextmanager
 def process(cmd: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
-    proc = subprocess.Popen(
+    proc = spawn(
         cmd,
         env={**os.environ, **env},
         stdout=subprocess.PIPE,
         stderr=log,
-        start_new_session=True,
     )
     try:
         yield proc

@@ -28,6 +28,7 @@ from pathlib import Path
 import aiomqtt
 
 from bench.report import BenchOptions, Section, summarize_ms
+from wcs.children import spawn_async
 from wcs.contract import Topics
 from wcs.mqtt.client import make_client
 from wcs.mqtt.mosquitto import PrivateMosquitto
@@ -122,7 +123,7 @@ async def driver_process(url: str, site: str, pty: PtyScanner) -> AsyncIterator[
         )
         env = {**os.environ, "WCS_SITE": site, "WCS_MQTT_URL": url, "WCS_LOG_LEVEL": "WARNING"}
         wcs = Path(sys.executable).with_name("wcs")
-        process = await asyncio.create_subprocess_exec(
+        process = await spawn_async(
             str(wcs), "drivers", "--floor", str(floor), env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip

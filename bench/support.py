@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from wcs.children import spawn
+
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 
 
@@ -91,12 +93,11 @@ def server_process(args: list[str], env: dict[str, str], port: int) -> Iterator[
     full_env = {**os.environ, **env}
     log = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the process
     # Own process group: uvicorn's worker processes go down with it.
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, *args],
         env=full_env,
         stdout=subprocess.DEVNULL,
         stderr=log,
-        start_new_session=True,
     )
     try:
         wait_port("127.0.0.1", port)

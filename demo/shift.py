@@ -58,6 +58,7 @@ from device_sim.world import World, plan_slotting
 from drivers.base import Driver
 from drivers.options import DriverOptions
 from drivers.runner import build_drivers, supervise
+from wcs.children import spawn_async
 from wcs.errors import ConfigError, WcsError
 from wcs.floor import DiverterDevice, Floor, ModbusLink, PtlDevice, load_floor
 from wcs.logs import configure_logging
@@ -166,7 +167,7 @@ async def fake_carrier(seed: int, log_path: Path, *, append: bool) -> AsyncItera
     url = f"http://127.0.0.1:{port}"
     args = [sys.executable, "-m", "wcs.carriers.fake_server", "--port", str(port)]
     with log_path.open("ab" if append else "wb") as out:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await spawn_async(
             *args, "--seed", str(seed), stdout=out, stderr=asyncio.subprocess.STDOUT
         )
     try:

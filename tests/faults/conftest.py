@@ -1,5 +1,5 @@
-"""Fault drills run last: they restart the machine's PostgreSQL cluster, which must
-not cut the connections of tests still running in the same session."""
+"""Fault drills run last (the longest tests: the quick ones report first); each drill
+restarts and kills a PostgreSQL server of its own, never the machine's."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ _REPORTS: list[DrillReport] = []
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         if "tests/faults/test_drills.py" in item.nodeid:
-            return 2  # restarts PostgreSQL: nothing may run after it but teardown
+            return 2  # the longest: after everything else
         return 1 if "tests/faults/" in item.nodeid else 0
 
     items.sort(key=rank)  # stable: the order inside each group stays as collected

@@ -3,8 +3,10 @@
 - controller: SIGKILL (no drain, no goodbye), restarted after up to 1.5 s;
 - broker: Mosquitto stopped and started again on the same port (its persistence
   keeps the sessions and their queued messages);
-- database: the machine's PostgreSQL cluster restarted with ``pg_ctlcluster`` - every
-  connection of every process is cut; the drill waits until it answers again;
+- database: the drill's own PostgreSQL server (``PrivatePostgres``, never the
+  machine's) restarted (a fast shutdown: every connection of every process is cut) or
+  SIGKILLed whole and started again after up to 2 s (crash recovery); the drill waits
+  until it answers again;
 - device: a simulated scanner or PTL panel unplugged for a few seconds;
 - drivers: the ``wcs drivers`` process SIGKILLed and restarted.
 
@@ -15,23 +17,27 @@ replayed with the same seed (it is printed with the report).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import shutil
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import asyncpg
 
 from device_sim.floor import SimFloor
 from tests.faults.procs import Service
 from wcs.mqtt.mosquitto import PrivateMosquitto
+from wcs.persistence.private_postgres import PrivatePostgres
 
-KINDS = ("controller_kill", "broker_restart", "pg_restart", "device_unplug", "drivers_kill")
+KINDS = (
+    "controller_kill",
+    "broker_restart",
+    "pg_restart",
+    "pg_kill",
+    "device_unplug",
+    "drivers_kill",
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class FaultPlan:
     controller_kills: int = 3
     broker_restarts: int = 1
     pg_restarts: int = 1
+    pg_kills: int = 0
     device_unplugs: int = 1
     drivers_kills: int = 1
 
@@ -47,6 +54,7 @@ class FaultPlan:
             ["controller_kill"] * self.controller_kills
             + ["broker_restart"] * self.broker_restarts
             + ["pg_restart"] * self.pg_restarts
+            + ["pg_kill"] * self.pg_kills
             + ["device_unplug"] * self.device_unplugs
             + ["drivers_kill"] * self.drivers_kills
         )
@@ -59,15 +67,6 @@ class FaultLog:
     done: Counter[str] = field(default_factory=Counter)
     timeline: list[tuple[float, str, str]] = field(default_factory=list)
     pg_down_s: list[float] = field(default_factory=list)
-
-
-def pg_cluster() -> tuple[str, str] | None:
-    """(version, name) of the local cluster pg_ctlcluster manages, if there is one."""
-    base = Path("/etc/postgresql")
-    if shutil.which("pg_ctlcluster") is None or not base.is_dir():
-        return None
-    versions = sorted(p.name for p in base.iterdir() if (p / "main").is_dir())
-    return (versions[-1], "main") if versions else None
 
 
 async def wait_for_postgres(dsn: str, timeout_s: float = 90.0) -> float:
@@ -89,16 +88,6 @@ async def wait_for_postgres(dsn: str, timeout_s: float = 90.0) -> float:
     raise TimeoutError(f"PostgreSQL did not come back within {timeout_s:.0f}s: {last!r}")
 
 
-def restart_postgres(cluster: tuple[str, str]) -> None:
-    version, name = cluster
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", version, name, "restart"],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-
-
 class Injector:
     def __init__(
         self,
@@ -110,6 +99,7 @@ class Injector:
         drivers: Service | None,
         sim: SimFloor | None,
         sim_devices: Sequence[str],
+        postgres: PrivatePostgres,
         pg_dsn: str,
     ) -> None:
         self.plan = plan
@@ -119,15 +109,10 @@ class Injector:
         self.drivers = drivers
         self.sim = sim
         self.sim_devices = list(sim_devices)
+        self.postgres = postgres
         self.pg_dsn = pg_dsn
         self.log = FaultLog()
         self._began = time.monotonic()
-        self._cluster = pg_cluster() if plan.pg_restarts else None
-        if plan.pg_restarts and self._cluster is None:
-            raise RuntimeError(
-                "the drill restarts PostgreSQL with pg_ctlcluster, which is not here; "
-                "set WCS_FAULTS_PG_RESTARTS=0 to drill without it"
-            )
 
     def _note(self, kind: str, detail: str) -> None:
         self.log.done[kind] += 1
@@ -167,13 +152,23 @@ class Injector:
         self._note("broker_restart", f"down {down:.1f}s")
 
     async def pg_restart(self) -> None:
-        assert self._cluster is not None
         started = time.monotonic()
-        await asyncio.to_thread(restart_postgres, self._cluster)
+        await asyncio.to_thread(self.postgres.restart)
         await wait_for_postgres(self.pg_dsn)
         took = time.monotonic() - started
         self.log.pg_down_s.append(took)
         self._note("pg_restart", f"back after {took:.1f}s")
+
+    async def pg_kill(self) -> None:
+        started = time.monotonic()
+        await asyncio.to_thread(self.postgres.kill)
+        down = self.rng.uniform(0.2, 2.0)
+        await asyncio.sleep(down)
+        await asyncio.to_thread(self.postgres.start)
+        await wait_for_postgres(self.pg_dsn)
+        took = time.monotonic() - started
+        self.log.pg_down_s.append(took)
+        self._note("pg_kill", f"SIGKILL, down {down:.1f}s, back after {took:.1f}s")
 
     async def device_unplug(self) -> None:
         if self.sim is None or not self.sim_devices:
@@ -192,7 +187,3 @@ class Injector:
         await asyncio.sleep(down)
         self.drivers.start()
         self._note("drivers_kill", f"down {down:.1f}s")
-
-
-def pg_restarts_allowed() -> bool:
-    return os.environ.get("WCS_FAULTS_PG_RESTARTS", "1") != "0"

@@ -1,9 +1,9 @@
 """The system's processes as the fault drills run them: real ``wcs`` subprocesses.
 
-Each :class:`Service` owns one process group (``start_new_session``), so a SIGKILL
+Each :class:`Service` owns one process group (``wcs.children.spawn``), so a SIGKILL
 takes the whole process down at once, the way a crash or an OOM kill would, and
-nothing it started outlives it. Output goes to a log file per service so a failed
-drill can show the tail of each.
+nothing it started outlives it - nor the test run, however that ends. Output goes
+to a log file per service so a failed drill can show the tail of each.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from wcs.children import forget, spawn
 
 
 class Service:
@@ -47,13 +49,12 @@ class Service:
             self._log = self.log_path.open("ab")
         self._log.write(f"--- start {self.starts + 1} at {time.time():.3f}\n".encode())
         self._log.flush()
-        self._proc = subprocess.Popen(
+        self._proc = spawn(
             [sys.executable, "-m", "cli", *self.args],
             env={**os.environ, **self.env},
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
         self.starts += 1
 
@@ -65,6 +66,7 @@ class Service:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        forget(proc.pid)
         self.kills += 1
 
     def stop(self, grace_s: float = 15.0) -> None:
@@ -78,6 +80,8 @@ class Service:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
+        if proc is not None:
+            forget(proc.pid)
         self._proc = None
 
     def close(self) -> None:

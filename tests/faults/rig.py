@@ -1,6 +1,7 @@
 """One fault drill, start to finish.
 
-A private Mosquitto with persistence and a scratch PostgreSQL database per drill; the
+A private Mosquitto with persistence and a scratch database on the drills' private
+PostgreSQL server (never the machine's: the drill restarts and kills it); the
 floor of ``bench/b_controller.py`` seeded in mid-shift; ``wcs controller`` (one or
 more, sharing the work through MQTT 5 shared subscriptions), ``wcs api`` and
 ``wcs drivers`` as real processes; simulated devices for a few stations; pickers and
@@ -40,6 +41,7 @@ from tests.faults.pickers import MqttPickers, SimPickers, Witness
 from tests.faults.procs import Service, services
 from wcs.contract.topics import Topics
 from wcs.mqtt.mosquitto import PrivateMosquitto
+from wcs.persistence.private_postgres import PrivatePostgres
 from wcs.settings import MqttEndpoint
 
 ADMIN_TOKEN = "faults-admin-token-5b0c3e1f9a7d2468"
@@ -86,6 +88,7 @@ class DrillReport:
             "ctl kills": str(done["controller_kill"]),
             "broker rst": str(done["broker_restart"]),
             "pg rst": str(done["pg_restart"]),
+            "pg kills": str(done["pg_kill"]),
             "unplugs": str(done["device_unplug"]),
             "drv kills": str(done["drivers_kill"]),
             "events sent": str(v.events_sent),
@@ -131,7 +134,8 @@ def describe(report: DrillReport) -> str:
     ]
     if report.faults.pg_down_s:
         lines.append(
-            "PostgreSQL restarts took " + ", ".join(f"{s:.1f}s" for s in report.faults.pg_down_s)
+            "PostgreSQL back after restarts and kills: "
+            + ", ".join(f"{s:.1f}s" for s in report.faults.pg_down_s)
         )
     lines += [f"  t={t:6.1f}s {kind}: {detail}" for t, kind, detail in report.faults.timeline]
     lines += [f"  VIOLATION: {text}" for text in v.violations]
@@ -146,14 +150,14 @@ async def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> 
         await asyncio.sleep(0.1)
 
 
-def run_drill(plan: DrillPlan, pg_base_url: str) -> DrillReport:
+def run_drill(plan: DrillPlan, postgres: PrivatePostgres) -> DrillReport:
     """Run ``plan`` end to end; every process and server it starts is gone afterwards."""
     started = time.monotonic()
     site = "f" + uuid.uuid4().hex[:8]
     with (
         tempfile.TemporaryDirectory(prefix="wcs-faults-") as tmp,
         PrivateMosquitto(persistence=True) as broker,
-        scratch_postgres(pg_base_url) as db_url,
+        scratch_postgres(postgres.url) as db_url,
     ):
         work = Path(tmp)
         asyncio.run(seed_floor(db_url, plan.orders_per_station))
@@ -184,7 +188,17 @@ def run_drill(plan: DrillPlan, pg_base_url: str) -> DrillReport:
             drivers = group.add("drivers", ["drivers", "--floor", str(work / "drivers.yaml")])
             report = asyncio.run(
                 _drill(
-                    plan, site, db_url, api_url, broker, controllers, drivers, doc, work, opening
+                    plan,
+                    site,
+                    db_url,
+                    api_url,
+                    broker,
+                    postgres,
+                    controllers,
+                    drivers,
+                    doc,
+                    work,
+                    opening,
                 )
             )
             report.restarts = {s.name: s.starts for s in group.all}
@@ -198,6 +212,7 @@ async def _drill(
     db_url: str,
     api_url: str,
     broker: PrivateMosquitto,
+    postgres: PrivatePostgres,
     controllers: list[Service],
     drivers: Service,
     doc: dict[str, object],
@@ -248,6 +263,7 @@ async def _drill(
                 drivers=drivers,
                 sim=sim,
                 sim_devices=[f"{kind}-{k}" for k in plan.sim_stations for kind in ("scan", "ptl")],
+                postgres=postgres,
                 pg_dsn=dsn(db_url),
             )
             tasks = [

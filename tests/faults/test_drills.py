@@ -2,29 +2,33 @@
 
 ``make test`` runs a reduced drill (about a minute of faults); ``make faults`` sets
 ``WCS_FAULTS_FULL=1`` and runs the full ones (``-m slow``): 28 controller kills, 5
-broker restarts, 4 PostgreSQL restarts, unplugged devices and killed drivers, with
-one and with two controllers. Each drill must end with nothing lost, nothing applied
-twice and no invariant violated; the session prints a table of the drills.
+broker restarts, 4 PostgreSQL restarts and 3 PostgreSQL crashes (SIGKILL), unplugged
+devices and killed drivers, with one and with two controllers. Each drill must end
+with nothing lost, nothing applied twice and no invariant violated; the session
+prints a table of the drills.
 
-``WCS_FAULTS_PG_RESTARTS=0`` leaves PostgreSQL alone (for a machine whose cluster
-serves other work at the same time); CI keeps the default.
+The drills' PostgreSQL is a server of their own (``PrivatePostgres``: initdb on a free
+port), restarted and killed at will; the machine's PostgreSQL is never touched.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
-from tests.faults.faults import FaultPlan, pg_restarts_allowed
+from tests.faults.faults import FaultPlan
 from tests.faults.rig import DrillPlan, DrillReport, describe, run_drill
+from wcs.persistence.private_postgres import PrivatePostgres
 
 FULL = os.environ.get("WCS_FAULTS_FULL") == "1"
-PG_URL = os.environ.get("WCS_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
 
-def _pg(n: int) -> int:
-    return n if pg_restarts_allowed() else 0
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PrivatePostgres]:
+    with PrivatePostgres() as server:
+        yield server
 
 
 def _assert_clean(report: DrillReport) -> None:
@@ -40,23 +44,25 @@ def _assert_injected(report: DrillReport, plan: FaultPlan) -> None:
     assert done["controller_kill"] == plan.controller_kills, describe(report)
     assert done["broker_restart"] == plan.broker_restarts, describe(report)
     assert done["pg_restart"] == plan.pg_restarts, describe(report)
+    assert done["pg_kill"] == plan.pg_kills, describe(report)
     assert done["device_unplug"] == plan.device_unplugs, describe(report)
     assert done["drivers_kill"] == plan.drivers_kills, describe(report)
 
 
 @pytest.mark.timeout(600)
-def test_reduced_drill(drill_reports: list[DrillReport]) -> None:
-    """CI: three controller kills, a broker and a database restart, an unplugged
-    device and a driver crash in a minute of load."""
+def test_reduced_drill(postgres: PrivatePostgres, drill_reports: list[DrillReport]) -> None:
+    """CI: three controller kills, a broker restart, a database restart and a database
+    crash, an unplugged device and a driver crash in a minute of load."""
     faults = FaultPlan(
         controller_kills=3,
         broker_restarts=1,
-        pg_restarts=_pg(1),
+        pg_restarts=1,
+        pg_kills=1,
         device_unplugs=1,
         drivers_kills=1,
     )
     plan = DrillPlan("ci", seconds=60, faults=faults, orders_per_station=120, seed=7)
-    report = run_drill(plan, PG_URL)
+    report = run_drill(plan, postgres)
     drill_reports.append(report)
     _assert_injected(report, faults)
     _assert_clean(report)
@@ -69,7 +75,8 @@ FULL_DRILLS = [
         faults=FaultPlan(
             controller_kills=10,
             broker_restarts=3,
-            pg_restarts=_pg(2),
+            pg_restarts=2,
+            pg_kills=1,
             device_unplugs=3,
             drivers_kills=3,
         ),
@@ -82,7 +89,8 @@ FULL_DRILLS = [
         faults=FaultPlan(
             controller_kills=10,
             broker_restarts=2,
-            pg_restarts=_pg(1),
+            pg_restarts=1,
+            pg_kills=1,
             device_unplugs=3,
             drivers_kills=3,
         ),
@@ -99,7 +107,8 @@ FULL_DRILLS = [
         faults=FaultPlan(
             controller_kills=8,
             broker_restarts=0,
-            pg_restarts=_pg(1),
+            pg_restarts=1,
+            pg_kills=1,
             device_unplugs=2,
             drivers_kills=2,
         ),
@@ -113,8 +122,10 @@ FULL_DRILLS = [
 @pytest.mark.timeout(1800)
 @pytest.mark.skipif(not FULL, reason="the full drills run with `make faults` (WCS_FAULTS_FULL=1)")
 @pytest.mark.parametrize("plan", FULL_DRILLS, ids=[p.name for p in FULL_DRILLS])
-def test_full_drill(plan: DrillPlan, drill_reports: list[DrillReport]) -> None:
-    report = run_drill(plan, PG_URL)
+def test_full_drill(
+    plan: DrillPlan, postgres: PrivatePostgres, drill_reports: list[DrillReport]
+) -> None:
+    report = run_drill(plan, postgres)
     drill_reports.append(report)
     _assert_injected(report, plan.faults)
     _assert_clean(report)

@@ -9,6 +9,7 @@ import sys
 
 import asyncpg
 
+from wcs.children import spawn_async
 from wcs.mqtt.client import make_client
 from wcs.mqtt.mosquitto import PrivateMosquitto
 from wcs.settings import MqttEndpoint
@@ -19,7 +20,7 @@ async def test_replies_follow_the_commit_and_a_repeat_gets_none(pg_url: str) -> 
     with PrivateMosquitto() as broker:
         endpoint = MqttEndpoint.parse(broker.url)
         args = ["--host", endpoint.host, "--port", str(endpoint.port), "--database", pg_url]
-        responder = await asyncio.create_subprocess_exec(
+        responder = await spawn_async(
             sys.executable, "-m", "bench.durable", *args, stdout=asyncio.subprocess.PIPE
         )
         try:

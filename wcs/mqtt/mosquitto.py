@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from wcs.children import forget, spawn
 from wcs.errors import ConfigError, WcsError
 from wcs.settings import MqttEndpoint
 
@@ -142,7 +143,7 @@ class PrivateMosquitto:
         if self.running:
             return
         config = self._write_config()
-        self._process = subprocess.Popen(
+        self._process = spawn(
             [self.binary, "-c", str(config)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -181,6 +182,7 @@ class PrivateMosquitto:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        forget(process.pid)
         if process.stderr is not None:
             process.stderr.close()
         # Wait for the port to be released so start() can bind it again.

@@ -44,6 +44,7 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
+from wcs.children import spawn_async
 from wcs.domain.fleet import (
     Courier,
     GeoPoint,
@@ -279,7 +280,7 @@ async def run_solver(
     started = time.monotonic()
     if not couriers or not stops:
         return SolverResult(Plan((), tuple(s.id for s in stops)), 0, 0.0)
-    proc = await asyncio.create_subprocess_exec(
+    proc = await spawn_async(
         sys.executable,
         "-m",
         "wcs.services.fleet",

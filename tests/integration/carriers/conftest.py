@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from wcs.children import spawn
+
 WEBHOOK_SECRET = "test-webhook-secret-5f1c"
 NO_FAULTS = {
     "fail_next": 0,
@@ -61,7 +63,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 def start_process(args: list[str], url: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+        proc = spawn(args, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         wait_until_healthy(url, proc, log)
     except BaseException:

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from controller.retire import retire
 from controller.runtime import Controller
 from tests.integration.controller.support import FLOOR, FakeFloor, fake_floor, floor_for
+from wcs.children import spawn_async
 from wcs.contract.topics import Topics
 from wcs.mqtt.mosquitto import PrivateMosquitto
 from wcs.persistence.tables import processed_messages
@@ -141,7 +142,7 @@ async def test_the_command_line_retires_an_instance(
         }
 
         async def cli(*args: str) -> tuple[int | None, str, str]:
-            proc = await asyncio.create_subprocess_exec(
+            proc = await spawn_async(
                 sys.executable, "-m", "cli", "controller", *args,
                 env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             )  # fmt: skip

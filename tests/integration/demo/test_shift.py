@@ -25,6 +25,7 @@ from demo.audit import order_log_findings, stock_findings
 from demo.shift import DemoOptions, run_demo
 from demo.shop import plan_orders
 from device_sim.scenario import Rates
+from wcs.children import spawn
 from wcs.persistence.db import make_engine
 from wcs.persistence.tables import order_events, orders, stock
 from wcs.settings import MqttEndpoint, Settings
@@ -130,13 +131,12 @@ def test_wcs_demo_runs_on_the_embedded_broker_and_prints_the_kpis(tmp_path: Path
     env.pop("WCS_DATABASE_URL", None)
     args = [sys.executable, "-m", "cli", "demo", "--orders", "10", "--speed", "400"]
     # A session of its own: should the demo hang, it goes down with its fake carrier.
-    proc = subprocess.Popen(
+    proc = spawn(
         [*args, "--db", str(tmp_path / "demo.db")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        start_new_session=True,
     )
     try:
         stdout, stderr = proc.communicate(timeout=110)

@@ -19,6 +19,7 @@ from device_sim.ptl import PtlOptions
 from device_sim.runner import run_floor
 from device_sim.scale import ScaleOptions
 from tests.integration.device_sim.wire import command, free_port, port_closed, read_until
+from wcs.children import spawn_async
 from wcs.errors import ConfigError
 from wcs.floor import ModbusLink, SerialLink, TcpLink, load_floor
 from wcs.settings import Settings
@@ -160,7 +161,7 @@ async def test_run_floor_starts_serves_and_stops(tmp_path: Path) -> None:
 async def test_wcs_sim_command_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     path = floor_on_free_ports(tmp_path)
     env = {**os.environ, "WCS_LOG_JSON": "true"}
-    proc = await asyncio.create_subprocess_exec(
+    proc = await spawn_async(
         sys.executable,
         "-m",
         "cli",

@@ -13,6 +13,7 @@ import pytest
 from drivers.options import DriverOptions
 from drivers.runner import run_floor
 from tests.integration.drivers.support import FAST, Pty, Watch
+from wcs.children import spawn_async
 from wcs.errors import ConfigError
 from wcs.settings import MqttEndpoint, load_settings
 
@@ -109,7 +110,7 @@ async def test_cli_sigterm_publishes_offline(
         "WCS_LOG_JSON": "true",
     }
     wcs = Path(sys.executable).with_name("wcs")
-    process = await asyncio.create_subprocess_exec(
+    process = await spawn_async(
         str(wcs),
         "drivers",
         "--floor",
@@ -147,7 +148,7 @@ async def test_killed_driver_is_announced_offline_by_its_will(
         "WCS_MQTT_URL": f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
     }
     wcs = Path(sys.executable).with_name("wcs")
-    process = await asyncio.create_subprocess_exec(
+    process = await spawn_async(
         str(wcs), "drivers", "--floor", str(floor), env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

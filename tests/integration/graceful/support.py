@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.controller.support import FLOOR
+from wcs.children import spawn
 from wcs.contract.payloads import WeightEvent
 from wcs.contract.topics import Topics
 from wcs.mqtt.client import make_client
@@ -55,7 +56,7 @@ class ControllerProcess:
     def start(self, within: float = 20.0) -> None:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
+            self.process = spawn(
                 self.args, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
             )
         deadline = time.monotonic() + within

@@ -34,6 +34,7 @@ from tests.integration.delivery.helpers import (
     place_order,
     seed,
 )
+from wcs.children import spawn
 from wcs.persistence.db import make_engine
 from wcs.persistence.migrate import upgrade
 from wcs.services.auth import issue_token
@@ -51,13 +52,12 @@ def blackhole() -> Iterator[int]:
 
 def start_api(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
-        return subprocess.Popen(
+        return spawn(
             [sys.executable, "-m", "cli", "api", "--port", str(port)],
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
         )
 
 
