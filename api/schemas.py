@@ -5,13 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from api.params import FreeText, NameText
 from wcs.domain import gs1
 from wcs.errors import ValidationFailed
+from wcs.i18n.negotiation import BadLanguageTag, normalise
 
 Str64 = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _lang_tag(value: str) -> str:
+    try:
+        return normalise(value)
+    except BadLanguageTag as exc:
+        raise ValueError(str(exc)) from None
+
+
+LangTag = Annotated[str, Field(min_length=2, max_length=35), AfterValidator(_lang_tag)]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 
 
@@ -50,6 +61,13 @@ class OrderIn(_In):
     lines: list[LineIn] = Field(min_length=1, max_length=200)
     priority: int = Field(default=0, ge=0, le=9, strict=True)
     service: Literal["standard", "express", "same_day"] = "standard"
+    lang: LangTag | None = Field(
+        default=None,
+        description=(
+            "the customer's language, BCP 47 (zh-CN, zh-Hans, de-CH); notifications, pages "
+            "and labels follow it where it is served. Default: the delivery country's"
+        ),
+    )
 
 
 class LineOut(BaseModel):
@@ -69,6 +87,7 @@ class OrderOut(BaseModel):
     lines: list[LineOut]
     customer: dict[str, Any]
     address: dict[str, Any]
+    lang: str | None = None
     exception_reason: str | None
     sla_deadline: datetime | None
     linked_order_id: str | None = None

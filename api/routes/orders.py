@@ -107,6 +107,7 @@ async def create_order(
         lat=body.address.lat,
         lon=body.address.lon,
         customer_ref=customer_ref,
+        lang=body.lang,
     )
     # Committed together with the orders other requests are sending meanwhile.
     result = await intake.submit(Submission(new, key, _request_hash(body), principal.name))

@@ -7,15 +7,12 @@ What reaches this module is an order we keep: if a check fails it goes to
 
 from __future__ import annotations
 
-import re
 from collections.abc import Container, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from wcs.domain.countries import ISO_3166_ALPHA2
+from wcs.domain.contact import address_problems, check_email, check_phone
 
 MAX_LINE_QTY = 10_000
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[A-Za-z]{2,}$")
-_PHONE_CHARS = re.compile(r"^\+?[0-9 ()./-]{6,25}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +34,22 @@ class IntakeOrder:
     lines: Sequence[IntakeLine]
 
 
-def phone_reachable(phone: str) -> bool:
-    digits = re.sub(r"\D", "", phone)
-    return bool(_PHONE_CHARS.fullmatch(phone.strip())) and 7 <= len(digits) <= 15
+@dataclass(frozen=True, slots=True)
+class Examined:
+    """Why an order cannot proceed (empty: it can) and its contact as stored: a valid
+    phone in E.164, a valid e-mail normalised, anything else as it was given."""
 
-
-def email_reachable(email: str) -> bool:
-    return bool(_EMAIL.fullmatch(email.strip()))
+    problems: list[str] = field(default_factory=list)
+    phone: str | None = None
+    email: str | None = None
 
 
 def check_order(order: IntakeOrder, known_skus: Container[str]) -> list[str]:
     """Every reason this order cannot proceed; empty means valid."""
+    return examine(order, known_skus).problems
+
+
+def examine(order: IntakeOrder, known_skus: Container[str]) -> Examined:
     problems: list[str] = []
     if not order.lines:
         problems.append("order has no lines")
@@ -62,18 +64,15 @@ def check_order(order: IntakeOrder, known_skus: Container[str]) -> list[str]:
         if line.sku in seen:
             problems.append(f"line {number}: SKU {line.sku!r} appears twice; merge the lines")
         seen.add(line.sku)
-    for field, value in (
-        ("customer name", order.customer_name),
-        ("address line1", order.line1),
-        ("city", order.city),
-        ("postal code", order.postal_code),
-    ):
-        if not value.strip():
-            problems.append(f"{field} is empty")
-    if order.country.upper() not in ISO_3166_ALPHA2:
-        problems.append(f"country {order.country!r} is not an ISO 3166 alpha-2 code")
-    phone_ok = order.phone is not None and phone_reachable(order.phone)
-    email_ok = order.email is not None and email_reachable(order.email)
-    if not (phone_ok or email_ok):
-        problems.append("no reachable contact: give a valid phone number or e-mail address")
-    return problems
+    if not order.customer_name.strip():
+        problems.append("customer name is empty")
+    problems.extend(address_problems(order.line1, order.city, order.postal_code, order.country))
+    phone = check_phone(order.phone, order.country)
+    email = check_email(order.email)
+    if not (phone.ok or email.ok):
+        why = [c.problem for c in (phone, email) if c.problem]
+        problems.append(
+            "no reachable contact: give a valid phone number or e-mail address"
+            + (f" ({'; '.join(why)})" if why else "")
+        )
+    return Examined(problems, phone.value, email.value)

@@ -101,7 +101,7 @@ def _rows_for(
     lang = (
         n.staff_lang
         if audience == "staff"
-        else policy.choose_lang(lang_pref, None, order.country, n.default_lang)
+        else policy.choose_lang(lang_pref, order.lang, order.country, n.default_lang)
     )
     planned = policy.plan_channels(
         kind,
@@ -151,6 +151,7 @@ _ORDER_COLUMNS = (
     orders.c.email,
     orders.c.phone,
     orders.c.country,
+    orders.c.lang,
     orders.c.customer_ref,
 )
 

@@ -134,6 +134,8 @@ class Order(Base):
     customer_name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
     email: Mapped[str | None] = mapped_column(String(254))
+    # BCP 47; given at intake or the delivery country's language.
+    lang: Mapped[str | None] = mapped_column(String(35))
     line1: Mapped[str] = mapped_column(String(200))
     line2: Mapped[str | None] = mapped_column(String(200))
     city: Mapped[str] = mapped_column(String(100))

@@ -13,6 +13,7 @@ from wcs.persistence import (
     models_floor,
     models_monitoring,
     models_notify,
+    models_service,
 )
 from wcs.persistence.models import Base
 
@@ -27,4 +28,5 @@ __all__ = [
     "models_floor",
     "models_monitoring",
     "models_notify",
+    "models_service",
 ]

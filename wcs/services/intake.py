@@ -34,11 +34,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from wcs.contract.payloads import Alert
 from wcs.contract.topics import Topics
 from wcs.domain import orders as domain
-from wcs.domain.intake import IntakeLine, IntakeOrder, check_order
+from wcs.domain.intake import Examined, IntakeLine, IntakeOrder, examine
 from wcs.domain.orders import OrderEvent
 from wcs.domain.reservation import LineDemand, Plan, distribute
 from wcs.domain.states import OrderState
 from wcs.errors import IdempotencyConflict, InsufficientStock, WcsError
+from wcs.i18n.negotiation import country_language
 from wcs.ids import new_id
 from wcs.notify.queue import notify_rows
 from wcs.persistence.db import DatabaseUnavailable, reporting_outages
@@ -86,6 +87,8 @@ class NewOrder:
     lon: float | None = None
     customer_ref: str | None = None
     linked_order_id: str | None = None
+    # The customer's language (BCP 47); None: the language of the delivery country.
+    lang: str | None = None
 
 
 @dataclass
@@ -119,8 +122,8 @@ def _replay(sub: Submission, known: KnownOrder) -> Outcome:
     return IntakeResult(known.id, known.state, created=False, problems=problems)
 
 
-def _problems(new: NewOrder, known_skus: set[str]) -> list[str]:
-    return check_order(
+def _examine(new: NewOrder, known_skus: set[str]) -> Examined:
+    return examine(
         IntakeOrder(
             external_id=new.external_id,
             customer_name=new.customer_name,
@@ -136,7 +139,7 @@ def _problems(new: NewOrder, known_skus: set[str]) -> list[str]:
     )
 
 
-def _order_row(sub: Submission, order_id: str, now: datetime) -> dict[str, Any]:
+def _order_row(sub: Submission, order_id: str, now: datetime, examined: Examined) -> dict[str, Any]:
     new = sub.order
     return {
         "id": order_id,
@@ -148,8 +151,10 @@ def _order_row(sub: Submission, order_id: str, now: datetime) -> dict[str, Any]:
         "priority": new.priority,
         "service": new.service,
         "customer_name": new.customer_name,
-        "phone": new.phone,
-        "email": new.email,
+        # Valid contacts normalised (phone in E.164), others as given.
+        "phone": examined.phone,
+        "email": examined.email,
+        "lang": new.lang or country_language(new.country),
         "line1": new.line1,
         "line2": new.line2,
         "city": new.city,
@@ -220,11 +225,12 @@ class _Writer:
         order_id: str,
         steps: list[tuple[str, str]],
         *,
+        examined: Examined,
         plan: Plan | None = None,
-        problems: Sequence[str] = (),
     ) -> IntakeResult:
         now, new, rows = self.now, sub.order, self.rows
-        row = _order_row(sub, order_id, now)
+        problems = examined.problems
+        row = _order_row(sub, order_id, now, examined)
         lines = [
             {"order_id": order_id, "line_no": n, "sku": sku, "qty": qty, "qty_picked": 0}
             for n, (sku, qty) in enumerate(new.lines, start=1)
@@ -316,7 +322,8 @@ async def intake_batch(
         known = known | await store.known_skus(wanted - known)
         if sku_cache is not None:
             sku_cache.update(known)
-    problems = {i: _problems(subs[i].order, known) for i in fresh}
+    examined = {i: _examine(subs[i].order, known) for i in fresh}
+    problems = {i: examined[i].problems for i in fresh}
     valid = [i for i in fresh if not problems[i]]
 
     demand = {
@@ -339,14 +346,18 @@ async def intake_batch(
         if problems[i]:
             reason = "; ".join(problems[i])
             outcomes[i] = writer.add(
-                sub, order_id, [(OrderState.EXCEPTION, reason)], problems=problems[i]
+                sub, order_id, [(OrderState.EXCEPTION, reason)], examined=examined[i]
             )
             continue
         plan = plan_of[i]
         checked = (OrderState.VALIDATED, "checks passed")
         if plan.complete:
             outcomes[i] = writer.add(
-                sub, order_id, [checked, (OrderState.RESERVED, "stock reserved")], plan=plan
+                sub,
+                order_id,
+                [checked, (OrderState.RESERVED, "stock reserved")],
+                examined=examined[i],
+                plan=plan,
             )
             continue
         short = ", ".join(f"{s.sku} short {s.missing}" for s in plan.shortages)
@@ -354,7 +365,11 @@ async def intake_batch(
             outcomes[i] = InsufficientStock(f"not enough stock: {short}; nothing was ordered")
             continue
         outcomes[i] = writer.add(
-            sub, order_id, [checked, (OrderState.BACKORDERED, f"shortage: {short}")], plan=plan
+            sub,
+            order_id,
+            [checked, (OrderState.BACKORDERED, f"shortage: {short}")],
+            examined=examined[i],
+            plan=plan,
         )
     await store.write(writer.rows)
 

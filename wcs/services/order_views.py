@@ -40,6 +40,7 @@ def shape_order(row: Any, lines: list[dict[str, Any]]) -> dict[str, Any]:
             "lat": row.lat,
             "lon": row.lon,
         },
+        "lang": row.lang,
         "exception_reason": row.exception_reason,
         "sla_deadline": as_utc(row.sla_deadline) if row.sla_deadline else None,
         "linked_order_id": row.linked_order_id,

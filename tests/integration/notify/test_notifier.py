@@ -107,7 +107,9 @@ async def test_dead_letter_after_max_attempts_then_a_retry_delivers(
 ) -> None:
     await seed_catalogue(engine, TOPICS, {"SKU-N1": [("A-01-01-1", 0)]})
     inbox.replies = ["451 4.7.1 greylisted"] * 3
-    order_id = await place(engine, "bo-2", [("SKU-N1", 1)], country="DE", city="Berlin")
+    order_id = await place(
+        engine, "bo-2", [("SKU-N1", 1)], country="DE", city="Berlin", postal_code="10115"
+    )
     notifier = Notifier(engine, settings_for(engine, notify_settings(inbox, max_attempts=3)))
     await notifier.open()
     try:
@@ -166,8 +168,10 @@ async def test_webhook_channel_retries_with_the_same_idempotency_key(
 ) -> None:
     await seed_catalogue(engine, TOPICS, STOCK)
     receiver.statuses = [503]
-    sms_only = await place(engine, "sms-1", [("SKU-N1", 1)], email=None, country="DE")
-    both = await place(engine, "sms-2", [("SKU-N1", 1)], country="DE")
+    sms_only = await place(
+        engine, "sms-1", [("SKU-N1", 1)], email=None, country="DE", postal_code="10115"
+    )
+    both = await place(engine, "sms-2", [("SKU-N1", 1)], country="DE", postal_code="10115")
     async with transaction(engine) as conn:
         for order_id in (sms_only, both):
             for state in (
@@ -204,7 +208,7 @@ async def test_webhook_channel_retries_with_the_same_idempotency_key(
     assert all(h["authorization"] == "Bearer gw-token-1" for h, _ in receiver.requests)
     bodies = {b["key"]: b for _, b in receiver.requests}
     ofd = bodies[f"order:{both}:12:sms"]
-    assert ofd["to"] == "+86 138 0013 8000" and ofd["kind"] == "out_for_delivery"
+    assert ofd["to"] == "+8613800138000" and ofd["kind"] == "out_for_delivery"  # E.164
     assert ofd["lang"] == "en" and "out for delivery" in ofd["text"]
     assert len(inbox.messages) == 2  # shipped + out_for_delivery to the customer with e-mail
 
@@ -236,7 +240,7 @@ async def test_customer_notices_go_out_and_are_marked_sent(
     engine: AsyncEngine, inbox: Inbox
 ) -> None:
     await seed_catalogue(engine, TOPICS, STOCK)
-    order_id = await place(engine, "late-1", [("SKU-N1", 1)], country="DE")
+    order_id = await place(engine, "late-1", [("SKU-N1", 1)], country="DE", postal_code="10115")
     async with transaction(engine) as conn:
         # A kind without its own template: the notice's own words go out.
         notice_id = await add_notice(
@@ -293,3 +297,33 @@ async def test_background_task_sends_when_woken_and_stops_cleanly(
         await inbox.wait_for(1)
     assert not any(t.get_name() == "notifier" for t in asyncio.all_tasks())
     assert await states(engine, order_id) == [("email", "sent")]
+
+
+async def test_the_order_language_decides_over_the_address(
+    engine: AsyncEngine, inbox: Inbox
+) -> None:
+    """zh-CN with a German address, and a Chinese address without a language, both read
+    Chinese; a German address without a language reads English (no German catalogue)."""
+    await seed_catalogue(engine, TOPICS, {"SKU-N1": [("A-01-01-1", 0)]})
+    berlin = {"country": "DE", "city": "Berlin", "postal_code": "10115"}
+    zh_in_berlin = await place(engine, "lang-zh", [("SKU-N1", 1)], lang="zh-CN", **berlin)
+    in_china = await place(engine, "lang-cn", [("SKU-N1", 1)])
+    in_berlin = await place(engine, "lang-de", [("SKU-N1", 1)], **berlin)
+    notifier = Notifier(engine, settings_for(engine, notify_settings(inbox)))
+    await notifier.open()
+    try:
+        for order_id in (zh_in_berlin, in_china, in_berlin):
+            await until(notifier, lambda o=order_id: _all_in(engine, o, "sent"))
+    finally:
+        await notifier.close()
+    for order_id, lang in ((zh_in_berlin, "zh-CN"), (in_china, "zh-CN"), (in_berlin, "en")):
+        (row,) = await rows(engine, order_id)
+        assert (row.kind, row.lang) == ("backordered", lang)
+    by_subject = {m["Subject"]: m for m in inbox.messages}
+    assert "您的订单 lang-zh 正在等待补货" in by_subject
+    assert "您的订单 lang-cn 正在等待补货" in by_subject
+    assert "Your order lang-de is waiting for stock" in by_subject
+    mail = by_subject["您的订单 lang-zh 正在等待补货"]
+    assert mail["Content-Language"] == "zh-CN"
+    body = mail.get_body(("plain",))
+    assert body is not None and "请选择后续处理方式" in body.get_content()
