@@ -17,6 +17,7 @@ from rich.table import Table
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from demo.delivery import DeliveryStats
 from device_sim.people import ShiftStats
 from wcs.domain.kpis import percentile
 from wcs.domain.states import OrderState
@@ -38,6 +39,13 @@ STATE_ORDER = (
     "packing",
     "packed",
     "allocated",
+    "shipped",
+    "in_transit",
+    "out_for_delivery",
+    "delivery_failed",
+    "delayed",
+    "delivered",
+    "closed",
     "exception",
     "cancelled",
 )
@@ -62,6 +70,12 @@ class ShiftReport:
     # None: not checked (the shift did not finish, so the books are still moving).
     findings: list[str] | None = None
     people: ShiftStats | None = None
+    on_time_shipping: float | None = None
+    on_time_delivery: float | None = None
+    satisfaction: float | None = None
+    ratings: int = 0
+    returns_rate: float | None = None
+    delivered: DeliveryStats | None = None
 
     @property
     def events_per_s(self) -> float:
@@ -78,6 +92,7 @@ async def collect(
     device_events: int,
     people: ShiftStats | None,
     findings: list[str] | None,
+    delivered: DeliveryStats | None = None,
 ) -> ShiftReport:
     kpis = await kpi_report(engine, start, end)
     async with engine.connect() as conn:
@@ -129,6 +144,12 @@ async def collect(
         device_events=device_events,
         findings=findings,
         people=people,
+        on_time_shipping=kpis.on_time_shipping.rate,
+        on_time_delivery=kpis.on_time_delivery.rate,
+        satisfaction=kpis.satisfaction.average if kpis.satisfaction else None,
+        ratings=kpis.satisfaction.count if kpis.satisfaction else 0,
+        returns_rate=kpis.returns_rate.rate if kpis.returns_rate else None,
+        delivered=delivered,
     )
 
 
@@ -184,6 +205,22 @@ def kpi_table(report: ShiftReport) -> Table:
         did(people.qc_failures if people else None),
     )
     table.add_row("orders backordered, then filled", str(report.backordered), "goods-in receipts")
+    table.add_row("shipped on time", _pct(report.on_time_shipping), "by the ship-by deadline")
+    d = report.delivered
+    table.add_row(
+        "delivered on time",
+        _pct(report.on_time_delivery),
+        f"{d.delivered} delivered ({d.carrier} carrier, {d.own_fleet} own fleet), "
+        f"{d.failed_attempts} failed attempts tried again"
+        if d
+        else "",
+    )
+    table.add_row(
+        "customer satisfaction",
+        "-" if report.satisfaction is None else f"{report.satisfaction:.2f} / 5",
+        f"{report.ratings} ratings",
+    )
+    table.add_row("returns rate", _pct(report.returns_rate), "of the orders delivered")
     final = ", ".join(
         f"{state} {report.by_state[state]}" for state in STATE_ORDER if report.by_state.get(state)
     )

@@ -44,11 +44,13 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.retire import end_session
 from controller.runtime import Controller
 from demo.audit import audit
+from demo.delivery import DeliveryDay, DeliveryStats
 from demo.report import FINAL, STATE_ORDER, ShiftReport, collect, kpi_table
 from demo.shop import PlannedOrder, Shop, plan_orders
 from device_sim.floor import SimFloor, SimOptions
@@ -59,6 +61,7 @@ from drivers.base import Driver
 from drivers.options import DriverOptions
 from drivers.runner import build_drivers, supervise
 from wcs.children import spawn_async
+from wcs.contract.topics import Topics
 from wcs.errors import ConfigError, WcsError
 from wcs.floor import DiverterDevice, Floor, ModbusLink, PtlDevice, load_floor
 from wcs.logs import configure_logging
@@ -66,6 +69,7 @@ from wcs.mqtt.broker import ensure_broker
 from wcs.mqtt.client import make_client
 from wcs.persistence.db import make_engine
 from wcs.persistence.migrate import upgrade
+from wcs.persistence.tables import shipments
 from wcs.services.auth import issue_token
 from wcs.services.kpis import orders_by_state
 from wcs.settings import Settings, load_settings
@@ -99,6 +103,9 @@ class DemoOptions:
     # A shift that changes no order's state for this long is declared stalled.
     stall_s: float = 60.0
     live: bool = True  # redraw the progress in place (off: print it once at the end)
+    # After the shift, hand the parcels over and deliver them (carriers, own fleet,
+    # sign-offs), so the delivery and satisfaction KPIs have values.
+    deliver: bool = True
     log_level: str = "WARNING"
 
 
@@ -109,6 +116,7 @@ class DemoResult:
     status_url: str
     world: World
     detail: str = ""
+    links: dict[str, str] = field(default_factory=dict)
 
 
 def free_port() -> int:
@@ -425,6 +433,7 @@ async def run_demo(
             ),
             # A laptop demo bound to loopback: the page opens without a token.
             monitoring=base.monitoring.model_copy(update={"status_public": True}),
+            pod_dir=options.db_path.parent / "demo-pod",
         )
         where = "embedded amqtt" if embedded else "the broker"
         console.print(f"MQTT: {where} at {settings.mqtt.host}:{settings.mqtt.port}, site {site}")
@@ -434,6 +443,7 @@ async def run_demo(
         stack.push_async_callback(engine.dispose)
         floor_token = await issue_token(engine, "demo-floor", ["supervisor", "device"])
         shop_token = await issue_token(engine, "demo-shop", ["customer_service"])
+        dispatch_token = await issue_token(engine, "demo-dispatch", ["dispatcher"])
         api_url = await stack.enter_async_context(api_server(settings, port))
 
         sim = await stack.enter_async_context(
@@ -489,6 +499,23 @@ async def run_demo(
             engine, planned, shop, shop_task, shift, stop, options, console
         )
         findings = await audit(engine, world) if outcome == "done" else None
+        delivered: DeliveryStats | None = None
+        if outcome == "done" and options.deliver:
+            console.print("delivery day: handover, carriers, own fleet, sign-offs…")
+            carrier_client = await stack.enter_async_context(
+                httpx.AsyncClient(base_url=carrier_url, timeout=30)
+            )
+            day = DeliveryDay(
+                engine,
+                Topics(site),
+                floor_client,
+                carrier_client,
+                admin_token=admin,
+                dispatcher_token=dispatch_token,
+                pod_dir=settings.pod_dir,
+                seed=options.seed,
+            )
+            delivered = await day.run(api_url)
         report = await collect(
             engine,
             start=started_at - timedelta(seconds=1),
@@ -498,15 +525,14 @@ async def run_demo(
             device_events=controller.stats.applied,
             people=shift.stats,
             findings=findings,
+            delivered=delivered,
         )
+        links = await ready_links(engine, api_url, admin, floor)
         status_url = f"{api_url}/status"
-        result = DemoResult(outcome, report, status_url, world, detail)
+        result = DemoResult(outcome, report, status_url, world, detail, links)
         _print_report(console, result)
+        _print_links(console, links, serving=options.serve and outcome != "interrupted")
         if options.serve and outcome != "interrupted":
-            console.print(
-                f"\nStatus page: [bold]{status_url}[/bold]  (API {api_url}/docs; "
-                "Ctrl-C stops everything)"
-            )
             await stop.wait()
         return result
 
@@ -551,6 +577,45 @@ async def _watch(
                 stuck = {s: n for s, n in counts.items() if s not in FINAL}
                 return "stalled", f"no order moved for {options.stall_s:g} s; waiting: {stuck}"
             await asyncio.sleep(0.25)
+
+
+async def ready_links(
+    engine: AsyncEngine, api_url: str, admin: str, floor: Floor
+) -> dict[str, str]:
+    """Links that open each screen signed in: tokens of their own, issued now."""
+    links = {"status page (supervisor)": f"{api_url}/status?token={admin}"}
+    station = next((s for s in floor.stations if s.kind in ("qc", "pack")), None)
+    if station is not None:
+        token = await issue_token(
+            engine, f"station-{station.id}", [f"{station.kind}_operator"], subject=station.id
+        )
+        links[f"station screen {station.id}"] = f"{api_url}/station/{station.id}?token={token}"
+    courier = await issue_token(engine, "courier-1", ["courier"], subject="courier-1")
+    links["courier page (courier-1)"] = f"{api_url}/courier?token={courier}"
+    async with engine.connect() as conn:
+        tracking = await conn.scalar(
+            select(shipments.c.tracking_no)
+            .where(shipments.c.tracking_no.is_not(None))
+            .order_by(shipments.c.id)
+            .limit(1)
+        )
+    if tracking:
+        links["customer tracking"] = f"{api_url}/api/v1/track/{tracking}"
+    links["API reference"] = f"{api_url}/docs"
+    return links
+
+
+def _print_links(console: Console, links: dict[str, str], *, serving: bool) -> None:
+    if serving:
+        console.print("\n[bold]Ready to open[/bold] (each link signs you in; Ctrl-C stops all):")
+    else:
+        console.print(
+            "\n[bold]Links[/bold] (this run has ended; `wcs demo --serve` keeps the next "
+            "run's links open):"
+        )
+    width = max(len(name) for name in links)
+    for name, url in links.items():
+        console.print(f"  {name.ljust(width)}  {url}", soft_wrap=True)
 
 
 def _print_report(console: Console, result: DemoResult) -> None:

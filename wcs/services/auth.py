@@ -1,8 +1,9 @@
 """Bearer tokens and roles.
 
 Roles (design §6): customer_service, supervisor, dispatcher, courier, after_sales,
-customer, device. ``WCS_ADMIN_TOKEN``, when set, holds every role so an operator can
-issue the others (``wcs users create``). Tokens are random 32-byte strings; only their
+customer, device; qc_operator and pack_operator for the station screens.
+``WCS_ADMIN_TOKEN``, when set, holds every role so an operator can issue the others
+(``wcs users create``). Tokens are random 32-byte strings; only their
 SHA-256 is stored.
 """
 
@@ -29,6 +30,10 @@ ROLES: tuple[str, ...] = (
     "after_sales",
     "customer",
     "device",
+    # Floor staff at a station screen; the subject, when set, is the one station the
+    # token opens (a token per station), else any station of that kind (per person).
+    "qc_operator",
+    "pack_operator",
 )
 
 
