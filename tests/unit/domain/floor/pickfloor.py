@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from tests.unit.domain.floor.legal import check_ptl, check_tote_moves, of
 from wcs.domain.floor.effects import Command, Effect
@@ -57,8 +58,8 @@ def task(
     )
 
 
-def station(**changes: object) -> PickStation:
-    return replace(PickStation(STATION, SLOTS), **changes)  # type: ignore[arg-type]
+def station(**changes: Any) -> PickStation:
+    return replace(PickStation(STATION, SLOTS), **changes)
 
 
 def run(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effect]]:
@@ -84,17 +85,20 @@ def started(
     return run(station(), BatchStarted("B1", tasks, CODES, totes, begun))
 
 
-def commands(effects: Iterable[Effect]) -> list[tuple[str, str, dict[str, object]]]:
+Shown = tuple[str, str, dict[str, object]]  # a command as (device, name, fields)
+
+
+def commands(effects: Iterable[Effect]) -> list[Shown]:
     return [(c.device, c.name, dict(c.fields)) for c in of(Command, effects)]
 
 
-def light(slot: int, qty: int, panel: str = PANEL) -> tuple[str, str, dict[str, object]]:
+def light(slot: int, qty: int, panel: str = PANEL) -> Shown:
     return (panel, "light", {"slot": slot, "qty": qty, "color": "green"})
 
 
-def red(slot: int, qty: int, panel: str = PANEL) -> tuple[str, str, dict[str, object]]:
+def red(slot: int, qty: int, panel: str = PANEL) -> Shown:
     return (panel, "light", {"slot": slot, "qty": qty, "color": "red", "blink": True})
 
 
-def clear(slot: int, panel: str = PANEL) -> tuple[str, str, dict[str, object]]:
+def clear(slot: int, panel: str = PANEL) -> Shown:
     return (panel, "clear", {"slot": slot})

@@ -18,7 +18,7 @@ from wcs.domain.floor.conveyor import (
     decide,
     has_lane,
 )
-from wcs.domain.floor.effects import Command, Record, SaveTote
+from wcs.domain.floor.effects import Command, Effect, Record, SaveTote
 from wcs.domain.floor.machines import ToteState
 from wcs.domain.states import OrderState
 
@@ -34,7 +34,7 @@ def arrive(
     *,
     tote: bool = True,
     code: str = "T-1",
-) -> tuple[str, str | None, list[object]]:
+) -> tuple[str, str | None, list[Effect]]:
     order = "O1" if state is not None else None
     after, effects = decide(point, Arrival("CV1-SCAN", code, "CV1", order, state, tote, stations))
     assert after == point  # a point holds nothing between arrivals

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 import pytest
@@ -96,6 +97,8 @@ def test_step_allows_exactly_the_table() -> None:
         (PACKAGE_MOVES, PackageState.REJECTED, PackageState.LABELLING),
     ],
 )
-def test_moves_the_floor_must_never_make(table: object, src: StrEnum, dst: StrEnum) -> None:
+def test_moves_the_floor_must_never_make(
+    table: Mapping[StrEnum, frozenset[StrEnum]], src: StrEnum, dst: StrEnum
+) -> None:
     with pytest.raises(IllegalFloorMove):
-        step(table, "x", src, dst)  # type: ignore[arg-type]
+        step(table, "x", src, dst)

@@ -4,6 +4,7 @@ confirmation."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -50,8 +51,8 @@ SSCC = sscc(0, "0614141", 1)
 AT = "2026-12-06T08:00:00Z"
 
 
-def station(**changes: object) -> PackStation:
-    return replace(PackStation(STATION, SCALE, (PRINTER, BACKUP)), **changes)  # type: ignore[arg-type]
+def station(**changes: Any) -> PackStation:
+    return replace(PackStation(STATION, SCALE, (PRINTER, BACKUP)), **changes)
 
 
 def run(state: PackStation, event: PackEvent) -> tuple[PackStation, list[Effect]]:

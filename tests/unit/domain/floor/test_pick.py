@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -14,6 +15,7 @@ from tests.unit.domain.floor.pickfloor import (
     PANEL2,
     SLOTS,
     STATION,
+    Shown,
     clear,
     commands,
     light,
@@ -26,6 +28,7 @@ from tests.unit.domain.floor.pickfloor import (
 from wcs.domain.floor.effects import (
     Alert,
     CancelOrder,
+    Effect,
     LinePicked,
     MoveTotes,
     NextBatch,
@@ -168,9 +171,9 @@ MISPICKS = [
 
 @pytest.mark.parametrize(("cause", "given", "code", "blinks"), MISPICKS)
 def test_a_mispick_is_refused_and_names_its_cause(
-    cause: str, given: object, code: str, blinks: list[object]
+    cause: str, given: Callable[[], PickStation], code: str, blinks: list[Shown]
 ) -> None:
-    before: PickStation = given()  # type: ignore[operator]
+    before = given()
     after, effects = run(before, ItemScan("S1", code))
     assert cause in CAUSES
     [record] = of(Record, effects)
@@ -336,7 +339,7 @@ def test_a_batch_started_with_nothing_left_ends_at_once() -> None:
 # --- short picks ---------------------------------------------------------------------
 
 
-def _short() -> tuple[PickStation, list[object]]:
+def _short() -> tuple[PickStation, list[Effect]]:
     """O1 confirms 1 of 3 x SKU-A at slot 0; O1 also has SKU-C at stop 2 (slot 2)."""
     state, _ = started(
         [
@@ -345,7 +348,7 @@ def _short() -> tuple[PickStation, list[object]]:
             task(3, 2, "O1", "SKU-C", 1, 2),
         ]
     )
-    return run(state, Confirm(PANEL, 0, 1))  # type: ignore[return-value]
+    return run(state, Confirm(PANEL, 0, 1))
 
 
 def test_a_short_confirm_writes_the_missing_units_off_and_asks_for_stock() -> None:
@@ -503,9 +506,9 @@ def test_a_free_tote_binds_to_the_first_order_without_one() -> None:
     ],
 )
 def test_a_tote_that_cannot_be_bound_is_refused(
-    given: object, holder: str | None, kind: str
+    given: Callable[[], PickStation], holder: str | None, kind: str
 ) -> None:
-    before: PickStation = given()  # type: ignore[operator]
+    before = given()
     after, effects = run(before, ToteScan("S1", "T-1", holder))
     [record] = effects
     assert isinstance(record, Record)
