@@ -26,6 +26,7 @@ from api.routes import (
     monitoring,
     notifications,
     orders,
+    station,
     status,
     status_actions,
     stream,
@@ -46,6 +47,7 @@ from wcs.settings import Settings
 UPLOAD_PATHS: tuple[str, ...] = (
     r"/api/v1/shipments/[^/]+/pod",
     r"/courier/stops/[0-9]+/delivered",
+    r"/station/[^/]+/qc/[^/]+",
 )
 
 
@@ -135,6 +137,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(stream.router)
     app.include_router(status.router)
     app.include_router(status_actions.router)
+    app.include_router(station.router)
     app.include_router(docs.router)
     app.add_middleware(
         RequestGuards,

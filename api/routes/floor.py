@@ -28,7 +28,7 @@ from wcs.services.waves import release_wave
 router = APIRouter(prefix="/api/v1", tags=["floor"])
 
 Supervisor = Annotated[Principal, Depends(require("supervisor"))]
-QcOperator = Annotated[Principal, Depends(require("supervisor", "device"))]
+QcOperator = Annotated[Principal, Depends(require("supervisor", "device", "qc_operator"))]
 
 
 class WaveIn(BaseModel):
@@ -152,7 +152,8 @@ async def post_qc_result(
     request: Request,
 ) -> dict[str, str]:
     """The QC operator's packaging and appearance verdict. A failure fails QC at once;
-    with both fine, QC passes when the item count is complete. Roles: supervisor, device."""
+    with both fine, QC passes when the item count is complete. Roles: supervisor, device,
+    qc_operator (the QC bench's screen sends the same verdict with a photo)."""
     result = await qc.record_operator_result(
         engine,
         topics,

@@ -9,7 +9,6 @@ diagram and the floor map in tabs of their own. Screenshots in English and Chine
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from playwright.async_api import Locator, Page, async_playwright, expect
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.browser.conftest import CHROMIUM_ARGS
-from tests.integration.api.conftest import ADMIN, Served, serve
+from tests.browser.conftest import CHROMIUM_ARGS, FLOOR
+from tests.integration.api.conftest import ADMIN, Served
 from tests.integration.api.test_orders_api import order_body, seed
 from wcs.contract.payloads import DeviceStatus
 from wcs.contract.topics import Topics
@@ -29,29 +28,11 @@ from wcs.floor import load_floor
 from wcs.mqtt.client import make_client
 from wcs.persistence.tables import orders
 from wcs.services.auth import issue_token
-from wcs.settings import MonitoringSettings, MqttEndpoint, Settings
+from wcs.settings import MqttEndpoint
 from wcs.timeutil import utcnow
 
-ROOT = Path(__file__).resolve().parents[2]
-FLOOR = ROOT / "floors" / "sample.yaml"
 WIDTH, HEIGHT = 1440, 900
 LIVE_MS = 20_000
-
-
-@pytest.fixture
-def floor_api(
-    db_url: str, engine: object, mqtt_endpoint: MqttEndpoint, site: str
-) -> Iterator[Served]:
-    settings = Settings(
-        database_url=db_url,
-        mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
-        site=site,
-        admin_token=ADMIN,
-        embedded_broker=False,
-        floor_file=FLOOR,
-        monitoring=MonitoringSettings(alert_interval_s=0.5, device_grace_s=0, refresh_s=1.0),
-    )
-    yield from serve(settings)
 
 
 async def _floor_with_trouble(

@@ -54,6 +54,8 @@ async def open_check(conn: AsyncConnection, order_id: str, station: str | None, 
         "appearance_ok": None,
         "result": None,
         "note": None,
+        "photo": None,
+        "photo_sha256": None,
         "updated_at": now,
     }
     if exists is None:
@@ -179,7 +181,9 @@ async def record_operator_result(
     note: str | None,
     actor: str,
     require_operator: bool,
+    photo: tuple[str, str] | None = None,
 ) -> str:
+    """``photo``: (path under the data directory, SHA-256) of the operator's photo."""
     async with transaction(engine) as conn:
         head = await lock_order(conn, order_id)
         if head.state != OrderState.PICKED:
@@ -202,6 +206,7 @@ async def record_operator_result(
                 appearance_ok=appearance_ok,
                 note=note,
                 updated_at=utcnow(),
+                **({"photo": photo[0], "photo_sha256": photo[1]} if photo else {}),
             )
         )
         return await evaluate(
