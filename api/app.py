@@ -17,6 +17,7 @@ from api.routes import (
     backorders,
     catalog,
     courier,
+    customer,
     delivery,
     docs,
     feedback,
@@ -129,6 +130,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(delivery.router)
     app.include_router(fleet.router)
     app.include_router(courier.router)
+    app.include_router(customer.router)
     app.include_router(aftersales.router)
     app.include_router(backorders.router)
     app.include_router(notifications.router)

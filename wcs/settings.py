@@ -293,6 +293,8 @@ class Settings(BaseSettings):
     pod_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     carrier_url: str = "http://127.0.0.1:8765"
     carrier_webhook_secret: str = "dev-webhook-secret"
+    # Signs the customers' self-service links (e-mail, SMS): changing it voids them all.
+    link_secret: str = "dev-link-secret"
     # Carrier/service rules (YAML); None uses the rules shipped in wcs/carriers/rules.yaml.
     carrier_rules_path: Path | None = None
     auto_close_days: int = Field(default=7, ge=1)
@@ -367,6 +369,7 @@ def production_problems(settings: Settings) -> list[str]:
         "WCS_ADMIN_TOKEN": settings.admin_token,
         "WCS_METRICS_TOKEN": settings.metrics_token,
         "WCS_CARRIER_WEBHOOK_SECRET": settings.carrier_webhook_secret,
+        "WCS_LINK_SECRET": settings.link_secret,
     }
     for name, value in generated.items():
         why = weak_secret(value) if value is not None else None
@@ -390,6 +393,7 @@ def secret_values(settings: Settings) -> list[str | None]:
         settings.admin_token,
         settings.metrics_token,
         settings.carrier_webhook_secret,
+        settings.link_secret,
         settings.notify.smtp_password,
         settings.notify.webhook_token,
         settings.mqtt.password,

@@ -37,6 +37,8 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_CARRIER_URL": "base URL of the carrier's booking API",
     "WCS_CARRIER_WEBHOOK_SECRET": "HMAC secret of the carrier's tracking webhook (the "
     "default is for development only; prod needs 32+ random characters)",
+    "WCS_LINK_SECRET": "signs customers' self-service links; changing it voids them (prod "
+    "needs 32+ random characters)",
     "WCS_CARRIER_RULES_PATH": "carrier/service rules YAML (default: the shipped rules)",
     "WCS_AUTO_CLOSE_DAYS": "days after delivery without complaint before an order closes",
     "WCS_PACK__WEIGHT_TOLERANCE_PCT": "allowed scale deviation, percent of expected weight",

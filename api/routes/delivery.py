@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.deps import EngineDep, PrincipalDep, SettingsDep, TopicsDep, require
 from api.params import OrderId, ShipmentId, TrackingNo, Word
 from api.problems import problem
+from api.routes.customer import tracking_page, wants_html
 from api.routes.delivery_access import (
     carrier_problem,
     check_shipment_reader,
@@ -368,10 +369,13 @@ async def courier_event(
     description=(
         "Public, no authentication. The parcel's status and timeline for whoever holds "
         "the tracking number: no names, phone numbers, e-mail or street, only the "
-        "destination city and country."
+        "destination city and country. A browser (Accept: text/html) gets the tracking "
+        "page instead, in the customer's language."
     ),
 )
-async def track(tracking_no: TrackingNo, engine: EngineDep) -> dict[str, Any]:
+async def track(tracking_no: TrackingNo, engine: EngineDep, request: Request) -> Any:
+    if wants_html(request):  # a browser: the customer's tracking page
+        return await tracking_page(request, tracking_no)
     if not re.fullmatch(r"[A-Za-z0-9-]{4,64}", tracking_no):
         raise ValidationFailed("a tracking number is 4-64 letters and digits")
     return await public_tracking(engine, tracking_no)

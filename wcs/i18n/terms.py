@@ -15,7 +15,15 @@ from typing import Literal
 from wcs.i18n.markers import NP_
 
 Term = Literal[
-    "state", "return_state", "shipment", "device", "device_kind", "severity", "failure_reason"
+    "state",
+    "return_state",
+    "shipment",
+    "parcel",
+    "stage",
+    "device",
+    "device_kind",
+    "severity",
+    "failure_reason",
 ]
 
 # Contexts are written out in each marker: extraction reads literal strings only.
@@ -72,6 +80,33 @@ TERMS: Mapping[Term, Mapping[str, tuple[str, str]]] = MappingProxyType(
                 "delayed": NP_("shipment status", "delayed"),
                 "damaged": NP_("shipment status", "damaged"),
                 "cancelled": NP_("shipment status", "cancelled"),
+            }
+        ),
+        # A parcel's status as its customer reads it (tracking page).
+        "parcel": MappingProxyType(
+            {
+                "pending": NP_("parcel status", "Shipment being prepared"),
+                "booked": NP_("parcel status", "Label created, not handed over yet"),
+                "shipped": NP_("parcel status", "Handed to the carrier"),
+                "in_transit": NP_("parcel status", "On its way"),
+                "out_for_delivery": NP_("parcel status", "Out for delivery today"),
+                "delivered": NP_("parcel status", "Delivered"),
+                "delivery_failed": NP_("parcel status", "Delivery attempt failed"),
+                "delayed": NP_("parcel status", "Delayed"),
+                "damaged": NP_("parcel status", "Damaged in transit"),
+                "cancelled": NP_("parcel status", "Shipment cancelled"),
+            }
+        ),
+        # The customer's journey on the tracking page.
+        "stage": MappingProxyType(
+            {
+                "ordered": NP_("customer stage", "Order received"),
+                "preparing": NP_("customer stage", "Being prepared"),
+                "packed": NP_("customer stage", "Packed"),
+                "shipped": NP_("customer stage", "Handed to the carrier"),
+                "in_transit": NP_("customer stage", "On its way"),
+                "out_for_delivery": NP_("customer stage", "Out for delivery"),
+                "delivered": NP_("customer stage", "Delivered"),
             }
         ),
         "device": MappingProxyType(
