@@ -28,7 +28,13 @@ uses the proof-of-delivery and tracking services every other channel uses:
 - ``POST /courier/stops/{stop_id}/delivered`` (multipart: ``photo``,
   ``receiver_name``): the proof of delivery, order -> delivered;
 - ``POST /courier/stops/{stop_id}/failed`` (``reason``, ``detail``): a failed
-  attempt, order -> delivery_failed, the parcel goes to the next day's plan.
+  attempt, order -> delivery_failed, the parcel goes to the next day's plan unless
+- ``POST /courier/stops/{stop_id}/retry``: the courier tries it again the same day.
+
+Times: before the start, the plan's; once started, from the real start and again
+from each stop done (``wcs.services.courier_app.live_times``). Start is refused,
+naming them, while parcels of the route are still at the dock. The delivery form
+takes a photo and, drawn on the screen, the receiver's signature.
 
 Each answers with a redirect back to the page (post/redirect/get, so reloading
 does not send again); a refusal renders the page with the reason.
@@ -58,11 +64,19 @@ from wcs.i18n.markers import N_
 from wcs.i18n.translator import Translator
 from wcs.persistence.db import DatabaseUnavailable
 from wcs.services.auth import Principal
-from wcs.services.courier_app import FAILURE_REASONS, deliver, fail, my_route, start_route
+from wcs.services.courier_app import (
+    FAILURE_REASONS,
+    deliver,
+    fail,
+    live_times,
+    my_route,
+    retry_stop,
+    start_route,
+)
 from wcs.services.fleet_couriers import get_courier
 from wcs.services.fleet_plans import PlanningConfig
 from wcs.services.pod import UnsupportedImage, UploadTooLarge, check_image
-from wcs.timeutil import as_utc
+from wcs.timeutil import as_utc, utcnow
 
 router = APIRouter(tags=["courier page"])
 
@@ -74,7 +88,11 @@ STATIC_FILES = {"courier.js": "text/javascript", "courier.css": "text/css"}
 OK_MESSAGES = {
     "started": N_("Route started: parcels are out for delivery."),
     "delivered": N_("Stop %(seq)s delivered. Thank you!"),
-    "failed": N_("Stop %(seq)s: failed attempt recorded; it is planned again tomorrow."),
+    "failed": N_(
+        "Stop %(seq)s: failed attempt recorded. Try it again later today, or it is "
+        "planned again tomorrow."
+    ),
+    "retry": N_("Stop %(seq)s is open again: deliver it or record the attempt."),
 }
 # Why a sign-in failed, for the page (translated) and for API clients (English).
 UNKNOWN_TOKEN = N_("the token is unknown or revoked")
@@ -174,6 +192,8 @@ def _tel_uri(phone: str | None) -> str | None:
 
 
 def _stops(route: dict[str, Any], tz: ZoneInfo, t: Translator) -> list[dict[str, Any]]:
+    # Once started, times run from the real start and from each stop done.
+    live = live_times(route["stops"], route["depart_at"], route["started_at"], utcnow())
     shown = []
     for stop in route["stops"]:
         window = None
@@ -187,7 +207,8 @@ def _stops(route: dict[str, Any], tz: ZoneInfo, t: Translator) -> list[dict[str,
                 **stop,
                 "geo": _geo_uri(stop),
                 "tel": _tel_uri(stop["deliver_to"]["phone"]),
-                "eta_local": _local(stop["eta"], tz),
+                "eta_local": _local(live.get(stop["id"], stop["eta"]), tz),
+                "retimed": stop["id"] in live,
                 "window_local": window,
                 "outcome_local": _local(stop["outcome_at"], tz),
                 "status_label": t.shipment(stop["shipment_status"]),
@@ -218,6 +239,7 @@ async def _render(
     day = config.today()
     route = await my_route(engine, principal.subject, day)
     stops = _stops(route, config.tz, t) if route else []
+    missing = [s for s in stops if s["waiting_handover"] and not s["outcome"]]
     page = (
         _templates(t.lang)
         .get_template("courier.html")
@@ -228,6 +250,7 @@ async def _render(
             route=route,
             stops=stops,
             done=sum(1 for s in stops if s["outcome"]),
+            missing=missing,
             depart=_local(route["depart_at"], config.tz) if route else "",
             back=_local(route["return_at"], config.tz) if route else "",
             started=_local(route["started_at"], config.tz) if route else "",
@@ -343,7 +366,7 @@ async def _act(request: Request, action: str, stop_id: int | None = None) -> Res
     settings = request.app.state.settings
     form: FormData | None = None
     try:
-        form = await request.form(max_files=1, max_fields=8, max_part_size=16 * 1024)
+        form = await request.form(max_files=2, max_fields=8, max_part_size=16 * 1024)
         _check_form_origin(request, form, session)
         if action == "start":
             route_id = form.get("route_id")
@@ -362,6 +385,15 @@ async def _act(request: Request, action: str, stop_id: int | None = None) -> Res
             photo = check_image(
                 "photo", data, max_bytes=settings.pod_max_bytes, filename=part.filename
             )
+            # The receiver's signature, drawn on the screen (optional, besides the photo).
+            drawn = form.get("signature")
+            signature = None
+            if isinstance(drawn, UploadFile):
+                ink = await drawn.read(settings.pod_max_bytes + 1)
+                if ink:
+                    signature = check_image(
+                        "signature", ink, max_bytes=settings.pod_max_bytes, filename=drawn.filename
+                    )
             receiver = form.get("receiver_name")
             if not isinstance(receiver, str) or not receiver.strip():
                 raise ValidationFailed("write who took the parcel")
@@ -372,9 +404,14 @@ async def _act(request: Request, action: str, stop_id: int | None = None) -> Res
                 stop_id,
                 receiver_name=receiver.strip()[:200],
                 photo=photo,
+                signature=signature,
                 pod_dir=settings.pod_dir,
             )
             response = _back("delivered", stop_id, _int(form.get("seq")))
+        elif action == "retry":
+            assert stop_id is not None
+            await retry_stop(engine, principal.subject, stop_id)
+            response = _back("retry", stop_id, _int(form.get("seq")))
         else:
             assert stop_id is not None
             reason = form.get("reason")
@@ -410,6 +447,12 @@ def _int(value: Any) -> int | None:
 async def courier_start(request: Request) -> Response:
     """Form: start the route (lock it, parcels out for delivery)."""
     return await _act(request, "start")
+
+
+@router.post("/courier/stops/{stop_id}/retry", response_class=HTMLResponse)
+async def courier_retry(request: Request, stop_id: StopId) -> Response:
+    """Form: try a failed stop again the same day."""
+    return await _act(request, "retry", stop_id)
 
 
 @router.post("/courier/stops/{stop_id}/delivered", response_class=HTMLResponse)

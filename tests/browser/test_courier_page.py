@@ -1,6 +1,8 @@
 """The courier page on a phone-sized headless Chromium: a day's route planned by the
-solver, one stop delivered with a photo, one failed with a reason; the orders move
-accordingly (read back through the API)."""
+solver; start refused while a parcel is still at the dock (named); times from the
+real start; one stop delivered with a photo and a signature drawn on the screen, one
+failed with a reason and tried again the same day; the orders move accordingly (read
+back through the API)."""
 
 from __future__ import annotations
 
@@ -69,12 +71,15 @@ async def test_courier_delivers_one_stop_and_fails_another(
         [route] = day["routes"]
         stops = route["stops"]
         assert {s["shipment_id"] for s in stops} == {s["id"] for s in shipments}
-        for shipment in shipments:  # loaded into the van at the dock
+        first, second, third = stops
+        late = next(s for s in shipments if s["id"] == third["shipment_id"])
+        for shipment in shipments:  # loaded into the van at the dock, but one
+            if shipment is late:
+                continue
             r = await admin.post(
                 f"/api/v1/shipments/{shipment['id']}/handover", headers=auth(tokens.dispatcher)
             )
             assert r.status_code == 200, r.text
-        first, second, third = stops
         photo = door_photo()
 
         async with async_playwright() as pw:
@@ -116,9 +121,25 @@ async def test_courier_delivers_one_stop_and_fails_another(
                 )
                 await expect(page.locator("#summary")).to_contain_text("3 stops")
 
+                # A parcel is still at the dock: the page names it and will not start.
+                missing = page.locator("#missing")
+                await expect(missing).to_contain_text("Stop 3")
+                await expect(missing).to_contain_text(late["tracking_no"])
+                await expect(page.locator("#start-route")).to_be_disabled()
+                r = await admin.post(
+                    f"/api/v1/shipments/{late['id']}/handover", headers=auth(tokens.dispatcher)
+                )
+                assert r.status_code == 200, r.text
+                await page.reload()
+                await expect(page.locator("#missing")).to_have_count(0)
+
                 await page.locator("#start-route").tap()
                 await expect(page.locator("#flash")).to_contain_text("out for delivery")
                 await expect(page.locator("#started")).to_be_visible()
+                # Times now run from the real start, not from the plan's departure.
+                started = (await page.locator("#started").inner_text())[-5:]
+                eta = (await page.locator(f"#stop-{first['id']} .eta").inner_text())[-5:]
+                assert eta >= started, (eta, started)
 
                 # Stop 1: delivered, photo taken at the door.
                 stop1 = page.locator(f"#stop-{first['id']}")
@@ -127,6 +148,16 @@ async def test_courier_delivers_one_stop_and_fails_another(
                 await stop1.locator('input[name="photo"]').set_input_files(
                     {"name": "door.png", "mimeType": "image/png", "buffer": photo}
                 )
+                # The receiver signs on the screen.
+                pad = await stop1.locator(".signature canvas").bounding_box()
+                assert pad is not None
+                await page.mouse.move(pad["x"] + 20, pad["y"] + pad["height"] / 2)
+                await page.mouse.down()
+                for step in range(1, 12):
+                    await page.mouse.move(
+                        pad["x"] + 20 + step * 25, pad["y"] + 20 + (step % 3) * 30
+                    )
+                await page.mouse.up()
                 await stop1.locator("details.deliver button[type=submit]").tap()
                 await expect(page.locator("#flash")).to_have_text(
                     "Stop 1 delivered. Thank you!", timeout=TIMEOUT_MS
@@ -151,6 +182,27 @@ async def test_courier_delivers_one_stop_and_fails_another(
                 await expect(
                     page.locator(f"#stop-{third['id']} details.deliver summary")
                 ).to_be_visible()
+                await page.evaluate("window.scrollTo(0, 0)")
+                await page.screenshot(path=str(artifacts / "courier-failed-en.png"), full_page=True)
+
+                # Back at the door in the afternoon: the same stop, a second attempt.
+                await stop2.locator("form.retry button").tap()
+                await expect(page.locator("#flash")).to_contain_text(
+                    "Stop 2 is open again", timeout=TIMEOUT_MS
+                )
+                stop2 = page.locator(f"#stop-{second['id']}")
+                await expect(stop2.locator(".attempt")).to_have_text("attempt 2")
+                await stop2.locator("details.deliver summary").tap()
+                await stop2.locator('input[name="photo"]').set_input_files(
+                    {"name": "door.png", "mimeType": "image/png", "buffer": photo}
+                )
+                await stop2.locator("details.deliver button[type=submit]").tap()
+                await expect(page.locator("#flash")).to_have_text(
+                    "Stop 2 delivered. Thank you!", timeout=TIMEOUT_MS
+                )
+                await page.get_by_role("link", name="中文").click()
+                await expect(page.locator("#progress")).to_contain_text("已完成")
+                await page.screenshot(path=str(artifacts / "courier-zh.png"), full_page=True)
 
                 assert errors == []
                 foreign = [u for u in requested if not u.startswith(base)]
@@ -169,18 +221,28 @@ async def test_courier_delivers_one_stop_and_fails_another(
             return str((await admin.get(f"/api/v1/orders/{order_id}")).json()["state"])
 
         assert await state(first["order_id"]) == "delivered"
-        assert await state(second["order_id"]) == "delivery_failed"
+        assert await state(second["order_id"]) == "delivered"
         assert await state(third["order_id"]) == "out_for_delivery"
         pod = (await admin.get(f"/api/v1/shipments/{first['shipment_id']}/pod")).json()
         assert pod["receiver_name"] == "A. Lovelace" and pod["courier_id"] == "courier-1"
         assert pod["photo"]["sha256"] == hashlib.sha256(photo).hexdigest()
         assert pod["photo"]["media_type"] == "image/png"
+        assert pod["signature"]["media_type"] == "image/png"  # drawn on the screen
         stored = courier_api.settings.pod_dir / pod["photo"]["path"]
         assert stored.read_bytes() == photo
         events = (await admin.get(f"/api/v1/orders/{second['order_id']}/events")).json()
-        assert events[-1]["to"] == "delivery_failed"
-        assert "nobody home: card left in the letterbox" in (events[-1]["reason"] or "")
+        assert [e["to"] for e in events[-4:]] == [
+            "out_for_delivery",
+            "delivery_failed",
+            "out_for_delivery",
+            "delivered",
+        ]
+        assert "nobody home: card left in the letterbox" in (events[-3]["reason"] or "")
         routes = (await admin.get("/api/v1/fleet/routes", headers=auth(tokens.dispatcher))).json()
         outcomes = {s["id"]: s["outcome"] for s in routes["routes"][0]["stops"]}
-        assert outcomes == {first["id"]: "delivered", second["id"]: "failed", third["id"]: None}
+        assert outcomes == {
+            first["id"]: "delivered",
+            second["id"]: "delivered",
+            third["id"]: None,
+        }
         assert routes["routes"][0]["locked"]  # a started route is kept by re-plans

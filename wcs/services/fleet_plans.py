@@ -729,6 +729,7 @@ async def route_views(conn: AsyncConnection, route_ids: Iterable[str]) -> list[d
                 "outcome": s.outcome,
                 "outcome_at": _opt(s.outcome_at),
                 "outcome_note": s.outcome_note,
+                "attempt": s.attempt,
                 "shipment_status": s.shipment_status,
                 "order_state": s.order_state,
                 "note": s.note,
