@@ -183,6 +183,23 @@ def _per_order_ms(seconds: float, orders: int) -> float:
     return seconds / max(1, orders) * 1000
 
 
+async def drain_outbox(db_url: str, limit_s: float = 300.0) -> tuple[int, float]:
+    """Wait until the relay has published every outbox row: (rows waiting at the start,
+    seconds it took). Intake's messages are part of its work; the next step must not
+    run beside their publication."""
+    conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
+    try:
+        sql = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        began = time.perf_counter()
+        backlog = waiting = int(await conn.fetchval(sql))
+        while waiting and time.perf_counter() - began < limit_s:
+            await asyncio.sleep(0.1)
+            waiting = int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+    return backlog, time.perf_counter() - began
+
+
 async def compare(section: Section, intake: Target, bare: Target, db_url: str, n: int) -> float:
     """Closed loop on one hot SKU and on many, the bare endpoint first each time.
     Returns the intake's hot-SKU rate."""
@@ -193,8 +210,10 @@ async def compare(section: Section, intake: Target, bare: Target, db_url: str, n
             make = functools.partial(order, hot=hot)
             prefix = f"{target.name}-{label[:3]}-"
             await closed_loop(target, make, 0, 256, prefix + "w")  # warm-up, not measured
+            await drain_outbox(db_url)
             meter = Meter(target.server.workers(), db_url)
             loops[target.name] = await metered(meter, closed_loop(target, make, 0, n, prefix))
+        backlog, drained = await drain_outbox(db_url)
         (b, bu), (k, ku) = loops[bare.name], loops[intake.name]
         ratio = k.rate / b.rate
         section.add(f"{label}: bare endpoint orders/s ({IN_FLIGHT} in flight)", b.rate, "/s")
@@ -226,6 +245,11 @@ async def compare(section: Section, intake: Target, bare: Target, db_url: str, n
             f"{label}: machine busy bare / intake",
             f"{bu.machine_busy:.0%} / {ku.machine_busy:.0%}",
             "",
+        )
+        section.add(
+            f"{label}: intake's outbox rows unpublished at the end / drained in",
+            f"{backlog} / {drained:.1f}",
+            "s",
         )
         section.add(
             f"{label}: errors bare / intake",
@@ -388,6 +412,7 @@ async def drive_pg(section: Section, db_url: str, api: Server, bare: Server, qui
         hot_rate = await compare(section, intake, baseline, db_url, n)
         rate = float(max(10, round(hot_rate / 2, -1)))
         await latency(section, intake, baseline, rate, 3.0 if quick else 10.0)
+        await drain_outbox(db_url)
         orders_n, units = (1_000, 100) if quick else (10_000, 1_000)
         await flash_sale(
             section, "PostgreSQL", intake, orders_n, units, lambda: reconcile_pg(db_url)

@@ -100,7 +100,7 @@ def server_process(args: list[str], env: dict[str, str], port: int) -> Iterator[
         stderr=log,
     )
     try:
-        wait_port("127.0.0.1", port)
+        wait_port("127.0.0.1", port, timeout=60)  # a loaded machine starts slowly
         yield Server(f"http://127.0.0.1:{port}", proc.pid)
     except BaseException:
         log.seek(0)

@@ -20,7 +20,6 @@ from datetime import datetime
 from functools import cache
 from typing import Any, Protocol
 
-import asyncpg
 from sqlalchemy import Table, and_, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -71,14 +70,18 @@ class BatchRows:
     outbox: list[dict[str, Any]] = field(default_factory=list)
 
 
-class IntakeStore(Protocol):
-    async def existing(self, keys: Sequence[str]) -> dict[str, KnownOrder]: ...
+Held = dict[str, list[Availability]]
 
+
+class IntakeStore(Protocol):
     async def known_skus(self, wanted: Iterable[str]) -> set[str]: ...
 
-    async def take(self, want: Mapping[str, int], now: datetime) -> dict[str, list[Availability]]:
-        """Take up to ``want`` units per SKU from reservable piles: what was taken, per
-        pile (``available`` is the quantity now held by the batch)."""
+    async def claim(
+        self, keys: Sequence[str], want: Mapping[str, int], now: datetime
+    ) -> tuple[dict[str, KnownOrder], Held]:
+        """The orders already made under ``keys``, and up to ``want`` units per SKU
+        taken from reservable piles: what was taken, per pile (``available`` is the
+        quantity now held by the batch)."""
         ...
 
     async def give_back(self, units: Sequence[tuple[str, str, int]], now: datetime) -> None: ...
@@ -91,18 +94,6 @@ class TakeRaced(Conflict):
     write lock; raised rather than ever over-reserving)."""
 
     code = "reservation_contended"
-
-
-def is_outage(exc: BaseException) -> bool:
-    """asyncpg's own errors for a database that is away (SQLAlchemy's are translated by
-    ``wcs.persistence.db.reporting_outages``)."""
-    return isinstance(
-        exc,
-        OSError
-        | asyncpg.InterfaceError
-        | asyncpg.PostgresConnectionError
-        | asyncpg.exceptions.OperatorInterventionError,
-    )
 
 
 # --- any database, through SQLAlchemy Core -------------------------------------------
@@ -171,7 +162,12 @@ class SqlIntakeStore:
             return set()
         return set((await self.conn.scalars(_KNOWN, {"wanted": asked})).all())
 
-    async def take(self, want: Mapping[str, int], now: datetime) -> dict[str, list[Availability]]:
+    async def claim(
+        self, keys: Sequence[str], want: Mapping[str, int], now: datetime
+    ) -> tuple[dict[str, KnownOrder], Held]:
+        return await self.existing(keys), await self.take(want, now)
+
+    async def take(self, want: Mapping[str, int], now: datetime) -> Held:
         if not want:
             return {}
         piles: dict[str, list[Availability]] = {sku: [] for sku in want}
@@ -238,8 +234,11 @@ class SqlIntakeStore:
 # COMMITTED), so ``avail`` is exact when the update applies it. The choice of piles is
 # ``wcs.domain.reservation.take`` applied to the total: the smallest pile covering it,
 # else the largest piles first (ties: walk rank, then location).
-_PG_TAKE = f"""
-WITH want AS (
+_PG_CLAIM = f"""
+WITH known AS (
+  SELECT idempotency_key, id, state, request_hash, exception_reason FROM orders
+  WHERE idempotency_key = ANY($4::text[])
+), want AS (
   SELECT * FROM unnest($1::text[], $2::int[]) AS w(sku, qty)
 ), piles AS MATERIALIZED (
   SELECT s.id, s.sku, s.location, s.on_hand - s.reserved AS avail, w.qty AS need,
@@ -267,17 +266,20 @@ WITH want AS (
                      ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0), 0))
          END AS qty
   FROM ranked
+), taken AS (
+  UPDATE stock s SET reserved = s.reserved + shares.qty, updated_at = $3
+  FROM shares
+  WHERE s.id = shares.id AND shares.qty > 0
+  RETURNING shares.sku, shares.location, shares.qty, shares.walk_rank
 )
-UPDATE stock s SET reserved = s.reserved + shares.qty, updated_at = $3
-FROM shares
-WHERE s.id = shares.id AND shares.qty > 0
-RETURNING shares.sku, shares.location, shares.qty, shares.walk_rank
+SELECT sku, location, qty, walk_rank, NULL AS idempotency_key, NULL AS id, NULL AS state,
+       NULL AS request_hash, NULL AS exception_reason
+FROM taken
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, idempotency_key, id, state, request_hash, exception_reason
+FROM known
 """
 
-_PG_BY_KEYS = (
-    "SELECT idempotency_key, id, state, request_hash, exception_reason FROM orders"
-    " WHERE idempotency_key = ANY($1::text[])"
-)
 _PG_KNOWN = "SELECT sku FROM skus WHERE sku = ANY($1::text[])"
 _PG_GIVE_BACK = (
     "UPDATE stock SET reserved = stock.reserved - g.qty, updated_at = $4"
@@ -378,34 +380,32 @@ class PgIntakeStore:
     def __init__(self, raw: Any) -> None:
         self.raw = raw  # asyncpg.Connection, inside the batch's transaction
 
-    async def existing(self, keys: Sequence[str]) -> dict[str, KnownOrder]:
-        if not keys:
-            return {}
-        rows = await self.raw.fetch(_PG_BY_KEYS, list(keys))
-        return {
-            r["idempotency_key"]: KnownOrder(
-                r["id"], r["state"], r["request_hash"], r["exception_reason"]
-            )
-            for r in rows
-        }
-
     async def known_skus(self, wanted: Iterable[str]) -> set[str]:
         asked = sorted(set(wanted))
         if not asked:
             return set()
         return {r["sku"] for r in await self.raw.fetch(_PG_KNOWN, asked)}
 
-    async def take(self, want: Mapping[str, int], now: datetime) -> dict[str, list[Availability]]:
-        if not want:
-            return {}
+    async def claim(
+        self, keys: Sequence[str], want: Mapping[str, int], now: datetime
+    ) -> tuple[dict[str, KnownOrder], Held]:
+        # One round trip: the key lookup rides in the take's statement.
         wanted = sorted(want)
-        records = await self.raw.fetch(_PG_TAKE, wanted, [want[s] for s in wanted], now)
-        held: dict[str, list[Availability]] = {}
+        records = await self.raw.fetch(
+            _PG_CLAIM, wanted, [want[s] for s in wanted], now, list(keys)
+        )
+        found: dict[str, KnownOrder] = {}
+        held: Held = {}
         for r in records:
-            held.setdefault(r["sku"], []).append(
-                Availability(r["location"], r["qty"], r["walk_rank"])
-            )
-        return held
+            if r["idempotency_key"] is not None:
+                found[r["idempotency_key"]] = KnownOrder(
+                    r["id"], r["state"], r["request_hash"], r["exception_reason"]
+                )
+            else:
+                held.setdefault(r["sku"], []).append(
+                    Availability(r["location"], r["qty"], r["walk_rank"])
+                )
+        return found, held
 
     async def give_back(self, units: Sequence[tuple[str, str, int]], now: datetime) -> None:
         if units:

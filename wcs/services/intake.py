@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, Literal
 
+import asyncpg
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -42,7 +43,7 @@ from wcs.errors import IdempotencyConflict, InsufficientStock, WcsError
 from wcs.i18n.negotiation import country_language
 from wcs.ids import new_id
 from wcs.notify.queue import notify_rows
-from wcs.persistence.db import DatabaseUnavailable, reporting_outages
+from wcs.persistence.db import DatabaseUnavailable, is_outage, reporting_outages
 from wcs.persistence.intake_store import (
     BatchRows,
     IntakeStore,
@@ -50,7 +51,6 @@ from wcs.persistence.intake_store import (
     PgIntakeStore,
     SqlIntakeStore,
     TakeRaced,
-    is_outage,
 )
 from wcs.persistence.orders import event_row, state_message
 from wcs.persistence.outbox import OutboxMessage, message
@@ -306,35 +306,38 @@ async def intake_batch(
     """
     now = utcnow()
     outcomes: list[Outcome | None] = [None] * len(subs)
-    found = await store.existing(sorted({s.key for s in subs}))
     first: dict[str, int] = {}  # key -> the submission of this batch that answers it
-    fresh: list[int] = []
     for i, sub in enumerate(subs):
-        if sub.key in found:
-            outcomes[i] = _replay(sub, found[sub.key])
-        elif sub.key not in first:
-            first[sub.key] = i
-            fresh.append(i)
+        first.setdefault(sub.key, i)
+    heads = sorted(first.values())
 
-    wanted = {sku for i in fresh for sku, _ in subs[i].order.lines}
+    wanted = {sku for i in heads for sku, _ in subs[i].order.lines}
     known = sku_cache if sku_cache is not None else set()
     if not wanted <= known:
         known = known | await store.known_skus(wanted - known)
         if sku_cache is not None:
             sku_cache.update(known)
-    examined = {i: _examine(subs[i].order, known) for i in fresh}
-    problems = {i: examined[i].problems for i in fresh}
-    valid = [i for i in fresh if not problems[i]]
-
+    examined = {i: _examine(subs[i].order, known) for i in heads}
+    problems = {i: examined[i].problems for i in heads}
     demand = {
         i: [LineDemand(n, sku, qty) for n, (sku, qty) in enumerate(subs[i].order.lines, start=1)]
-        for i in valid
+        for i in heads
+        if not problems[i]
     }
     want: dict[str, int] = {}
-    for i in valid:
-        for line in demand[i]:
+    for lines in demand.values():
+        for line in lines:
             want[line.sku] = want.get(line.sku, 0) + line.qty
-    held = await store.take(want, now)
+    # Stock is taken before the keys are known to be new (one round trip for both):
+    # a replay's units are given back with the rest nobody could use.
+    found, held = await store.claim(sorted(first), want, now)
+    fresh = []
+    for i in heads:
+        if subs[i].key in found:
+            outcomes[i] = _replay(subs[i], found[subs[i].key])
+        else:
+            fresh.append(i)
+    valid = [i for i in fresh if i in demand]
     plans, leftover = distribute([demand[i] for i in valid], held)
     await store.give_back(leftover, now)
     plan_of = dict(zip(valid, plans, strict=True))
@@ -438,7 +441,8 @@ async def commit_batch(
                         store, topics, subs, shortage=shortage, sku_cache=sku_cache
                     )
         except Exception as exc:
-            if is_outage(exc):
+            # asyncpg's InterfaceError: the kept connection was closed under us.
+            if is_outage(exc) or isinstance(exc, asyncpg.InterfaceError):
                 raise DatabaseUnavailable(
                     f"database unreachable or failing ({type(exc).__name__}); "
                     "check that PostgreSQL is running and WCS_DATABASE_URL is right"

@@ -148,6 +148,10 @@ async def test_same_key_twice_in_one_batch_is_one_order(engine: AsyncEngine) -> 
     assert isinstance(again, IntakeResult) and not again.created
     assert again.order_id == first.order_id
     assert isinstance(other, IdempotencyConflict)
+    async with IntakeDesk(engine, TOPICS) as desk:  # a later batch: a replay from the table
+        later = await desk.submit(sub("k1", [("SKU-1", 2)]))
+    assert not later.created and later.order_id == first.order_id
+    await reconcile(engine)  # the replay's units, taken with its batch, went back
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(orders)) == 1
         assert await conn.scalar(select(func.sum(stock.c.reserved))) == 2
@@ -192,7 +196,7 @@ async def test_pg_take_chooses_piles_as_the_domain_rule(pg_engine: AsyncEngine) 
                     " VALUES ('TAKE-1', $1, $2, 0, now())",
                     list(zip(codes, piles, strict=False)),
                 )
-                held = await PgIntakeStore(raw).take({"TAKE-1": need}, utcnow())
+                _, held = await PgIntakeStore(raw).claim([], {"TAKE-1": need}, utcnow())
                 got = sorted((a.location, a.available) for a in held.get("TAKE-1", []))
                 expected = take(
                     min(need, sum(piles)),
