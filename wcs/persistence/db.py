@@ -165,3 +165,16 @@ def is_outage(exc: BaseException) -> bool:
             return True
         cause = cause.__cause__ or cause.__context__
     return False
+
+
+async def connection_broken(conn: AsyncConnection) -> bool:
+    """Whether a connection kept from one unit of work to the next must be replaced
+    (the database restarted, the network dropped)."""
+    if conn.closed or conn.invalidated:
+        return True
+    try:
+        raw = (await conn.get_raw_connection()).driver_connection
+    except Exception:
+        return True
+    is_closed = getattr(raw, "is_closed", None)  # asyncpg; aiosqlite has no such state
+    return bool(is_closed()) if callable(is_closed) else False

@@ -26,10 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcs.domain.reservation import Availability, take
 from wcs.errors import Conflict
-from wcs.persistence.inventory import RESERVABLE_ZONE
+from wcs.persistence.inventory import RESERVABLE_ZONE, TAKE, availability
 from wcs.persistence.tables import (
     alerts,
-    locations,
     notify_requests,
     order_events,
     order_lines,
@@ -106,33 +105,6 @@ _BY_KEYS = select(
     orders.c.exception_reason,
 ).where(orders.c.idempotency_key.in_(bindparam("keys", expanding=True)))
 _KNOWN = select(skus.c.sku).where(skus.c.sku.in_(bindparam("wanted", expanding=True)))
-_PILES = (
-    select(
-        stock.c.sku,
-        stock.c.location,
-        (stock.c.on_hand - stock.c.reserved).label("available"),
-        (locations.c.aisle * 10_000 + locations.c.bay).label("walk_rank"),
-    )
-    .join(locations, locations.c.code == stock.c.location)
-    .where(
-        and_(
-            stock.c.sku.in_(bindparam("wanted", expanding=True)),
-            stock.c.on_hand > stock.c.reserved,
-            locations.c.zone == RESERVABLE_ZONE,
-        )
-    )
-)
-_ADD_RESERVED = (
-    update(stock)
-    .where(
-        and_(
-            stock.c.sku == bindparam("b_sku"),
-            stock.c.location == bindparam("b_location"),
-            stock.c.on_hand - stock.c.reserved >= bindparam("b_qty"),
-        )
-    )
-    .values(reserved=stock.c.reserved + bindparam("b_qty"), updated_at=bindparam("b_now"))
-)
 _GIVE_BACK = (
     update(stock)
     .where(and_(stock.c.sku == bindparam("b_sku"), stock.c.location == bindparam("b_location")))
@@ -170,9 +142,7 @@ class SqlIntakeStore:
     async def take(self, want: Mapping[str, int], now: datetime) -> Held:
         if not want:
             return {}
-        piles: dict[str, list[Availability]] = {sku: [] for sku in want}
-        for row in await self.conn.execute(_PILES, {"wanted": sorted(want)}):
-            piles[row.sku].append(Availability(row.location, int(row.available), row.walk_rank))
+        piles = await availability(self.conn, want)
         held: dict[str, list[Availability]] = {}
         updates: list[dict[str, Any]] = []
         for sku, need in want.items():
@@ -182,7 +152,7 @@ class SqlIntakeStore:
                 held.setdefault(sku, []).append(Availability(location, qty, ranks[location]))
                 updates.append({"b_sku": sku, "b_location": location, "b_qty": qty, "b_now": now})
         for params in updates:
-            if (await self.conn.execute(_ADD_RESERVED, params)).rowcount != 1:
+            if (await self.conn.execute(TAKE, params)).rowcount != 1:
                 raise TakeRaced(f"stock of {params['b_sku']} changed while reserving; try again")
         return held
 

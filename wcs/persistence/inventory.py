@@ -51,7 +51,7 @@ _AVAILABLE = (
         )
     )
 )
-_TAKE = (
+TAKE = (
     update(stock)
     .where(
         and_(
@@ -79,7 +79,7 @@ async def availability(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, 
 async def _apply(conn: AsyncConnection, order_id: str, plan: Plan, now: datetime) -> bool:
     for alloc in plan.allocations:
         result = await conn.execute(
-            _TAKE,
+            TAKE,
             {"b_sku": alloc.sku, "b_location": alloc.location, "b_qty": alloc.qty, "b_now": now},
         )
         if result.rowcount != 1:

@@ -2,10 +2,10 @@
 
 An order that arrives while a batch is being committed waits for the next one, and
 the next one takes every order that waited (group commit, as the controller does for
-scans). A batch costs a few round trips whatever its size: one to look up its
-idempotency keys, one to take stock for its total demand per SKU (one atomic
-statement on PostgreSQL, see ``wcs.persistence.intake_store``), one to write every
-row of every order, and the commit. A SKU that every order wants (a flash sale) is
+scans). A batch costs four round trips whatever its size: BEGIN; one statement that
+looks up its idempotency keys and takes stock for its total demand per SKU (atomic on
+PostgreSQL, see ``wcs.persistence.intake_store``); one that writes every row of every
+order; COMMIT. A SKU that every order wants (a flash sale) is
 updated once per batch, so its row lock is held by one batch at a time instead of
 queueing every order behind it. The units a batch holds are then shared among its
 orders in arrival order, each all or nothing (``wcs.domain.reservation.distribute``);
@@ -43,7 +43,12 @@ from wcs.errors import IdempotencyConflict, InsufficientStock, WcsError
 from wcs.i18n.negotiation import country_language
 from wcs.ids import new_id
 from wcs.notify.queue import notify_rows
-from wcs.persistence.db import DatabaseUnavailable, is_outage, reporting_outages
+from wcs.persistence.db import (
+    DatabaseUnavailable,
+    connection_broken,
+    is_outage,
+    reporting_outages,
+)
 from wcs.persistence.intake_store import (
     BatchRows,
     IntakeStore,
@@ -608,17 +613,6 @@ class IntakeDesk:
                 conn, self.topics, subs, shortage=self.shortage, sku_cache=self._skus
             )
         except BaseException:
-            if self._conn is not None and await _broken(self._conn):
+            if self._conn is not None and await connection_broken(self._conn):
                 await self._drop_connection()
             raise
-
-
-async def _broken(conn: AsyncConnection) -> bool:
-    if conn.closed or conn.invalidated:
-        return True
-    try:
-        raw = (await conn.get_raw_connection()).driver_connection
-    except Exception:
-        return True
-    is_closed = getattr(raw, "is_closed", None)  # asyncpg; aiosqlite has no such state
-    return bool(is_closed()) if callable(is_closed) else False
