@@ -12,6 +12,7 @@ from api import problems
 from api.deps import TokenCache
 from api.guards import RequestGuards
 from api.live import run_monitoring
+from api.metrics import INTAKE_BATCH
 from api.routes import (
     aftersales,
     backorders,
@@ -66,13 +67,18 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
                 relay = await stack.enter_async_context(OutboxRelay(engine, settings.mqtt))
             app.state.relay = relay
             app.state.wake_relay = relay.wake if relay else (lambda: None)
+
+            def committed(size: int) -> None:
+                INTAKE_BATCH.observe(size)
+                app.state.wake_relay()  # the batch's messages are in the outbox
+
             app.state.intake = await stack.enter_async_context(
                 IntakeDesk(
                     engine,
                     app.state.topics,
                     batch_max=settings.intake.batch_max,
                     shortage=settings.intake.shortage,
-                    on_committed=lambda: app.state.wake_relay(),
+                    on_committed=committed,
                 )
             )
             app.state.carrier_desk = await stack.enter_async_context(

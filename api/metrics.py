@@ -8,6 +8,11 @@ API_ERRORS = Counter("wcs_api_errors_total", "Error responses by status", ["stat
 ORDERS_SUBMITTED = Counter(
     "wcs_orders_submitted_total", "Orders accepted at intake by resulting state", ["state"]
 )
+INTAKE_BATCH = Histogram(
+    "wcs_intake_batch_orders",
+    "Orders committed together in one intake transaction (group commit)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 REQUEST_SECONDS = Histogram(
     "wcs_api_request_seconds",
     "API request latency",

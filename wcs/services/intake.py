@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -515,13 +515,14 @@ class IntakeDesk:
         *,
         batch_max: int = 256,
         shortage: Shortage = "backorder",
-        on_committed: Any = None,
+        on_committed: Callable[[int], None] | None = None,
     ) -> None:
         self.engine = engine
         self.topics = topics
         self.batch_max = batch_max
         self.shortage: Shortage = shortage
-        self.on_committed = on_committed  # called after each commit (wakes the relay)
+        # Called with the batch's size after each commit (metrics; wakes the relay).
+        self.on_committed = on_committed
         self.stats = DeskStats()
         self._waiting: list[tuple[Submission, asyncio.Future[Outcome]]] = []
         self._wake = asyncio.Event()
@@ -600,7 +601,7 @@ class IntakeDesk:
         self.stats.orders += len(batch)
         self.stats.largest = max(self.stats.largest, len(batch))
         if self.on_committed is not None:
-            self.on_committed()
+            self.on_committed(len(batch))
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():  # the request may have been given up meanwhile
                 future.set_result(outcome)

@@ -220,6 +220,7 @@ async def test_no_oversell_under_200_concurrent_orders(pg_api: Served) -> None:
     """200 concurrent requests for a SKU with 50 units: exactly 50 reserved."""
     async with pg_api.client(limits=httpx.Limits(max_connections=200)) as client:
         await seed(client, {"HOT": [("A-01-01-1", 20), ("A-03-05-1", 30)]})
+        before = await batch_metrics(client)
 
         async def one(i: int) -> str:
             r = await client.post(
@@ -236,3 +237,19 @@ async def test_no_oversell_under_200_concurrent_orders(pg_api: Served) -> None:
         inv = (await client.get("/api/v1/inventory/HOT")).json()
         assert (inv["on_hand"], inv["reserved"], inv["available"]) == (50, 50, 0)
         assert all(loc["reserved"] <= loc["on_hand"] for loc in inv["locations"])
+        # Committed in batches, and /metrics says how large they were.
+        after = await batch_metrics(client)
+        assert after[0] - before[0] == 200  # orders
+        assert after[1] - before[1] < 200  # in fewer transactions
+
+
+async def batch_metrics(client: httpx.AsyncClient) -> tuple[float, float]:
+    """(orders, batches) committed by intake so far, from /metrics."""
+    values = {}
+    for line in (await client.get("/metrics")).text.splitlines():
+        if line.startswith(("wcs_intake_batch_orders_sum", "wcs_intake_batch_orders_count")):
+            name, value = line.split()
+            values[name] = float(value)
+    return values.get("wcs_intake_batch_orders_sum", 0.0), values.get(
+        "wcs_intake_batch_orders_count", 0.0
+    )
