@@ -5,6 +5,7 @@
 coil ``n-1``                  slot light on/off (host)
 holding ``0``                 host heartbeat; no change for ``heartbeat_timeout_s``
                               (default 10 s) and the panel switches every light off
+holding ``1``                 panel message: 0 none, 1 "controller offline" (host)
 holding ``100 + n-1``         displayed quantity 0-9999 (host)
 holding ``200 + n-1``         colour 1 green, 2 red, 3 blue, 4 yellow, 5 white;
                               +256 blink (host)
@@ -144,6 +145,12 @@ class PtlSim(ModbusSim):
     def lit(self) -> dict[int, SlotView]:
         """Slots lit now, by slot number."""
         return {n: self.slot(n) for n in range(1, self.slots + 1) if self.image.coils[n - 1]}
+
+    @property
+    def message(self) -> int:
+        """What the host asked the display to say: 0 nothing, 1 controller offline."""
+        value: int = self.image.holding[1]
+        return value
 
     @property
     def heartbeat(self) -> int:

@@ -32,7 +32,15 @@ from drivers.options import DriverOptions
 from drivers.outbox import Outbox, Outgoing
 from drivers.stats import DriverCounters
 from wcs.contract import Ack, Command, DeviceStatus, Topics
-from wcs.contract.payloads import DeviceKind, Payload, Zone, dlq_for, parse_command
+from wcs.contract.payloads import (
+    ControllerStatus,
+    DeviceKind,
+    Payload,
+    Zone,
+    dlq_for,
+    parse_command,
+    parse_payload,
+)
 from wcs.errors import ValidationFailed
 from wcs.ids import new_id
 from wcs.logs import get_logger
@@ -56,6 +64,7 @@ class MqttBridge:
         accepts: Iterable[str] = (),
         options: DriverOptions | None = None,
         counters: DriverCounters | None = None,
+        watch_controllers: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.topics = topics
@@ -79,6 +88,18 @@ class MqttBridge:
         self._closing = False
         self._status_topic = topics.dev_status(device_id)
         self._ack_topic = topics.dev_ack(device_id)
+        # Controller presence (retained controller/{instance}/status): which instances
+        # are online; ``controllers_changed`` is set when whether any is online changes.
+        self.watch_controllers = watch_controllers
+        self.controllers: dict[str, str] = {}
+        self.controllers_changed = asyncio.Event()
+
+    @property
+    def controller_online(self) -> bool | None:
+        """Whether any controller is online; None before any has been heard of."""
+        if not self.controllers:
+            return None
+        return any(state == "online" for state in self.controllers.values())
 
     # --- what drivers call ---------------------------------------------------------
 
@@ -145,6 +166,9 @@ class MqttBridge:
     def _on_message(self, topic: str, payload: bytes) -> None:
         try:
             info = self.topics.parse(topic)
+            if info.kind == "controller_status" and info.name is not None:
+                self._on_controller(info.name, payload)
+                return
             if info.kind != "cmd" or info.device_id != self.device_id or info.name is None:
                 raise ValidationFailed(f"topic {topic!r} is not a command for {self.device_id}")
             command = parse_command(info.name, payload)
@@ -173,6 +197,22 @@ class MqttBridge:
             return
         self.counters.commands += 1
         self._remember(command.cmd_id, None)
+
+    def _on_controller(self, instance: str, payload: bytes) -> None:
+        before = self.controller_online
+        if not payload:  # a cleared retained message: that instance is gone for good
+            self.controllers.pop(instance, None)
+        else:
+            try:
+                self.controllers[instance] = parse_payload(ControllerStatus, payload).state
+            except ValidationFailed as exc:
+                self.log.warning(
+                    "controller status unreadable", instance=instance, error=exc.message
+                )
+                return
+        if self.controller_online != before:
+            self.log.info("controller presence changed", online=self.controller_online)
+            self.controllers_changed.set()
 
     # --- connection ------------------------------------------------------------------
 
@@ -231,6 +271,8 @@ class MqttBridge:
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await client.subscribe(self.topics.device_commands(self.device_id), qos=1)
+        if self.watch_controllers:
+            await client.subscribe(self.topics.all_controller_statuses(), qos=1)
         self.outbox.rewind()
         self.connected.set()
         if self._status is not None:

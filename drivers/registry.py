@@ -50,6 +50,8 @@ def build_driver(
         zone=device.zone,
         accepts=accepts[device.kind],
         options=options,
+        # PTL panels show on their display when no controller is online.
+        watch_controllers=device.kind == "ptl",
     )
     match device:
         case ScannerDevice():

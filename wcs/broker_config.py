@@ -16,7 +16,8 @@ Accounts (the topic root is ``wcs/v1/{site}``):
 
 =================  ==============================================================
 ``controller``     reads every device's events, acks and statuses; writes commands,
-                   order states, alerts and dead letters (the outbox relay too)
+                   order states, alerts and dead letters (the outbox relay too) and
+                   its presence (``controller/+/status``, which every account reads)
 ``api``            reads order states, statuses and alerts (live feed); writes what
                    its outbox relay sends: order states, alerts, commands
 ``drivers``        the ``wcs drivers`` host: publishes events, statuses, acks and
@@ -145,12 +146,14 @@ def accounts_for(floor: Floor) -> tuple[Account, ...]:
         Rule("readwrite", f"{t.root}/order/+/state"),
         Rule("write", f"{t.root}/alert/#"),
         Rule("write", t.dlq()),
+        Rule("readwrite", t.all_controller_statuses()),
     )
     api = (
         Rule("readwrite", f"{t.root}/order/+/state"),
         Rule("readwrite", f"{t.root}/alert/#"),
         Rule("read", f"{dev}/+/status"),
         Rule("write", f"{dev}/+/cmd/#"),
+        Rule("read", t.all_controller_statuses()),
     )
     drivers = (
         Rule("write", f"{dev}/+/evt/#"),
@@ -158,6 +161,7 @@ def accounts_for(floor: Floor) -> tuple[Account, ...]:
         Rule("write", f"{dev}/+/ack"),
         Rule("read", f"{dev}/+/cmd/#"),
         Rule("write", t.dlq()),
+        Rule("read", t.all_controller_statuses()),
     )
     monitor = (Rule("read", f"{t.root}/#"),)
     accounts = [
@@ -177,6 +181,7 @@ def accounts_for(floor: Floor) -> tuple[Account, ...]:
                     Rule("write", f"{own}/status"),
                     Rule("write", f"{own}/ack"),
                     Rule("read", f"{own}/cmd/#"),
+                    Rule("read", t.all_controller_statuses()),
                 ),
                 device_id=device.id,
             )

@@ -2,6 +2,8 @@
 
 coil      0+(n-1)    slot n light on/off                    host
 holding   0          heartbeat (panel blanks after 10 s)    host
+holding   1          panel message: 0 none, 1 controller    host
+                     offline (shown on the display)
 holding   100+(n-1)  slot n quantity shown, 0-9999          host
 holding   200+(n-1)  slot n colour (1..5), +256 = blink     host
 input     0          number of slots                        panel
@@ -16,6 +18,9 @@ from dataclasses import dataclass
 
 COIL_LIGHT = 0
 HR_HEARTBEAT = 0
+HR_MESSAGE = 1
+MESSAGE_NONE = 0
+MESSAGE_CONTROLLER_OFFLINE = 1
 HR_QTY = 100
 HR_COLOR = 200
 IR_SLOT_COUNT = 0

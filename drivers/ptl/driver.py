@@ -9,6 +9,10 @@ link was down are still sent (a panel that restarted, its counters back near zer
 gets a new baseline instead). A heartbeat in holding register 0 keeps the panel lit;
 without it the panel blanks itself after 10 s, so a dead host never leaves stale
 lights on the floor.
+
+While no controller is online (their retained presence, ``controller/+/status``) the
+panel shows "controller offline" (holding register 1) and its lights are put out:
+nobody picks to lights no controller will confirm. The message goes when one is back.
 """
 
 from __future__ import annotations
@@ -67,8 +71,24 @@ class PtlDriver(Driver):
             {
                 f"{self.device_id}/poll": self._poll_loop(),
                 f"{self.device_id}/heartbeat": self._heartbeat_loop(),
+                f"{self.device_id}/controller": self._controller_loop(),
             }
         )
+
+    async def _controller_loop(self) -> None:
+        """Show "controller offline" on the panel while no controller is online."""
+        shown: int | None = None
+        while True:
+            online = self.bridge.controller_online
+            wanted = codec.MESSAGE_CONTROLLER_OFFLINE if online is False else codec.MESSAGE_NONE
+            if wanted != shown:
+                if wanted == codec.MESSAGE_CONTROLLER_OFFLINE:
+                    await self.hub.write_coils(self.unit, codec.COIL_LIGHT, [False] * self.span)
+                await self.hub.write_register(self.unit, codec.HR_MESSAGE, wanted)
+                self.log.info("panel message", controller_offline=bool(wanted))
+                shown = wanted
+            self.bridge.controllers_changed.clear()
+            await self.bridge.controllers_changed.wait()
 
     async def _poll_loop(self) -> None:
         while True:

@@ -67,8 +67,11 @@ def test_device_accounts_see_only_their_own_topics() -> None:
         ("write", f"{root}/status"),
         ("write", f"{root}/ack"),
         ("read", f"{root}/cmd/#"),
+        # Every account may read the controllers' presence (PTL panels show it).
+        ("read", "wcs/v1/wh9/controller/+/status"),
     }
     controller = {(r.access, r.topic) for r in accounts["controller"].rules}
+    assert ("readwrite", "wcs/v1/wh9/controller/+/status") in controller
     assert ("read", "wcs/v1/wh9/dev/+/evt/#") in controller
     assert ("write", "wcs/v1/wh9/dev/+/cmd/#") in controller
     assert not any(r.access != "read" for r in accounts["monitor"].rules)

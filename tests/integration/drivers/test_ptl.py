@@ -152,3 +152,52 @@ async def test_panel_with_too_few_slots_is_a_fault(
         async with running(make_driver(panel(regs.port), mqtt_endpoint, site)):
             fault = await watch.status("ptl-a", "fault")
     assert "reports 4 slots" in fault["detail"]
+
+
+async def _presence(mqtt: MqttEndpoint, site: str, instance: str, state: str) -> None:
+    from wcs.contract.payloads import ControllerStatus
+    from wcs.contract.topics import Topics
+    from wcs.mqtt.client import make_client
+
+    payload = ControllerStatus(state=state, instance=instance).to_json()  # type: ignore[arg-type]
+    async with make_client(mqtt) as client:
+        await client.publish(Topics(site).controller_status(instance), payload, qos=1, retain=True)
+
+
+async def _until(regs: Registers, address: int, value: int, limit_s: float = 10.0) -> None:
+    async with asyncio.timeout(limit_s):
+        while await regs.get(1, HOLDING, address) != [value]:
+            await asyncio.sleep(0.02)
+
+
+async def test_panel_shows_controller_offline(
+    mqtt_endpoint: MqttEndpoint, site: str, watch: Watch
+) -> None:
+    """The controllers' retained presence: with none online the panel shows "controller
+    offline" (holding register 1) and its lights go out; one back clears the message."""
+    async with modbus_server({1: device_context()}) as regs:
+        await regs.set(1, INPUT, 0, [8])
+        await _presence(mqtt_endpoint, site, "c1", "online")
+        async with running(make_driver(panel(regs.port), mqtt_endpoint, site)):
+            await watch.status("ptl-a", "online")
+            cmd = await watch.command("ptl-a", "light", slot=2, qty=1, color="green", blink=False)
+            assert (await watch.ack("ptl-a", cmd))["ok"] is True
+            await _until(regs, 1, 0)
+            assert await regs.get(1, COILS, 0, 3) == [0, 1, 0]
+
+            await _presence(mqtt_endpoint, site, "c1", "offline")  # as its Last Will says
+            await _until(regs, 1, 1)
+            assert await regs.get(1, COILS, 0, 8) == [0] * 8
+
+            await _presence(mqtt_endpoint, site, "c2", "online")  # another one takes over
+            await _until(regs, 1, 0)
+    await _clear(mqtt_endpoint, site, ("c1", "c2"))
+
+
+async def _clear(mqtt: MqttEndpoint, site: str, instances: tuple[str, ...]) -> None:
+    from wcs.contract.topics import Topics
+    from wcs.mqtt.client import make_client
+
+    async with make_client(mqtt) as client:
+        for instance in instances:
+            await client.publish(Topics(site).controller_status(instance), b"", retain=True)
