@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import problems
+from api import openapi, problems
 from api.deps import TokenCache
 from api.guards import RequestGuards
 from api.live import run_monitoring
@@ -129,6 +129,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.state.relay = None
     app.state.wake_relay = lambda: None
     problems.install(app)
+    openapi.install(app)
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(catalog.router)

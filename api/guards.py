@@ -4,6 +4,7 @@
   a streamed (chunked) body is read here up to the limit and refused past it; a body
   longer than it declared is cut off at the limit. Every one of them is a 413.
   Multipart uploads get their own, larger limit.
+- No NUL character in the path or the query string (422), on every database alike.
 - Media type: a body sent to a JSON endpoint must be ``application/json`` (or a
   ``+json`` type); upload endpoints take ``multipart/form-data``.
 """
@@ -60,7 +61,16 @@ class RequestGuards:
         self.upload_paths = [re.compile(p) for p in upload_paths]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in BODY_METHODS:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"] or b"%00" in scope["query_string"].lower():
+            # No id, name or filter holds a NUL; PostgreSQL could not even compare one.
+            await _send_problem(
+                send, 422, "Unprocessable content", "the URL holds a NUL character", "nul"
+            )
+            return
+        if scope["method"] not in BODY_METHODS:
             await self.app(scope, receive, send)
             return
         headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}

@@ -9,10 +9,12 @@ Without them an integer past 2^63 reached the database driver (SQLite raised
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated
 
 from fastapi import Path
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 from wcs.domain.text import check_name, check_text
 
@@ -35,7 +37,10 @@ ShipmentId = Annotated[str, _key("shipment", 40)]
 ReturnId = Annotated[str, _key("return", 40)]
 RouteId = Annotated[str, _key("route", 40)]
 CourierId = Annotated[str, _key("courier", 64)]
-TrackingNo = Annotated[str, Path(min_length=1, max_length=64, description="tracking number")]
+TrackingNo = Annotated[
+    str,
+    Path(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="tracking number"),
+]
 NotificationId = Annotated[int, _number("notification")]
 FeedbackId = Annotated[int, _number("feedback entry")]
 AlertId = Annotated[int, _number("alert")]
@@ -54,3 +59,19 @@ def _text(value: str) -> str:
 # and free text (line breaks allowed, no other control characters).
 NameText = Annotated[str, AfterValidator(_name)]
 FreeText = Annotated[str, AfterValidator(_text)]
+
+
+_NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
+
+
+def _iso_only(value: object) -> object:
+    # Pydantic reads a bare number as a Unix time: in a query string that is a typo,
+    # not a date.
+    if isinstance(value, str) and _NUMBER.fullmatch(value):
+        raise ValueError("write the date as ISO 8601 (2026-12-06, 2026-12-06T08:00:00Z)")
+    return value
+
+
+# Query dates and times in ISO 8601 only.
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_only)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]

@@ -8,6 +8,7 @@ or extension members such as ``order_id``.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -92,6 +93,28 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for the path templates ``path`` matches."""
+    patterns: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
+        app.state, "method_patterns", None
+    )
+    if patterns is None:
+        patterns = []
+        for template, operations in app.openapi().get("paths", {}).items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            methods = sorted(m.upper() for m in operations if m.upper() in _METHODS)
+            patterns.append((re.compile(regex), methods))
+        app.state.method_patterns = patterns
+    matching = [(regex, methods) for regex, methods in patterns if regex.fullmatch(path)]
+    # A literal path is its own resource (POST .../receipts), even where a template
+    # (GET .../{sku}) would match it too.
+    literal = [methods for regex, methods in matching if "[^/]+" not in regex.pattern]
+    return sorted({m for methods in (literal or [m for _, m in matching]) for m in methods})
+
+
+_METHODS = {"GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD"}
+
+
 def _database_unavailable() -> JSONResponse:
     return problem(
         503,
@@ -129,9 +152,17 @@ def install(app: FastAPI) -> None:
         return problem(422, detail, code="validation", extra={"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return problem(exc.status_code, detail, headers=dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # The router names the methods of the one route it matched; a path has a
+            # route per method, so the answer must name all of them.
+            allowed = allowed_methods(request.app, request.url.path)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+                detail = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+        return problem(exc.status_code, detail, headers=headers)
 
     @app.exception_handler(WcsError)
     async def _domain(_: Request, exc: WcsError) -> JSONResponse:

@@ -148,7 +148,9 @@ class SkuOut(BaseModel):
     sku: str
     name: str
     weight_g: float
-    dims_mm: tuple[int, int, int]
+    # A list, not a tuple: tools that read OpenAPI 3.1 as JSON Schema draft 4 (for
+    # response validation) cannot express a tuple's prefixItems.
+    dims_mm: list[int] = Field(min_length=3, max_length=3, description="length, width, height")
     barcode: str | None
     gtins: list[str] = Field(description="as GTIN-14")
     min_shelf_life_days: int | None
@@ -158,7 +160,7 @@ class LocationIn(_In):
     zone: Literal["pick", "qc", "pack", "outbound", "exception", "returns"]
     aisle: int = Field(ge=1, le=999)
     bay: int = Field(ge=1, le=999)
-    level: int = Field(ge=0, le=99)
+    level: int = Field(ge=0, le=99, strict=True)
 
 
 class LocationOut(LocationIn):

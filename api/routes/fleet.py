@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import EngineDep, require
-from api.params import CourierId, NameText, RouteId, ShipmentId
+from api.params import CourierId, IsoDate, NameText, RouteId, ShipmentId
 from api.problems import problem
 from wcs.errors import ValidationFailed
 from wcs.services.auth import Principal
@@ -86,7 +86,7 @@ class CourierIn(_In):
     )
     depot: LatLon = Field(description="where the shift starts")
     end: LatLon | None = Field(default=None, description="where it ends; default the depot")
-    active: bool = True
+    active: bool = Field(default=True, strict=True)
 
 
 class CourierOut(BaseModel):
@@ -374,7 +374,7 @@ async def read_routes(
     engine: EngineDep,
     planning: PlanningDep,
     _: Dispatcher,
-    date: Annotated[dt.date | None, Query(description="default today")] = None,
+    date: Annotated[IsoDate | None, Query(description="default today")] = None,
 ) -> dict[str, Any]:
     return await day_view(engine, date or planning.today())
 

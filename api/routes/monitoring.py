@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import STAFF, EngineDep, SettingsDep, require
-from api.params import AlertId
+from api.params import AlertId, IsoDateTime
 from wcs.domain.alert_rules import ALERT_CATALOGUE
 from wcs.services.alerting import ack_alert, assign_alert, list_alerts, resolve_alert
 from wcs.services.auth import Principal
@@ -146,9 +146,11 @@ async def read_kpis(
     engine: EngineDep,
     _: Staff,
     start: Annotated[
-        datetime | None, Query(alias="from", description="RFC 3339; default 24 h before 'to'")
+        IsoDateTime | None, Query(alias="from", description="RFC 3339; default 24 h before 'to'")
     ] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="RFC 3339; default now")] = None,
+    end: Annotated[
+        IsoDateTime | None, Query(alias="to", description="RFC 3339; default now")
+    ] = None,
 ) -> dict[str, Any]:
     """KPIs over [from, to) from the event log and floor activity."""
     end = end or utcnow()

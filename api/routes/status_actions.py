@@ -14,16 +14,17 @@ The detail pages need a staff viewer like ``/status``; they are read-only.
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import or_, select
 
 from api.deps import STAFF
 from api.i18n import request_translator
+from api.params import AlertId, NameText
 from api.problems import problem
 from api.routes.status import (
     ViewerRejected,
@@ -52,7 +53,7 @@ HEADER = "x-wcs-action"
 
 class AssignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    assignee: str = Field(min_length=1, max_length=64)
+    assignee: NameText = Field(min_length=1, max_length=64)
 
 
 async def _supervisor(request: Request) -> Principal | Response:
@@ -86,8 +87,8 @@ async def _supervisor(request: Request) -> Principal | Response:
 @router.post("/status/alerts/{alert_id}/{action}")
 async def alert_action(
     request: Request,
-    alert_id: Annotated[int, Path(ge=1)],
-    action: Annotated[str, Path(pattern="^(ack|assign|resolve)$")],
+    alert_id: AlertId,
+    action: Literal["ack", "assign", "resolve"],
 ) -> Any:
     """Acknowledge, assign or resolve an alert from the status page. Roles: supervisor."""
     who = await _supervisor(request)
@@ -97,7 +98,11 @@ async def alert_action(
     if action == "ack":
         result = await ack_alert(engine, alert_id, who.name)
     elif action == "assign":
-        body = AssignIn.model_validate(await request.json())
+        try:
+            body = AssignIn.model_validate_json(await request.body())
+        except ValidationError as exc:  # not JSON, or not {"assignee": "..."}
+            first = exc.errors()[0]
+            return problem(422, f'send {{"assignee": "name"}}: {first["msg"]}')
         result = await assign_alert(engine, alert_id, body.assignee, who.name)
     else:
         result = await resolve_alert(engine, alert_id, who.name)
@@ -122,7 +127,7 @@ async def _viewer(request: Request) -> Response | None:
     return None
 
 
-@router.get("/status/orders/{order_id}")
+@router.get("/status/orders/{order_id}", response_class=HTMLResponse)
 async def order_page(request: Request, order_id: Annotated[str, Path(max_length=40)]) -> Response:
     """One order's timeline, for staff (HTML)."""
     denied = await _viewer(request)
@@ -153,7 +158,7 @@ async def order_page(request: Request, order_id: Annotated[str, Path(max_length=
     return _html(page)
 
 
-@router.get("/status/devices/{device_id}")
+@router.get("/status/devices/{device_id}", response_class=HTMLResponse)
 async def device_page(request: Request, device_id: Annotated[str, Path(max_length=64)]) -> Response:
     """One device's history, for staff (HTML)."""
     denied = await _viewer(request)

@@ -1,56 +1,77 @@
-"""The whole OpenAPI surface under generated hostile requests (schemathesis).
+"""The whole OpenAPI surface under generated hostile requests: schemathesis with
+``--checks all``, on SQLite and on PostgreSQL.
 
-A real uvicorn server on PostgreSQL (the stricter database: it enforces column
-lengths and integer ranges that SQLite lets through) with the admin token, so the
-authenticated operations are exercised beyond their 401. Every operation gets valid
-(positive) and schema-violating (negative) requests; the checks are: never a 5xx,
-and every error is ``application/problem+json`` with type, title, status and detail.
-(schemathesis' "negative data accepted" check is left out: it takes ``?state=false``
-for a boolean where a query string only ever carries text, so it reports noise.)
-Generation is derandomised: the same requests on every run.
+A real uvicorn server with the admin token (so the authenticated operations are
+exercised beyond their 401) and some data (so requests that name it go past the
+404s). schemathesis runs as its command line does, every phase (examples, coverage,
+fuzzing, stateful) with a bounded number of examples per operation
+(``WCS_SCHEMATHESIS_EXAMPLES``, 10 by default), derandomised: the same requests on
+every run. What may not happen: a server error (ST101), a status code or a content
+type the document does not declare (ST103, ST105), a response that does not match its
+declared schema - every error a ``Problem`` - or any other failure, except three
+kinds the document cannot express, listed in ACCEPTED.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import subprocess
+import sys
 import time
+import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
-import hypothesis
 import pytest
-import requests
-import schemathesis
-from hypothesis import HealthCheck, Phase, given
-from schemathesis.checks import not_a_server_error
-from schemathesis.core.failures import FailureGroup
-from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.conftest import _migrate_once
 from tests.integration.api.conftest import ADMIN, Served, serve
-from tests.integration.persistence.helpers import seed_catalogue
-from wcs.contract.topics import Topics
+from wcs.children import spawn
 from wcs.settings import MqttEndpoint, Settings
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow]
 
-EXAMPLES_PER_MODE = 10
+EXAMPLES = int(os.environ.get("WCS_SCHEMATHESIS_EXAMPLES", "10"))
+# Refusals the OpenAPI document cannot express, so schemathesis reports them:
+ACCEPTED = {
+    # "Schema-valid request rejected": a 422 for a rule across fields or against the
+    # clock (a KPI window over 400 days, planning more than a year ahead, a note needed
+    # when feedback is rejected, a pagination cursor this API never handed out).
+    "ST202",
+    # "Schema-violating request accepted": JSON numbers for floats given as booleans
+    # and the like, which pydantic's lax mode converts; nothing wrong gets stored.
+    "ST201",
+    # "Wrong response to undeclared method": GET .../notifications/preferences reaches
+    # GET .../notifications/{notification_id} and is a 422 for a non-numeric id.
+    "ST204",
+}
 # An endless server-sent event stream: a request to it never completes by design.
-SKIPPED = {("GET", "/api/v1/events/stream")}
+SKIPPED = "/api/v1/events/stream"
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlite", "postgres"])
 def served(
-    pg_only_url: str, pg_engine: AsyncEngine, mqtt_endpoint: MqttEndpoint, site: str
+    request: pytest.FixtureRequest, tmp_path: Path, mqtt_endpoint: MqttEndpoint, site: str
 ) -> Iterator[Served]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path}/wcs.db"
+        _migrate_once(url)
+    else:
+        url = request.getfixturevalue("pg_only_url")
+        request.getfixturevalue("pg_engine")  # emptied
     settings = Settings(
-        database_url=pg_only_url,
+        database_url=url,
         mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
         site=site,
         admin_token=ADMIN,
         embedded_broker=False,
+        notify={"enabled": False},  # type: ignore[arg-type]
     )
     yield from serve(settings)
 
@@ -74,79 +95,62 @@ def problem_failure(status: int, content_type: str, content: bytes) -> str | Non
     return None
 
 
-@dataclass
-class Run:
-    served: Served
-    session: requests.Session
-    headers: dict[str, str]
-    sent: int = 0
+async def seed(client: httpx.AsyncClient) -> None:
+    """A SKU with stock, a location and an order, for requests to find."""
+    sku = {"name": "Mug", "weight_g": 250, "dims_mm": [100, 80, 50]}
+    assert (await client.put("/api/v1/skus/SKU-1", json=sku)).status_code in (200, 201)
+    location = {"zone": "pick", "aisle": 1, "bay": 1, "level": 1}
+    r = await client.put("/api/v1/locations/A-01-01-1", json=location)
+    assert r.status_code in (200, 201), r.text
+    receipt = {"sku": "SKU-1", "location": "A-01-01-1", "qty": 50}
+    assert (await client.post("/api/v1/inventory/receipts", json=receipt)).status_code == 201
+    order = {
+        "external_id": "st-1",
+        "customer": {"name": "Li Wei", "phone": "+86 138 0013 8000", "email": "a@b.cn"},
+        "address": {"line1": "88 Century Ave", "city": "Shanghai", "postal_code": "200120",
+                    "country": "CN"},
+        "lines": [{"sku": "SKU-1", "qty": 1}],
+    }  # fmt: skip
+    assert (await client.post("/api/v1/orders", json=order)).status_code == 201
 
 
-def attack(run: Run, operation: Any, mode: schemathesis.GenerationMode) -> list[str]:
-    """Send one operation's generated requests; the distinct failures they show."""
-    seen: dict[str, str] = {}
-    where = f"{operation.method.upper()} {operation.path} ({mode.value})"
-
-    @given(case=operation.as_strategy(generation_mode=mode))
-    @hypothesis.settings(
-        max_examples=EXAMPLES_PER_MODE,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.explicit, Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    def one(case: schemathesis.Case) -> None:
-        response = case.call(
-            base_url=run.served.base_url, session=run.session, headers=run.headers, timeout=15
-        )
-        run.sent += 1
-        media = (response.headers.get("content-type") or [""])[0]
-        problem = problem_failure(response.status_code, media, response.content)
-        if problem:
-            seen.setdefault(problem, f"{where}: {problem}: {case.as_curl_command()}")
-        try:
-            case.validate_response(response, checks=[not_a_server_error], headers=run.headers)
-        except FailureGroup as exc:
-            first = " ".join(type(f).__name__ for f in exc.exceptions)
-            seen.setdefault(first, f"{where}: {str(exc)[:1500]}")
-
-    try:
-        one()
-    except hypothesis.errors.Unsatisfiable:
-        # Nothing to violate: an operation without parameters or body.
-        assert mode is schemathesis.GenerationMode.NEGATIVE
-    return list(seen.values())
+def run_schemathesis(base_url: str, report: Path) -> tuple[Counter[str], int, str]:
+    """Failures by code, test cases generated, and the output's tail."""
+    cli = Path(sys.executable).with_name("schemathesis")
+    log = report / "output.txt"
+    with log.open("wb") as out:
+        proc = spawn(
+            [str(cli), "run", f"{base_url}/openapi.json", "--checks", "all",
+             "--header", f"Authorization: Bearer {ADMIN}", "--max-examples", str(EXAMPLES),
+             "--generation-deterministic", "--workers", "2", "--request-timeout", "30",
+             "--exclude-path", SKIPPED, "--no-color", "--report", "junit",
+             "--report-junit-path", str(report / "junit.xml")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=report,  # its cache directory goes there, not into the checkout
+        )  # fmt: skip
+        proc.wait(1500)
+    text = log.read_text(errors="replace")
+    found: Counter[str] = Counter()
+    for case in ET.parse(report / "junit.xml").getroot().iter("testcase"):
+        for failure in [*case.iter("failure"), *case.iter("error")]:
+            found[failure.get("message") or failure.get("type") or "?"] += 1
+    generated = re.search(r"(\d+) generated", text)
+    return found, int(generated.group(1)) if generated else 0, text[-6000:]
 
 
-def fuzz(served: Served) -> tuple[list[str], int]:
-    schema = schemathesis.openapi.from_url(f"{served.base_url}/openapi.json")
-    failures: list[str] = []
-    with requests.Session() as session:
-        run = Run(served, session, {"Authorization": f"Bearer {ADMIN}"})
-        for result in schema.get_all_operations():
-            operation = result.ok()
-            if (operation.method.upper(), operation.path) in SKIPPED:
-                continue
-            for mode in (
-                schemathesis.GenerationMode.POSITIVE,
-                schemathesis.GenerationMode.NEGATIVE,
-            ):
-                failures += attack(run, operation, mode)
-    return failures, run.sent
-
-
-async def test_no_server_errors_and_only_problem_details(
-    served: Served, pg_engine: AsyncEngine
+async def test_all_checks_find_no_server_error_and_nothing_undocumented(
+    served: Served, tmp_path: Path
 ) -> None:
-    # Some real data, so requests that name it go past the 404s.
-    await seed_catalogue(pg_engine, Topics(served.settings.site), {"SKU-1": [("A-01-01-1", 5)]})
+    async with served.client() as client:
+        await seed(client)
     started = time.monotonic()
-    failures, sent = await asyncio.to_thread(fuzz, served)
-    elapsed = time.monotonic() - started
-    print(f"schemathesis: {sent} requests in {elapsed:.1f}s")
-    assert sent >= 300
-    assert not failures, "\n\n".join(failures)
+    found, generated, tail = await asyncio.to_thread(run_schemathesis, served.base_url, tmp_path)
+    took = time.monotonic() - started
+    print(f"schemathesis --checks all: {generated} test cases in {took:.0f} s; "
+          f"failures by code {dict(found)} (accepted: {sorted(ACCEPTED)})")  # fmt: skip
+    assert generated >= 500, tail
+    assert set(found) <= ACCEPTED, tail
 
 
 # Inputs generators rarely produce but attackers do: characters PostgreSQL cannot store
