@@ -40,6 +40,7 @@ class Checked:
         return self.value is not None and self.problem is None
 
 
+@functools.lru_cache(maxsize=512)  # pure: intake asks for every order
 def country_known(code: str) -> bool:
     return len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None
 

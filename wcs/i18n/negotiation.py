@@ -11,6 +11,7 @@ source language (English) is the last resort.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -126,6 +127,7 @@ def negotiate(header: str | None) -> str:
     return best_of(accept_language(header))
 
 
+@functools.lru_cache(maxsize=512)  # pure: intake asks for every order
 def country_language(country: str | None) -> str | None:
     """The language a customer in ``country`` most likely reads, as a tag (``de-DE``).
 
