@@ -1,5 +1,8 @@
-"""Simulated conveyor diverter (one decision point): a Modbus TCP PLC with the register
-map of ``mqtt_topics.md``.
+"""Simulated conveyor diverter (one decision point): a Modbus TCP PLC laid out by a
+register map (:mod:`wcs.register_maps`: ``wcs-diverter`` by default, the map of
+``mqtt_topics.md``, or another the floor file names, such as ``sorter-plc``: numbered
+from 1, 32-bit sequence ids and counters low word first, its own status codes, the
+barcode low byte first, a heartbeat coil). In the default map:
 
 =====================  ==========================================================
 holding ``0``          requested lane (host writes it first)
@@ -42,20 +45,19 @@ from types import TracebackType
 from typing import Any, Self
 
 from device_sim.base import Changes, TaskSet, now
-from device_sim.modbus_server import ModbusSim, Table
+from device_sim.modbus_server import Fields, ModbusSim, Table
 from wcs.logs import get_logger
+from wcs.register_maps import SHIPPED, DiverterMap, Reg
 
-BARCODE_BASE = 10
-BARCODE_REGISTERS = 20
-STATUS_OK, STATUS_JAM, STATUS_FAULT = 0, 1, 2
+DEFAULT_MAP = SHIPPED["wcs-diverter"]
 
 
-def barcode_registers(text: str) -> list[int]:
-    """ASCII, two characters per register, high byte first, NUL padded to 40 bytes."""
-    data = text.encode("ascii", "replace")[: BARCODE_REGISTERS * 2].ljust(
-        BARCODE_REGISTERS * 2, b"\0"
-    )
-    return [data[i] << 8 | data[i + 1] for i in range(0, len(data), 2)]
+def barcode_registers(text: str, registers: int = 20, low_first: bool = False) -> list[int]:
+    """ASCII, two characters per register (the first in the high byte, or the low one
+    with ``low_first``), NUL padded; longer codes are cut."""
+    data = text.encode("ascii", "replace")[: registers * 2].ljust(registers * 2, b"\0")
+    pairs = [(data[i], data[i + 1]) for i in range(0, len(data), 2)]
+    return [(b << 8 | a) if low_first else (a << 8 | b) for a, b in pairs]
 
 
 @dataclass(frozen=True)
@@ -94,11 +96,13 @@ class DiverterSim(ModbusSim):
         port: int = 502,
         unit: int = 1,
         options: DiverterOptions | None = None,
+        register_map: DiverterMap | None = None,
     ):
         self.options = options or DiverterOptions()
         super().__init__(
             device_id, host=host, port=port, unit=unit, reply_delay_s=self.options.reply_delay_s
         )
+        m = self.map = register_map or _default_map()
         self.lanes = dict(lanes)
         self.default_lane = default_lane
         self.point = point
@@ -110,11 +114,23 @@ class DiverterSim(ModbusSim):
         self._request = asyncio.Event()
         self._forced: list[int] = []
         self._cursor = 0
-        image = self.image
-        image.holding.update({0: 0, 1: 0})
-        image.input.update({0: 0, 1: 0, 2: 0, 3: STATUS_OK})
-        image.input.update({BARCODE_BASE + i: 0 for i in range(BARCODE_REGISTERS)})
-        image.discrete.update({0: False, 1: False, 2: False})
+        self._arrival_modulo = 1 << (16 * m.arrivals.words)
+        self.status_ok = next(code for code, what in m.status_codes.items() if what is None)
+        self._jam = _code_for(m, "jam")
+        self._fault = _code_for(m, "fault")
+        self.heartbeats = 0
+        f = self.fields = Fields(self.image, m.numbering, m.word_order)
+        for reg in (m.lane, m.request_seq, m.arrivals, m.seq_echo, m.lane_taken):
+            f.declare(reg)
+        f.declare(m.status, value=self.status_ok)
+        for n in range(m.barcode_registers):
+            f.declare(m.barcode.model_copy(update={"address": m.barcode.address + n}))
+        for signal in (m.eye, m.in_position, m.fault_flag):
+            if signal is not None:
+                f.declare(signal)
+        if m.heartbeat is not None:
+            f.declare(m.heartbeat.at)
+        self._seq_seen = 0
 
     # -- scripted behaviour --------------------------------------------------------
 
@@ -132,16 +148,20 @@ class DiverterSim(ModbusSim):
 
     @property
     def status(self) -> int:
-        return self.image.input[3]
+        return self.fields.get(self.map.status)
+
+    @property
+    def arrival_count(self) -> int:
+        return self.fields.get(self.map.arrivals)
 
     def jam(self) -> None:
-        self._set_status(STATUS_JAM)
+        self._set_status(self._jam)
 
     def fault(self) -> None:
-        self._set_status(STATUS_FAULT)
+        self._set_status(self._fault)
 
     def clear(self) -> None:
-        self._set_status(STATUS_OK)
+        self._set_status(self.status_ok)
 
     def force_lane(self, lane: int, count: int = 1) -> None:
         """The next ``count`` totes take ``lane`` whatever the host asked (a sticky flap)."""
@@ -161,13 +181,15 @@ class DiverterSim(ModbusSim):
         return next(d for d in reversed(self.diverts) if d.tote == tote)
 
     def _set_status(self, status: int) -> None:
-        if status != STATUS_OK:
-            self.log.warning(
-                "fault injected", status={STATUS_JAM: "jam", STATUS_FAULT: "fault"}[status]
-            )
-        self.image.input[3] = status
-        self.image.discrete[2] = status != STATUS_OK
+        if status != self.status_ok:
+            self.log.warning("fault injected", status=self.map.status_codes[status])
+        self.fields.set(self.map.status, status)
+        self._signal(self.map.fault_flag, status != self.status_ok)
         self.changes.notify()
+
+    def _signal(self, reg: Reg | None, on: bool) -> None:
+        if reg is not None:
+            self.fields.set(reg, int(on))
 
     # -- PLC logic -----------------------------------------------------------------
 
@@ -175,24 +197,28 @@ class DiverterSim(ModbusSim):
         self.tasks.spawn(self._cycle(), "cycle")
 
     def _on_host_write(self, table: Table, address: int, old: list[Any], new: list[Any]) -> None:
-        if table is not Table.HOLDING or not address <= 1 < address + len(new):
+        m, f = self.map, self.fields
+        if m.heartbeat is not None and f.touches(m.heartbeat.at, table, address, len(new)):
+            self.heartbeats += 1
+        if not f.touches(m.request_seq, table, address, len(new)):
             return
-        index = 1 - address
-        if new[index] == old[index]:
+        seq = f.get(m.request_seq)
+        if seq == self._seq_seen:
             return
+        self._seq_seen = seq
         if self._present is not None:
             self._request.set()
             return
         # Nothing at the eye to divert: acknowledge the request, divert nothing.
-        self.image.input[1] = new[index]
-        self.image.input[2] = 0
-        self.log.warning("route request with no tote at the eye", seq=new[index])
+        f.set(m.seq_echo, seq)
+        f.set(m.lane_taken, 0)
+        self.log.warning("route request with no tote at the eye", seq=seq)
 
     async def _belt_running(self) -> None:
-        await self.changes.wait_for(lambda: self.image.input[3] == STATUS_OK, None)
+        await self.changes.wait_for(lambda: self.status == self.status_ok, None)
 
     async def _cycle(self) -> None:
-        image = self.image
+        m, f = self.map, self.fields
         while True:
             tote, noread = await self._infeed.get()
             if self.options.spacing_s > 0:
@@ -200,13 +226,17 @@ class DiverterSim(ModbusSim):
             await self._belt_running()
             self._request.clear()
             self._present = tote
-            image.discrete[0] = True
-            image.discrete[1] = False
-            image.input[0] = (image.input[0] + 1) & 0xFFFF
-            for i, value in enumerate(barcode_registers("" if noread else tote)):
-                image.input[BARCODE_BASE + i] = value
+            self._signal(m.eye, True)
+            self._signal(m.in_position, False)
+            f.set(m.arrivals, (f.get(m.arrivals) + 1) % self._arrival_modulo)
+            low_first = m.byte_order == "low_first"
+            words = barcode_registers("" if noread else tote, m.barcode_registers, low_first)
+            table, start = f.where(m.barcode)
+            cells = self.image.table(table)
+            for n, value in enumerate(words):
+                cells[start + n] = value
             self.arrivals.append(tote)
-            self.log.info("tote at eye", tote=tote, noread=noread, arrivals=image.input[0])
+            self.log.info("tote at eye", tote=tote, noread=noread, arrivals=f.get(m.arrivals))
             self.changes.notify()
 
             try:
@@ -217,8 +247,8 @@ class DiverterSim(ModbusSim):
                 decided = False
             await self._belt_running()
 
-            requested = image.holding[0] if decided else None
-            seq = image.holding[1] if decided else None
+            requested = f.get(m.lane) if decided else None
+            seq = f.get(m.request_seq) if decided else None
             lane = requested if requested is not None else self.default_lane
             if lane not in self.lanes and lane != self.default_lane:
                 self.log.warning("unknown lane requested; default lane taken", lane=lane)
@@ -230,10 +260,10 @@ class DiverterSim(ModbusSim):
             # Echo, lane taken and the eye clearing change in one step, so a host poll
             # never sees the echo without the lane.
             if seq is not None:
-                image.input[1] = seq
-            image.input[2] = lane
-            image.discrete[1] = True
-            image.discrete[0] = False
+                f.set(m.seq_echo, seq)
+            f.set(m.lane_taken, lane)
+            self._signal(m.in_position, True)
+            self._signal(m.eye, False)
             self._present = None
             divert = Divert(
                 diverter=self.device_id,
@@ -253,6 +283,19 @@ class DiverterSim(ModbusSim):
             for callback in list(self.on_divert):
                 callback(divert)
             self.changes.notify()
+
+
+def _default_map() -> DiverterMap:
+    assert isinstance(DEFAULT_MAP, DiverterMap)
+    return DEFAULT_MAP
+
+
+def _code_for(m: DiverterMap, word: str) -> int:
+    """The status code whose meaning names ``word`` (a jam, a fault)."""
+    for code, what in m.status_codes.items():
+        if what is not None and word in what:
+            return code
+    return next(code for code, what in m.status_codes.items() if what is not None)
 
 
 @dataclass(frozen=True)

@@ -240,6 +240,7 @@ class SimFloor:
                 port=self._port(link.port),
                 unit=link.unit,
                 options=ptl_opts,
+                register_map=self.source.ptl_map(device),
             )
         if isinstance(device, DiverterDevice):
             div_opts = opts.for_device(device.id, opts.diverter)
@@ -254,5 +255,6 @@ class SimFloor:
                 port=self._port(link.port),
                 unit=link.unit,
                 options=div_opts,
+                register_map=self.source.diverter_map(device),
             )
         raise ConfigError(f"no simulator for device kind {device.kind!r}")

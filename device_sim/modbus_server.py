@@ -39,6 +39,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from device_sim.base import Simulator, now, sleep_until
+from wcs.register_maps import Reg
 
 
 class Table(enum.Enum):
@@ -80,6 +81,69 @@ class RegisterImage:
             Table.INPUT: self.input,
         }
         return tables[table]
+
+
+_TABLES = {
+    "coil": Table.COILS,
+    "discrete": Table.DISCRETE_INPUTS,
+    "holding": Table.HOLDING,
+    "input": Table.INPUT,
+}
+
+
+class Fields:
+    """The device's side of its register map: each value by field and slot, kept in the
+    image at the addresses the map gives, words and scale as the map says.
+
+    Written for the simulator on its own (the drivers have their own encoding), so a
+    mistake in one cannot hide by being copied into the other."""
+
+    def __init__(self, image: RegisterImage, numbering: int, word_order: str) -> None:
+        self.image = image
+        self.numbering = numbering
+        self.low_first = word_order == "low_first"
+
+    def where(self, reg: Reg, slot: int = 1) -> tuple[Table, int]:
+        """The table and the first wire address of ``reg`` for ``slot``."""
+        return _TABLES[reg.table], reg.address - self.numbering + reg.stride * (slot - 1)
+
+    def declare(self, reg: Reg, slots: int = 1, value: int = 0) -> None:
+        for slot in range(1, slots + 1):
+            table, address = self.where(reg, slot)
+            for word in range(reg.words):
+                self.image.table(table)[address + word] = False if table in _BIT_TABLES else 0
+            self.set(reg, value, slot)
+
+    def get(self, reg: Reg, slot: int = 1) -> int:
+        table, address = self.where(reg, slot)
+        cells = self.image.table(table)
+        if table in _BIT_TABLES:
+            return int(bool(cells[address]))
+        if reg.words == 1:
+            raw = int(cells[address])
+        else:
+            first, second = int(cells[address]), int(cells[address + 1])
+            high, low = (second, first) if self.low_first else (first, second)
+            raw = high * 65536 + low
+        return raw // reg.scale
+
+    def set(self, reg: Reg, value: int, slot: int = 1) -> None:
+        table, address = self.where(reg, slot)
+        cells = self.image.table(table)
+        if table in _BIT_TABLES:
+            cells[address] = bool(value)
+            return
+        raw = value * reg.scale
+        if reg.words == 1:
+            cells[address] = raw % 65536
+            return
+        high, low = (raw // 65536) % 65536, raw % 65536
+        cells[address], cells[address + 1] = (low, high) if self.low_first else (high, low)
+
+    def touches(self, reg: Reg, table: Table, start: int, count: int, slot: int = 1) -> bool:
+        """Whether a write of ``count`` values at ``start`` in ``table`` reached ``reg``."""
+        where, address = self.where(reg, slot)
+        return where is table and start < address + reg.words and address < start + count
 
 
 def address_runs(addresses: Iterable[int]) -> list[tuple[int, int]]:

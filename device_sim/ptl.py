@@ -1,5 +1,9 @@
-"""Simulated pick-to-light panel: a Modbus TCP server with the register map of
-``mqtt_topics.md`` (0-based wire addresses, slot ``n`` at offset ``n - 1``).
+"""Simulated pick-to-light panel: a Modbus TCP server laid out by a register map.
+
+The map is a named profile (:mod:`wcs.register_maps`): ``wcs-ptl`` by default, the
+map of ``mqtt_topics.md``, or any other the floor file names (``block-ptl``: a block
+of holding registers per slot, numbered from 1, the light as a register, a 32-bit
+confirm counter low word first, a display with one decimal). In the default map:
 
 ============================  ==================================================
 coil ``n-1``                  slot light on/off (host)
@@ -37,15 +41,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from device_sim.base import now
-from device_sim.modbus_server import ModbusSim, Table
+from device_sim.modbus_server import Fields, ModbusSim, Table
+from wcs.register_maps import SHIPPED, PtlMap
 
-COLOURS = {1: "green", 2: "red", 3: "blue", 4: "yellow", 5: "white"}
-BLINK = 0x100
-QTY_BASE = 100
-COLOUR_BASE = 200
-COUNTER_BASE = 100
-CONFIRMED_BASE = 200
-MAX_SLOTS = 100
+DEFAULT_MAP = SHIPPED["wcs-ptl"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,8 @@ class PickerBehaviour:
 
 @dataclass(frozen=True)
 class PtlOptions:
-    heartbeat_timeout_s: float | None = 10.0
+    # "map": as the register map says (10 s for wcs-ptl); None: never blank.
+    heartbeat_timeout_s: float | Literal["map"] | None = "map"
     press_clears_light: bool = True
     hold_s: float = 0.05
     reply_delay_s: float = 0.0
@@ -97,28 +97,37 @@ class PtlSim(ModbusSim):
         port: int = 502,
         unit: int = 1,
         options: PtlOptions | None = None,
+        register_map: PtlMap | None = None,
     ):
         self.options = options or PtlOptions()
         super().__init__(
             device_id, host=host, port=port, unit=unit, reply_delay_s=self.options.reply_delay_s
         )
-        if not 1 <= slots <= MAX_SLOTS:
-            raise ValueError(f"a panel has 1-{MAX_SLOTS} slots, not {slots}")
+        m = self.map = register_map or _default_map()
+        if not 1 <= slots <= m.max_slots:
+            raise ValueError(f"a panel has 1-{m.max_slots} slots, not {slots}")
         self.slots = slots
         self.presses: list[Press] = []
         self.blank_count = 0
         self._last_heartbeat = 0.0
         self._picker_task: asyncio.Task[Any] | None = None
-        image = self.image
-        image.holding[0] = 0
-        image.input[0] = slots
-        for offset in range(slots):
-            image.coils[offset] = False
-            image.discrete[offset] = False
-            image.holding[QTY_BASE + offset] = 0
-            image.holding[COLOUR_BASE + offset] = 1
-            image.input[COUNTER_BASE + offset] = 0
-            image.input[CONFIRMED_BASE + offset] = 0
+        self._off = m.light_values["off"] if m.light_values is not None else 0
+        self._counter_modulo = 1 << (16 * m.confirm_counter.words)
+        f = self.fields = Fields(self.image, m.numbering, m.word_order)
+        if m.heartbeat is not None:
+            f.declare(m.heartbeat.at)
+        if m.slot_count is not None:
+            f.declare(m.slot_count, value=slots)
+        f.declare(m.light, slots, self._off)
+        f.declare(m.qty, slots)
+        if m.color is not None:
+            f.declare(m.color, slots, m.colors["green"])
+        f.declare(m.confirm_counter, slots)
+        f.declare(m.confirm_qty, slots)
+        if m.button is not None:
+            f.declare(m.button, slots)
+        if m.message is not None:
+            f.declare(m.message, value=m.messages["none"])
 
     # -- what the picker sees ------------------------------------------------------
 
@@ -128,23 +137,32 @@ class PtlSim(ModbusSim):
         return slot - 1
 
     def slot(self, slot: int) -> SlotView:
-        offset = self._offset(slot)
-        image = self.image
-        colour = image.holding[COLOUR_BASE + offset]
+        self._offset(slot)
+        m, f = self.map, self.fields
+        light = f.get(m.light, slot)
+        lit = light != self._off
+        blink = m.light_values is not None and light == m.light_values["blink"]
+        colour: str | None = None
+        if m.color is not None:
+            value = f.get(m.color, slot)
+            if m.blink_flag is not None and value >= m.blink_flag:
+                value, blink = value - m.blink_flag, True
+            colour = next((name for name, v in m.colors.items() if v == value), None)
         return SlotView(
             slot=slot,
-            lit=image.coils[offset],
-            qty=image.holding[QTY_BASE + offset],
-            colour=COLOURS.get(colour & 0xFF),
-            blink=bool(colour & BLINK),
-            counter=image.input[COUNTER_BASE + offset],
-            confirmed_qty=image.input[CONFIRMED_BASE + offset],
-            held=image.discrete[offset],
+            lit=lit,
+            qty=f.get(m.qty, slot),
+            colour=colour,
+            blink=blink,
+            counter=f.get(m.confirm_counter, slot),
+            confirmed_qty=f.get(m.confirm_qty, slot),
+            held=bool(f.get(m.button, slot)) if m.button is not None else False,
         )
 
     def lit(self) -> dict[int, SlotView]:
         """Slots lit now, by slot number."""
-        return {n: self.slot(n) for n in range(1, self.slots + 1) if self.image.coils[n - 1]}
+        views = (self.slot(n) for n in range(1, self.slots + 1))
+        return {view.slot: view for view in views if view.lit}
 
     @property
     def message(self) -> int:
@@ -153,8 +171,15 @@ class PtlSim(ModbusSim):
         return value
 
     @property
+    def message(self) -> int:
+        """What the host asked the display to say (the map's message codes; default
+        map: 0 nothing, 1 controller offline)."""
+        return self.fields.get(self.map.message) if self.map.message is not None else 0
+
+    @property
     def heartbeat(self) -> int:
-        return self.image.holding[0]
+        beat = self.map.heartbeat
+        return self.fields.get(beat.at) if beat is not None else 0
 
     @property
     def heartbeat_age_s(self) -> float:
@@ -166,17 +191,20 @@ class PtlSim(ModbusSim):
         self, slot: int, qty: int | None = None, *, by: Literal["script", "picker"] = "script"
     ) -> Press:
         """Latch a press (counter +1, confirmed quantity) and hold the button down."""
-        offset = self._offset(slot)
-        image = self.image
-        confirmed = image.holding[QTY_BASE + offset] if qty is None else qty
-        if not 0 <= confirmed <= 0xFFFF:
+        self._offset(slot)
+        m, f = self.map, self.fields
+        confirmed = f.get(m.qty, slot) if qty is None else qty
+        if not 0 <= confirmed * m.confirm_qty.scale <= 0xFFFF:
             raise ValueError(f"confirmed quantity {confirmed} does not fit a register")
-        counter = (image.input[COUNTER_BASE + offset] + 1) & 0xFFFF
-        image.input[COUNTER_BASE + offset] = counter
-        image.input[CONFIRMED_BASE + offset] = confirmed
-        image.discrete[offset] = True
+        counter = (f.get(m.confirm_counter, slot) + 1) % self._counter_modulo
+        # Counter and quantity change in the same instant: a host reading between
+        # polls never sees one without the other.
+        f.set(m.confirm_counter, counter, slot)
+        f.set(m.confirm_qty, confirmed, slot)
+        if m.button is not None:
+            f.set(m.button, 1, slot)
         if self.options.press_clears_light:
-            image.coils[offset] = False
+            f.set(m.light, self._off, slot)
         press = Press(slot, confirmed, counter, now(), by)
         self.presses.append(press)
         self.log.info("confirm pressed", slot=slot, qty=confirmed, counter=counter, by=by)
@@ -184,7 +212,9 @@ class PtlSim(ModbusSim):
         return press
 
     def release(self, slot: int) -> None:
-        self.image.discrete[self._offset(slot)] = False
+        self._offset(slot)
+        if self.map.button is not None:
+            self.fields.set(self.map.button, 0, slot)
         self.changes.notify()
 
     async def press(
@@ -207,7 +237,8 @@ class PtlSim(ModbusSim):
 
     def set_counter(self, slot: int, value: int) -> None:
         """Preset a confirm counter, as after a long shift (for wrap-around scenarios)."""
-        self.image.input[COUNTER_BASE + self._offset(slot)] = value & 0xFFFF
+        self._offset(slot)
+        self.fields.set(self.map.confirm_counter, value % self._counter_modulo, slot)
         self.changes.notify()
 
     # -- automatic picker ----------------------------------------------------------
@@ -258,21 +289,24 @@ class PtlSim(ModbusSim):
 
     def _start_behaviour(self) -> None:
         self._last_heartbeat = now()
-        if self.options.heartbeat_timeout_s is not None:
-            self.tasks.spawn(self._watchdog(self.options.heartbeat_timeout_s), "watchdog")
+        limit = self.options.heartbeat_timeout_s
+        if limit == "map":
+            limit = self.map.heartbeat.timeout_s if self.map.heartbeat is not None else None
+        if limit is not None and self.map.heartbeat is not None:
+            self.tasks.spawn(self._watchdog(limit), "watchdog")
         if self.options.picker is not None:
             self.start_picker(self.options.picker)
 
     def _on_host_write(self, table: Table, address: int, old: list[Any], new: list[Any]) -> None:
-        if table is Table.HOLDING and address == 0 and old[0] != new[0]:
+        beat = self.map.heartbeat
+        if (
+            beat is not None
+            and old != new
+            and self.fields.touches(beat.at, table, address, len(new))
+        ):
             self._last_heartbeat = now()
-        if table is Table.COILS:
-            for offset, (was, lit) in enumerate(zip(old, new, strict=True), start=address):
-                if lit != was:
-                    view = self.slot(offset + 1)
-                    self.log.debug(
-                        "slot light", slot=offset + 1, lit=lit, qty=view.qty, colour=view.colour
-                    )
+        if old != new:
+            self.log.debug("host write", table=table.value, address=address, values=new)
 
     async def _watchdog(self, limit_s: float) -> None:
         while True:
@@ -280,12 +314,18 @@ class PtlSim(ModbusSim):
             if stale_in > 0:
                 await asyncio.sleep(stale_in)
                 continue
-            if any(self.image.coils.values()):
-                for offset in self.image.coils:
-                    self.image.coils[offset] = False
+            lit = self.lit()
+            if lit:
+                for slot in lit:
+                    self.fields.set(self.map.light, self._off, slot)
                 self.blank_count += 1
                 self.log.warning(
                     "heartbeat lost: panel blanked", silent_s=round(limit_s - stale_in, 3)
                 )
                 self.changes.notify()
             await self.changes.wait()
+
+
+def _default_map() -> PtlMap:
+    assert isinstance(DEFAULT_MAP, PtlMap)
+    return DEFAULT_MAP

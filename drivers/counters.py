@@ -1,7 +1,8 @@
-"""Edge detection on latched 16-bit event counters (PTL confirm presses, tote arrivals).
+"""Edge detection on latched event counters (PTL confirm presses, tote arrivals).
 
-A device counts events in an input register that wraps 65535 -> 0, so a press or an
-arrival is never lost between two polls: the driver emits one event per increment.
+A device counts events in a register that wraps 65535 -> 0 (or in two, 32 bits), so
+a press or an arrival is never lost between two polls: the driver emits one event per
+increment.
 A counter that jumps back by a lot (the device was power-cycled and restarted at 0)
 is taken as a new baseline, not as 65,000 events.
 """
@@ -15,8 +16,8 @@ MODULO = 1 << 16
 MAX_STEP = 1000  # more increments than this between two polls means a reset, not events
 
 
-def counter_delta(old: int, new: int) -> int:
-    return (new - old) % MODULO
+def counter_delta(old: int, new: int, modulo: int = MODULO) -> int:
+    return (new - old) % modulo
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +29,11 @@ class Change:
 class CounterTracker:
     """Remembers the last value of each counter; reports increments since."""
 
-    def __init__(self, baseline: Sequence[int], max_step: int = MAX_STEP) -> None:
-        self._last = [v % MODULO for v in baseline]
+    def __init__(
+        self, baseline: Sequence[int], max_step: int = MAX_STEP, modulo: int = MODULO
+    ) -> None:
+        self.modulo = modulo  # 2**16, or 2**32 for a counter in two registers
+        self._last = [v % modulo for v in baseline]
         self.max_step = max_step
         self.resets = 0
 
@@ -42,12 +46,12 @@ class CounterTracker:
             raise ValueError(f"expected {len(self._last)} counters, got {len(values)}")
         changes: list[Change] = []
         for index, (old, new) in enumerate(zip(self._last, values, strict=True)):
-            delta = counter_delta(old, new)
+            delta = counter_delta(old, new, self.modulo)
             if delta == 0:
                 continue
             if delta > self.max_step:
                 self.resets += 1
             else:
                 changes.append(Change(index, delta))
-            self._last[index] = new % MODULO
+            self._last[index] = new % self.modulo
         return changes

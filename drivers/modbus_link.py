@@ -164,6 +164,14 @@ class ModbusHub:
         )
         return list(response.registers[:count])
 
+    async def read_coils(self, unit: int, address: int, count: int) -> list[bool]:
+        response = await self.call(
+            unit,
+            f"read of coils {address}-{address + count - 1}",
+            lambda c: c.read_coils(address, count=count, device_id=unit),
+        )
+        return [bool(b) for b in response.bits[:count]]
+
     async def read_discrete_inputs(self, unit: int, address: int, count: int) -> list[bool]:
         response = await self.call(
             unit,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from drivers.base import Driver, Resources
 from drivers.bridge import MqttBridge
 from drivers.options import DriverOptions
 from wcs.contract import Topics
+from wcs.errors import ConfigError
 from wcs.floor import (
     Device,
     DiverterDevice,
@@ -14,7 +17,20 @@ from wcs.floor import (
     ScaleDevice,
     ScannerDevice,
 )
+from wcs.register_maps import SHIPPED, DiverterMap, PtlMap
 from wcs.settings import MqttEndpoint
+
+M = TypeVar("M", PtlMap, DiverterMap)
+
+
+def _map(device: PtlDevice | DiverterDevice, given: object, kind: type[M]) -> M:
+    found = given if given is not None else SHIPPED.get(device.register_map)
+    if not isinstance(found, kind):
+        raise ConfigError(
+            f"device {device.id}: register map {device.register_map!r} is not a shipped "
+            f"{device.kind} profile; pass the floor file's definition"
+        )
+    return found
 
 
 def build_driver(
@@ -24,8 +40,13 @@ def build_driver(
     topics: Topics,
     options: DriverOptions | None = None,
     resources: Resources | None = None,
+    register_map: PtlMap | DiverterMap | None = None,
 ) -> Driver:
-    """The driver for ``device``; claims its port (ConfigError when already taken)."""
+    """The driver for ``device``; claims its port (ConfigError when already taken).
+
+    ``register_map``: a PTL panel's or diverter's map as the floor defines it (the
+    floor's :meth:`~wcs.floor.Floor.register_map`); without it, the shipped profile
+    the device names."""
     from drivers.diverter.driver import DiverterDriver
     from drivers.printer.driver import PrinterDriver
     from drivers.ptl.driver import PtlDriver
@@ -64,10 +85,11 @@ def build_driver(
             resources.ports.claim(device.link, device.id)
             return PrinterDriver(device, bridge, options)
         case PtlDevice():
+            ptl_map = _map(device, register_map, PtlMap)
             hub = resources.modbus.acquire(device.link, device.id)
-            return PtlDriver(device, bridge, options, hub)
+            return PtlDriver(device, bridge, options, hub, ptl_map)
         case DiverterDevice():
-            return DiverterDriver(
-                device, bridge, options, resources.modbus.acquire(device.link, device.id)
-            )
+            diverter_map = _map(device, register_map, DiverterMap)
+            hub = resources.modbus.acquire(device.link, device.id)
+            return DiverterDriver(device, bridge, options, hub, diverter_map)
     raise AssertionError(f"no driver for device kind {device.kind!r}")  # pragma: no cover

@@ -22,7 +22,7 @@ from drivers.base import Driver, Resources
 from drivers.options import DriverOptions
 from drivers.registry import build_driver
 from wcs.contract import Topics
-from wcs.floor import Floor, load_floor
+from wcs.floor import DiverterDevice, Floor, PtlDevice, load_floor
 from wcs.logs import get_logger
 from wcs.retry import Reconnect
 from wcs.settings import Settings
@@ -36,7 +36,16 @@ def build_drivers(floor: Floor, settings: Settings, options: DriverOptions) -> l
     resources = Resources()
     return [
         build_driver(
-            device, endpoint=settings.mqtt, topics=topics, options=options, resources=resources
+            device,
+            endpoint=settings.mqtt,
+            topics=topics,
+            options=options,
+            resources=resources,
+            register_map=(
+                floor.register_map(device)
+                if isinstance(device, PtlDevice | DiverterDevice)
+                else None
+            ),
         )
         for device in floor.devices
     ]

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from wcs.errors import ConfigError
+from wcs.register_maps import DEFAULT_MAP, SHIPPED, DiverterMap, PtlMap, RegisterMap
 
 Zone = Literal["pick", "qc", "pack", "outbound", "exception", "returns"]
 DEVICE_ID = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -99,6 +100,8 @@ class PtlDevice(_Device):
     link: ModbusLink
     # slot number (1-based, as printed on the panel) -> location code it lights
     slots: dict[int, str] = Field(min_length=1)
+    # The panel's Modbus register map: a shipped profile or one of register_maps.
+    register_map: str = DEFAULT_MAP["ptl"]
 
 
 class DiverterDevice(_Device):
@@ -108,6 +111,8 @@ class DiverterDevice(_Device):
     # lane number as the PLC knows it -> route name: qc, pack:<station>, outbound, exception
     lanes: dict[int, str] = Field(min_length=1)
     default_lane: int = 0  # lane the PLC takes when no decision arrives in time
+    # The PLC's Modbus register map: a shipped profile or one of register_maps.
+    register_map: str = DEFAULT_MAP["diverter"]
 
     @model_validator(mode="after")
     def _lanes_are_routes(self) -> DiverterDevice:
@@ -148,6 +153,10 @@ class Station(_Strict):
 
 class Floor(_Strict):
     site: str = "wh1"
+    # Register maps of this floor's panels and PLCs, by name, beside the shipped ones.
+    register_maps: dict[Annotated[str, Field(pattern=DEVICE_ID)], RegisterMap] = Field(
+        default_factory=dict
+    )
     devices: list[Device] = Field(default_factory=list)
     stations: list[Station] = Field(default_factory=list)
 
@@ -157,6 +166,12 @@ class Floor(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"device ids used twice: {', '.join(dupes)}")
+        for name in self.register_maps:
+            if name in SHIPPED:
+                raise ValueError(f"register_maps.{name}: a shipped profile has that name")
+        for device in self.devices:
+            if isinstance(device, PtlDevice | DiverterDevice):
+                self._check_map(device)
         known = set(ids)
         for station in self.stations:
             for role in ("scanner", "scale", "printer", "backup_printer"):
@@ -167,6 +182,40 @@ class Floor(_Strict):
                 if panel not in known:
                     raise ValueError(f"station {station.id}: panel {panel!r} is not a device")
         return self
+
+    def _check_map(self, device: PtlDevice | DiverterDevice) -> None:
+        name = device.register_map
+        found = self.register_maps.get(name) or SHIPPED.get(name)
+        if found is None:
+            known = ", ".join(sorted({*SHIPPED, *self.register_maps}))
+            raise ValueError(
+                f"device {device.id}: register_map {name!r} is not defined (known: {known})"
+            )
+        if found.kind != device.kind:
+            raise ValueError(
+                f"device {device.id}: register_map {name!r} is for a {found.kind}, "
+                f"not a {device.kind}"
+            )
+        last = max(device.slots) if isinstance(device, PtlDevice) else 0
+        if isinstance(found, PtlMap) and last > found.max_slots:
+            raise ValueError(
+                f"device {device.id}: slot {last} is past register_map "
+                f"{name!r}, which has {found.max_slots} slots"
+            )
+
+    def register_map(self, device: PtlDevice | DiverterDevice) -> PtlMap | DiverterMap:
+        """The register map ``device`` speaks (checked when the floor was read)."""
+        return self.register_maps.get(device.register_map) or SHIPPED[device.register_map]
+
+    def ptl_map(self, device: PtlDevice) -> PtlMap:
+        found = self.register_map(device)
+        assert isinstance(found, PtlMap)
+        return found
+
+    def diverter_map(self, device: DiverterDevice) -> DiverterMap:
+        found = self.register_map(device)
+        assert isinstance(found, DiverterMap)
+        return found
 
     def device(self, device_id: str) -> Device:
         for device in self.devices:

@@ -1,13 +1,8 @@
-"""Diverter register map and pure helpers (0-based wire addresses).
+"""Diverter PLCs through their register map: pure helpers, no I/O.
 
-holding   0        requested lane number                  host
-holding   1        request sequence id (PLC acts on change) host
-input     0        arrival counter (+1 per tote)          PLC
-input     1        sequence id of the last executed request PLC
-input     2        lane actually taken by the last tote   PLC
-input     3        status: 0 ok, 1 jam, 2 fault           PLC
-input     10-29    tote barcode, 2 ASCII chars/register, high byte first, NUL-padded
-discrete  0/1/2    photo-eye blocked / in position / fault
+The map (:class:`wcs.register_maps.DiverterMap`) says where the lane request, the
+sequence ids, the arrival counter, the status and the tote's barcode live, and in
+which byte order the barcode's characters are packed.
 """
 
 from __future__ import annotations
@@ -15,22 +10,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from drivers.frame import BadFrame
+from wcs.register_maps import DiverterMap, WordOrder
 
-HR_LANE = 0
-HR_SEQ = 1
-IR_ARRIVALS = 0
-IR_SEQ_ECHO = 1
-IR_LANE_TAKEN = 2
-IR_STATUS = 3
-IR_BARCODE = 10
-BARCODE_REGISTERS = 20
 NOREAD = "NOREAD"
-PLC_STATUS = {0: None, 1: "conveyor jam", 2: "diverter fault"}
 
 
-def decode_barcode(registers: Sequence[int]) -> str:
-    """The tote barcode from its registers; an empty read is ``NOREAD``."""
-    raw = b"".join(int(r & 0xFFFF).to_bytes(2, "big") for r in registers)
+def decode_barcode(registers: Sequence[int], byte_order: WordOrder = "high_first") -> str:
+    """The tote barcode from its registers (2 ASCII characters each, NUL-padded); an
+    empty read is ``NOREAD``."""
+    raw = b"".join(
+        int(r & 0xFFFF).to_bytes(2, "big" if byte_order == "high_first" else "little")
+        for r in registers
+    )
     text = raw.split(b"\x00", 1)[0]
     if not text.strip():
         return NOREAD
@@ -39,20 +30,12 @@ def decode_barcode(registers: Sequence[int]) -> str:
     return text.decode("ascii").strip()
 
 
-def encode_barcode(text: str, registers: int = BARCODE_REGISTERS) -> list[int]:
-    raw = text.encode("ascii")
-    if len(raw) > registers * 2:
-        raise ValueError(f"barcode {text!r} is longer than {registers * 2} characters")
-    raw = raw.ljust(registers * 2, b"\x00")
-    return [int.from_bytes(raw[i : i + 2], "big") for i in range(0, len(raw), 2)]
+def next_seq(seq: int, limit: int = 65535) -> int:
+    """Sequence ids run 1..limit; 0 is skipped so a fresh PLC (0) always sees a change."""
+    return seq % limit + 1
 
 
-def next_seq(seq: int) -> int:
-    """Sequence ids run 1..65535; 0 is skipped so a fresh PLC (0) always sees a change."""
-    return seq % 65535 + 1
-
-
-def plc_fault(status: int) -> str | None:
-    if status in PLC_STATUS:
-        return PLC_STATUS[status]
+def plc_fault(m: DiverterMap, status: int) -> str | None:
+    if status in m.status_codes:
+        return m.status_codes[status]
     return f"PLC status {status}"

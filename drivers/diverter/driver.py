@@ -1,11 +1,12 @@
 """Diverter driver: ``evt/arrival`` out, ``cmd/route`` in, over Modbus TCP.
 
-Arrivals come from the PLC's arrival counter (one event per increment; the barcode
-registers name the tote, an unreadable or missed one is ``NOREAD``). A route is the
-handshake of the register map: write the lane, then a new sequence id; the PLC acts
-on the id change and echoes it with the lane the tote actually took. The ack is
-``ok`` only when the echoed lane is the one asked for; otherwise it names the lane
-taken, or says the PLC did not answer in time.
+Every address comes from the PLC's register map (the floor file's ``register_map``;
+see :mod:`wcs.register_maps`). Arrivals come from the PLC's arrival counter (one
+event per increment; the barcode registers name the tote, an unreadable or missed one
+is ``NOREAD``). A route is the handshake of the map: write the lane, then a new
+sequence id; the PLC acts on the id change and echoes it with the lane the tote
+actually took. The ack is ``ok`` only when the echoed lane is the one asked for;
+otherwise it names the lane taken, or says the PLC did not answer in time.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ from drivers.counters import CounterTracker
 from drivers.diverter import codec
 from drivers.frame import BadFrame
 from drivers.modbus_link import ModbusHub
+from drivers.modbus_map import MappedRegisters, heartbeat_loop
 from drivers.options import DriverOptions
 from wcs.contract import ArrivalEvent, Command, RouteCommand
 from wcs.errors import DeviceUnavailable
 from wcs.floor import DiverterDevice
+from wcs.register_maps import DiverterMap
+from wcs.tasks import run_all
 
 
 class DiverterDriver(Driver):
@@ -37,11 +41,15 @@ class DiverterDriver(Driver):
         bridge: MqttBridge,
         options: DriverOptions,
         hub: ModbusHub,
+        register_map: DiverterMap,
     ) -> None:
         super().__init__(device.id, bridge, options)
         self.device = device
         self.hub = hub
-        self.unit = device.link.unit
+        self.map = register_map
+        self.regs = MappedRegisters(
+            hub, device.link.unit, register_map.numbering, register_map.word_order
+        )
         self.seq = 0
         self._tracker: CounterTracker | None = None
 
@@ -51,21 +59,34 @@ class DiverterDriver(Driver):
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[None]:
-        regs = await self.hub.read_input_registers(self.unit, codec.IR_ARRIVALS, 4)
-        (self.seq,) = await self.hub.read_holding_registers(self.unit, codec.HR_SEQ, 1)
+        arrivals, status = await self._arrivals_and_status()
+        self.seq = await self.regs.read(self.map.request_seq)
         if self._tracker is None:  # kept across lost links: no arrival is skipped
-            self._tracker = CounterTracker([regs[codec.IR_ARRIVALS]])
-        self._apply_status(regs[codec.IR_STATUS])
+            modulo = 1 << (16 * self.map.arrivals.words)
+            self._tracker = CounterTracker([arrivals], modulo=modulo)
+        self._apply_status(status)
         yield
 
+    async def _arrivals_and_status(self) -> tuple[int, int]:
+        arrivals, status = await self.regs.read_many(self.map.arrivals, self.map.status)
+        return arrivals, status
+
     def _apply_status(self, status: int) -> None:
-        fault = codec.plc_fault(status)
+        fault = codec.plc_fault(self.map, status)
         if fault:
             self.fault(f"{self.who} at {self.device.point}: {fault}")
         else:
             self.healthy()
 
     async def serve(self) -> None:
+        loops = {f"{self.device_id}/poll": self._poll_loop()}
+        if self.map.heartbeat is not None:
+            loops[f"{self.device_id}/heartbeat"] = heartbeat_loop(
+                self.regs, self.map.heartbeat, self.options.heartbeat_s
+            )
+        await run_all(loops)
+
+    async def _poll_loop(self) -> None:
         while True:
             await self.poll_once()
             await asyncio.sleep(self.device.link.poll_interval_s)
@@ -74,18 +95,16 @@ class DiverterDriver(Driver):
         tracker = self._tracker
         if tracker is None:
             raise DeviceUnavailable(f"{self.who} is not connected")
-        regs = await self.hub.read_input_registers(self.unit, codec.IR_ARRIVALS, 4)
-        self._apply_status(regs[codec.IR_STATUS])
-        changes = tracker.update([regs[codec.IR_ARRIVALS]])
+        arrivals_now, status = await self._arrivals_and_status()
+        self._apply_status(status)
+        changes = tracker.update([arrivals_now])
         if not changes:
             return 0
-        raw = await self.hub.read_input_registers(
-            self.unit, codec.IR_BARCODE, codec.BARCODE_REGISTERS
-        )
+        raw = await self.regs.read_words(self.map.barcode, self.map.barcode_registers)
         try:
-            tote = codec.decode_barcode(raw)
+            tote = codec.decode_barcode(raw, self.map.byte_order)
         except BadFrame as exc:
-            self.bad_frame(f"{self.hub.name}/unit{self.unit}", exc)
+            self.bad_frame(f"{self.hub.name}/unit{self.regs.unit}", exc)
             tote = codec.NOREAD
         arrivals = changes[0].increments
         if arrivals > 1:
@@ -112,13 +131,14 @@ class DiverterDriver(Driver):
         if number is None:
             lanes = ", ".join(f"{n}={r}" for n, r in sorted(self.device.lanes.items()))
             return f"{self.who} has no lane for {wanted} (lanes: {lanes})"
-        seq = codec.next_seq(self.seq)
-        await self.hub.write_register(self.unit, codec.HR_LANE, number)
-        await self.hub.write_register(self.unit, codec.HR_SEQ, seq)
+        seq = codec.next_seq(self.seq, self.map.seq_limit())
+        await self.regs.write(self.map.lane, number)
+        await self.regs.write(self.map.request_seq, seq)
         self.seq = seq
         deadline = time.monotonic() + self.options.route_timeout_s
         while True:
-            echo, taken = await self.hub.read_input_registers(self.unit, codec.IR_SEQ_ECHO, 2)
+            # Read together: the PLC sets the echo and the lane taken in one step.
+            echo, taken = await self.regs.read_many(self.map.seq_echo, self.map.lane_taken)
             if echo == seq:
                 break
             if time.monotonic() >= deadline:

@@ -1,18 +1,22 @@
 """Pick-to-light driver: ``cmd/light``/``cmd/clear`` in, ``evt/confirm`` out (Modbus TCP).
 
-Confirm presses are read from the panel's latched counters (input registers 100+),
-so a press between two polls is never lost; one ``evt/confirm`` per increment, with
-the quantity the picker entered (input registers 200+). The counters found when the
-driver connects are the baseline: presses made before the driver ran are not replayed.
-After a lost link the baseline is kept, so presses latched by the panel while the
-link was down are still sent (a panel that restarted, its counters back near zero,
-gets a new baseline instead). A heartbeat in holding register 0 keeps the panel lit;
-without it the panel blanks itself after 10 s, so a dead host never leaves stale
-lights on the floor.
+Every address comes from the panel's register map (the floor file's
+``register_map``: a shipped profile or one of its own; see
+:mod:`wcs.register_maps`).
+
+Confirm presses are read from the panel's latched counters, so a press between two
+polls is never lost; one ``evt/confirm`` per increment, with the quantity the picker
+entered. The counters found when the driver connects are the baseline: presses made
+before the driver ran are not replayed. After a lost link the baseline is kept, so
+presses latched by the panel while the link was down are still sent (a panel that
+restarted, its counters back near zero, gets a new baseline instead). A heartbeat
+keeps the panel lit; without it the panel blanks itself, so a dead host never leaves
+stale lights on the floor.
 
 While no controller is online (their retained presence, ``controller/+/status``) the
-panel shows "controller offline" (holding register 1) and its lights are put out:
-nobody picks to lights no controller will confirm. The message goes when one is back.
+panel shows "controller offline" (the map's message register) and its lights are put
+out: nobody picks to lights no controller will confirm. The message goes when one is
+back.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ from drivers.base import Driver
 from drivers.bridge import MqttBridge
 from drivers.counters import CounterTracker
 from drivers.modbus_link import ModbusHub
+from drivers.modbus_map import MappedRegisters, heartbeat_loop
 from drivers.options import DriverOptions
 from drivers.ptl import codec
 from wcs.contract import ClearCommand, Command, ConfirmEvent, LightCommand
 from wcs.errors import DeviceUnavailable, ProtocolError
 from wcs.floor import PtlDevice
+from wcs.register_maps import PtlMap
 from wcs.tasks import run_all
 
 
@@ -38,55 +44,69 @@ class PtlDriver(Driver):
     accepts = frozenset({"light", "clear"})
 
     def __init__(
-        self, device: PtlDevice, bridge: MqttBridge, options: DriverOptions, hub: ModbusHub
+        self,
+        device: PtlDevice,
+        bridge: MqttBridge,
+        options: DriverOptions,
+        hub: ModbusHub,
+        register_map: PtlMap,
     ) -> None:
         super().__init__(device.id, bridge, options)
         self.device = device
         self.hub = hub
-        self.unit = device.link.unit
+        self.map = register_map
+        self.regs = MappedRegisters(
+            hub, device.link.unit, register_map.numbering, register_map.word_order
+        )
         self.span = max(device.slots)  # registers cover slots 1..span
         self._tracker: CounterTracker | None = None
-        self._heartbeat = 0
 
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[None]:
-        (count,) = await self.hub.read_input_registers(self.unit, codec.IR_SLOT_COUNT, 1)
-        if count < self.span:
-            raise ProtocolError(
-                f"{self.who} reports {count} slots but the floor file uses slot {self.span}; "
-                "fix the floor file or the panel's configuration"
-            )
+        if self.map.slot_count is not None:
+            count = await self.regs.read(self.map.slot_count)
+            if count < self.span:
+                raise ProtocolError(
+                    f"{self.who} reports {count} slots but the floor file uses slot "
+                    f"{self.span}; fix the floor file or the panel's configuration"
+                )
         if self._tracker is None:
             # First contact: presses made before the driver ran are not replayed. After
             # a lost link the old baseline stays, so presses latched meanwhile are sent.
-            self._tracker = CounterTracker(await self._counters())
+            modulo = 1 << (16 * self.map.confirm_counter.words)
+            self._tracker = CounterTracker(await self._counters(), modulo=modulo)
         self.healthy()
         yield
 
     async def _counters(self) -> list[int]:
-        return await self.hub.read_input_registers(self.unit, codec.IR_CONFIRM_COUNTER, self.span)
+        return await self.regs.read_slots(self.map.confirm_counter, self.span)
 
     async def serve(self) -> None:
-        await run_all(
-            {
-                f"{self.device_id}/poll": self._poll_loop(),
-                f"{self.device_id}/heartbeat": self._heartbeat_loop(),
-                f"{self.device_id}/controller": self._controller_loop(),
-            }
-        )
+        loops = {
+            f"{self.device_id}/poll": self._poll_loop(),
+            f"{self.device_id}/controller": self._controller_loop(),
+        }
+        if self.map.heartbeat is not None:
+            loops[f"{self.device_id}/heartbeat"] = heartbeat_loop(
+                self.regs, self.map.heartbeat, self.options.heartbeat_s
+            )
+        await run_all(loops)
 
     async def _controller_loop(self) -> None:
-        """Show "controller offline" on the panel while no controller is online."""
-        shown: int | None = None
+        """Show "controller offline" on the panel while no controller is online (a panel
+        whose map has no message register only puts its lights out)."""
+        shown: bool | None = None
         while True:
-            online = self.bridge.controller_online
-            wanted = codec.MESSAGE_CONTROLLER_OFFLINE if online is False else codec.MESSAGE_NONE
-            if wanted != shown:
-                if wanted == codec.MESSAGE_CONTROLLER_OFFLINE:
-                    await self.hub.write_coils(self.unit, codec.COIL_LIGHT, [False] * self.span)
-                await self.hub.write_register(self.unit, codec.HR_MESSAGE, wanted)
-                self.log.info("panel message", controller_offline=bool(wanted))
-                shown = wanted
+            offline = self.bridge.controller_online is False
+            if offline != shown:
+                if offline:
+                    off = codec.light_off(self.map)
+                    await self.regs.write_slots(self.map.light, off, range(1, self.span + 1))
+                if self.map.message is not None:
+                    key = "controller_offline" if offline else "none"
+                    await self.regs.write(self.map.message, self.map.messages[key])
+                self.log.info("panel message", controller_offline=offline)
+                shown = offline
             self.bridge.controllers_changed.clear()
             await self.bridge.controllers_changed.wait()
 
@@ -106,7 +126,7 @@ class PtlDriver(Driver):
             self.log.warning("confirm counters jumped back: panel restarted? new baseline")
         if not changes:
             return 0
-        qtys = await self.hub.read_input_registers(self.unit, codec.IR_CONFIRM_QTY, self.span)
+        qtys = await self.regs.read_slots(self.map.confirm_qty, self.span)
         published = 0
         for change in changes:
             slot = change.index + 1
@@ -125,12 +145,6 @@ class PtlDriver(Driver):
                 published += 1
         return published
 
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            self._heartbeat = codec.next_heartbeat(self._heartbeat)
-            await self.hub.write_register(self.unit, codec.HR_HEARTBEAT, self._heartbeat)
-            await asyncio.sleep(self.options.heartbeat_s)
-
     def _check_slot(self, slot: int) -> str | None:
         if slot not in self.device.slots:
             known = ", ".join(str(s) for s in sorted(self.device.slots))
@@ -143,18 +157,23 @@ class PtlDriver(Driver):
             problem = self._check_slot(command.slot)
             if problem:
                 return problem
-            plan = codec.plan_light(command.slot, command.qty, command.color, command.blink)
-            await self.hub.write_register(self.unit, plan.qty_address, plan.qty)
-            await self.hub.write_register(self.unit, plan.color_address, plan.color)
-            await self.hub.write_coil(self.unit, plan.coil, True)
+            try:
+                writes = codec.plan_light(
+                    self.map, command.slot, command.qty, command.color, command.blink
+                )
+            except ValueError as exc:
+                return f"{self.who}: {exc}"
+            for write in writes:
+                await self.regs.write(write.reg, write.value, command.slot)
             return None
         if isinstance(command, ClearCommand):
+            off = codec.light_off(self.map)
             if command.slot is None:
-                await self.hub.write_coils(self.unit, codec.COIL_LIGHT, [False] * self.span)
+                await self.regs.write_slots(self.map.light, off, range(1, self.span + 1))
                 return None
             problem = self._check_slot(command.slot)
             if problem:
                 return problem
-            await self.hub.write_coil(self.unit, codec.slot_offset(command.slot), False)
+            await self.regs.write(self.map.light, off, command.slot)
             return None
         return await super().execute(name, command)
