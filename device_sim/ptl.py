@@ -166,12 +166,6 @@ class PtlSim(ModbusSim):
 
     @property
     def message(self) -> int:
-        """What the host asked the display to say: 0 nothing, 1 controller offline."""
-        value: int = self.image.holding[1]
-        return value
-
-    @property
-    def message(self) -> int:
         """What the host asked the display to say (the map's message codes; default
         map: 0 nothing, 1 controller offline)."""
         return self.fields.get(self.map.message) if self.map.message is not None else 0

@@ -121,6 +121,13 @@ def _default_colors() -> dict[Color, int]:
     return {"green": 1, "red": 2, "blue": 3, "yellow": 4, "white": 5}
 
 
+Message = Literal["none", "controller_offline"]
+
+
+def _default_messages() -> dict[Message, int]:
+    return {"none": 0, "controller_offline": 1}
+
+
 class PtlMap(_Map):
     """A pick-to-light panel: per slot a light, a quantity, a colour, a confirm counter."""
 
@@ -142,9 +149,7 @@ class PtlMap(_Map):
     # A message the display shows instead of quantities (a panel without one only
     # puts its lights out).
     message: Reg | None = None
-    messages: dict[Literal["none", "controller_offline"], int] = Field(
-        default_factory=lambda: {"none": 0, "controller_offline": 1}
-    )
+    messages: dict[Message, int] = Field(default_factory=_default_messages)
 
     def _fields(self) -> dict[str, tuple[Reg, bool]]:
         found = {

@@ -103,8 +103,8 @@ class PtlDriver(Driver):
                     off = codec.light_off(self.map)
                     await self.regs.write_slots(self.map.light, off, range(1, self.span + 1))
                 if self.map.message is not None:
-                    key = "controller_offline" if offline else "none"
-                    await self.regs.write(self.map.message, self.map.messages[key])
+                    code = self.map.messages["controller_offline" if offline else "none"]
+                    await self.regs.write(self.map.message, code)
                 self.log.info("panel message", controller_offline=offline)
                 shown = offline
             self.bridge.controllers_changed.clear()

@@ -148,7 +148,7 @@ async def test_automatic_picker_confirms_lit_slots() -> None:
 
 async def test_addresses_outside_the_map(host: AsyncModbusTcpClient) -> None:
     for request in (
-        host.read_holding_registers(1, count=1, device_id=UNIT),
+        host.read_holding_registers(2, count=1, device_id=UNIT),
         host.read_holding_registers(100, count=9, device_id=UNIT),
         host.read_input_registers(208, count=1, device_id=UNIT),
         host.read_coils(8, count=1, device_id=UNIT),

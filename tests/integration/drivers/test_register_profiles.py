@@ -16,6 +16,7 @@ from drivers.base import Resources
 from drivers.options import DriverOptions
 from drivers.registry import build_driver
 from tests.integration.drivers.support import FAST, Watch, running
+from tests.integration.drivers.test_ptl import _clear, _presence
 from wcs.contract import Topics
 from wcs.floor import DiverterDevice, Floor, ModbusLink, PtlDevice, load_floor
 from wcs.register_maps import SHIPPED, DiverterMap, PtlMap
@@ -84,6 +85,18 @@ async def test_panel_profiles(
             if m.heartbeat is not None:
                 beat = sim.heartbeat
                 await sim.wait_for(lambda: sim.heartbeat != beat, 2)
+            # No controller online (their retained presence): lights out, and the
+            # display says so where the map has a message register.
+            relit = await watch.command("ptl-v", "light", slot=3, qty=1, color="green")
+            assert (await watch.ack("ptl-v", relit))["ok"]
+            await _presence(mqtt_endpoint, site, "c9", "offline")
+            await sim.wait_for(lambda: sim.lit() == {}, 5)
+            if m.message is not None:
+                await sim.wait_for(lambda: sim.message == m.messages["controller_offline"], 5)
+            await _presence(mqtt_endpoint, site, "c9", "online")
+            if m.message is not None:
+                await sim.wait_for(lambda: sim.message == m.messages["none"], 5)
+            await _clear(mqtt_endpoint, site, ("c9",))
             if m.max_qty < 9999:  # a smaller display than the contract's 0-9999
                 too_many = await watch.command("ptl-v", "light", slot=1, qty=m.max_qty + 1)
                 error = (await watch.ack("ptl-v", too_many))["error"]
