@@ -85,6 +85,14 @@ async def current_principal(request: Request) -> Principal:
             "token is unknown or revoked",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    if principal.expired():
+        assert principal.expires_at is not None
+        raise HTTPException(
+            401,
+            f"token expired at {principal.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one "
+            "(wcs users rotate)",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
     return principal
 
 

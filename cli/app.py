@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -126,23 +127,107 @@ def users_create(
         str | None,
         typer.Option(help="Whose data it may see: customer ref (customer), courier id (courier)."),
     ] = None,
+    expires_days: ExpiresDays = None,
+    never_expires: NeverExpires = False,
 ) -> None:
     """Issue a bearer token and print it. It is shown once; only its hash is stored."""
     from wcs.services.auth import issue_token
 
     settings = _settings()
     _ready(settings)
+    ttl = _lifetime(settings, expires_days, never_expires)
 
     async def create(engine: AsyncEngine) -> None:
-        token = await issue_token(engine, name, role, subject)
+        token = await issue_token(engine, name, role, subject, ttl=ttl)
         typer.echo(token)
         typer.echo(
-            f"token for {name!r} ({', '.join(sorted(set(role)))}); store it now, "
-            "it cannot be shown again",
+            f"token for {name!r} ({', '.join(sorted(set(role)))}), {_until(ttl)}; store it "
+            "now, it cannot be shown again",
             err=True,
         )
 
     _run(_with_engine(settings.database_url, create))
+
+
+ExpiresDays = Annotated[
+    int | None,
+    typer.Option(min=1, max=3650, help="Days the token works (default WCS_TOKEN_TTL_DAYS)."),
+]
+NeverExpires = Annotated[
+    bool, typer.Option("--never-expires", help="A token without an end (revoke it by hand).")
+]
+
+
+def _lifetime(settings: Settings, days: int | None, never: bool) -> timedelta | None:
+    if never and days is not None:
+        typer.secho("error: --expires-days and --never-expires exclude each other", err=True)
+        raise typer.Exit(2)
+    return None if never else timedelta(days=days or settings.token_ttl_days)
+
+
+def _until(ttl: timedelta | None) -> str:
+    if ttl is None:
+        return "never expires"
+    return f"valid until {datetime.now(UTC) + ttl:%Y-%m-%d %H:%M} UTC"
+
+
+@users_app.command("rotate")
+def users_rotate(
+    name: Annotated[str, typer.Option("--name", help="Whose tokens to replace.")],
+    grace_minutes: Annotated[
+        int,
+        typer.Option(min=0, max=7 * 24 * 60, help="How long the old tokens keep working."),
+    ] = 60,
+    expires_days: ExpiresDays = None,
+    never_expires: NeverExpires = False,
+) -> None:
+    """Issue a new token (same roles and subject) and end the old ones after a grace."""
+    from wcs.services.auth import rotate_tokens
+
+    settings = _settings()
+    _ready(settings)
+    ttl = _lifetime(settings, expires_days, never_expires)
+
+    async def rotate(engine: AsyncEngine) -> None:
+        done = await rotate_tokens(engine, name, grace=timedelta(minutes=grace_minutes), ttl=ttl)
+        typer.echo(done.token)
+        typer.echo(
+            f"new token for {name!r}, {_until(ttl)}; the {done.old_tokens} old one(s) work "
+            f"until {done.old_until:%Y-%m-%d %H:%M} UTC",
+            err=True,
+        )
+
+    _run(_with_engine(settings.database_url, rotate))
+
+
+@users_app.command("list")
+def users_list(
+    all_tokens: Annotated[
+        bool, typer.Option("--all", help="Also the revoked and expired tokens.")
+    ] = False,
+) -> None:
+    """Every active token: roles, subject, when it expires and when it was last used."""
+    from wcs.services.auth import list_tokens
+
+    settings = _settings()
+    _ready(settings)
+
+    def when(moment: datetime | None, none: str) -> str:
+        return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else none
+
+    async def show(engine: AsyncEngine) -> None:
+        now = datetime.now(UTC)
+        rows = [("name", "roles", "subject", "state", "expires (UTC)", "last used (UTC)")]
+        for t in await list_tokens(engine, include_ended=all_tokens):
+            rows.append(
+                (t.name, ",".join(t.roles), t.subject or "-", t.state(now),
+                 when(t.expires_at, "never"), when(t.last_used_at, "never"))
+            )  # fmt: skip
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+    _run(_with_engine(settings.database_url, show))
 
 
 @users_app.command("revoke")

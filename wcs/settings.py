@@ -283,6 +283,8 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     # Bearer token of the Prometheus scraper for /metrics (supervisors' tokens work too).
     metrics_token: str | None = None
+    # Lifetime of a token `wcs users create` or `rotate` issues unless told otherwise.
+    token_ttl_days: int = Field(default=90, ge=1, le=3650)
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = Field(default=256 * 1024, ge=1024)

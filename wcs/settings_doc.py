@@ -26,6 +26,8 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_MQTT_URL": "broker: mqtt://[user:pass@]host:port (mqtts:// for TLS)",
     "WCS_EMBEDDED_BROKER": "start an in-process MQTT broker when none answers (laptops, demo)",
     "WCS_ADMIN_TOKEN": "bootstrap bearer token holding every role",
+    "WCS_TOKEN_TTL_DAYS": "days an issued API token works unless `wcs users create "
+    "--expires-days` says otherwise (rotate with `wcs users rotate`)",
     "WCS_METRICS_TOKEN": "bearer token that may read /metrics (for the Prometheus scraper; "
     "supervisors' tokens may too); unset: supervisors only",
     "WCS_LOG_LEVEL": "DEBUG, INFO, WARNING, ERROR",

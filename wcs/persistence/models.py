@@ -306,13 +306,17 @@ class ApiToken(Base):
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100), index=True)
     roles: Mapped[list[str]] = mapped_column(JSON)
     # Whose data a customer or courier token may see (customer ref / courier id).
     subject: Mapped[str | None] = mapped_column(String(64))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # None: never expires (issued so on purpose); a rotated token's is the grace end.
+    expires_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Written at most every few minutes per token (authentication is cached).
+    last_used_at: Mapped[datetime | None] = mapped_column(Timestamp)
 
 
 class Activity(Base):
