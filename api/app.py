@@ -28,6 +28,7 @@ from api.routes import (
     monitoring,
     notifications,
     orders,
+    service_desk,
     station,
     status,
     status_actions,
@@ -138,6 +139,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(fleet.router)
     app.include_router(courier.router)
     app.include_router(customer.router)
+    app.include_router(service_desk.router)
     app.include_router(aftersales.router)
     app.include_router(backorders.router)
     app.include_router(notifications.router)

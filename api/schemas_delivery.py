@@ -239,6 +239,7 @@ class ResolveIn(_In):
 class TimelineEntryOut(BaseModel):
     at: datetime
     kind: Literal[
+        "correction",
         "state",
         "shipment",
         "tracking",

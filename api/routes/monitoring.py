@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import STAFF, EngineDep, SettingsDep, require
 from api.params import AlertId, IsoDateTime
-from wcs.domain.alert_rules import ALERT_CATALOGUE
+from wcs.domain.alert_rules import ALERT_CATALOGUE, ORDER_CODES
+from wcs.errors import Forbidden
 from wcs.services.alerting import ack_alert, assign_alert, list_alerts, resolve_alert
 from wcs.services.auth import Principal
 from wcs.services.devices import list_devices
@@ -22,6 +23,19 @@ router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 
 Staff = Annotated[Principal, Depends(require(*sorted(STAFF)))]
 Supervisor = Annotated[Principal, Depends(require("supervisor"))]
+# Customer service handles the alerts about orders; supervisors every alert.
+AlertHandler = Annotated[Principal, Depends(require("supervisor", "customer_service"))]
+
+
+async def _may_handle(engine: Any, principal: Principal, alert_id: int) -> None:
+    if principal.has_any({"supervisor"}):
+        return
+    code = next((a["code"] for a in await list_alerts(engine, ids=[alert_id])), None)
+    if code is not None and code not in ORDER_CODES:
+        raise Forbidden(
+            f"alert {alert_id} ({code}) is not about an order: a supervisor handles it; "
+            f"customer service handles {', '.join(sorted(ORDER_CODES))}"
+        )
 
 
 class RatioOut(BaseModel):
@@ -190,10 +204,12 @@ async def read_alert_catalogue(_: Staff) -> list[dict[str, Any]]:
 
 @router.post("/alerts/{alert_id}/ack", response_model=AlertOut)
 async def acknowledge_alert(
-    alert_id: AlertId, engine: EngineDep, principal: Supervisor
+    alert_id: AlertId, engine: EngineDep, principal: AlertHandler
 ) -> dict[str, Any]:
     """Someone is on it: the alert leaves the open list and is not raised again while
-    its condition lasts. Acknowledging twice keeps the first acknowledgement."""
+    its condition lasts. Acknowledging twice keeps the first acknowledgement. Roles:
+    supervisor; customer_service for alerts about an order."""
+    await _may_handle(engine, principal, alert_id)
     return await ack_alert(engine, alert_id, principal.name)
 
 
@@ -211,9 +227,10 @@ async def assign(
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut)
-async def resolve(alert_id: AlertId, engine: EngineDep, principal: Supervisor) -> dict[str, Any]:
+async def resolve(alert_id: AlertId, engine: EngineDep, principal: AlertHandler) -> dict[str, Any]:
     """Close the alert. A rule alert whose condition still holds is raised again at the
-    next evaluation. Roles: supervisor."""
+    next evaluation. Roles: supervisor; customer_service for alerts about an order."""
+    await _may_handle(engine, principal, alert_id)
     return await resolve_alert(engine, alert_id, principal.name)
 
 

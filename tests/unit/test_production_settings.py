@@ -14,7 +14,12 @@ from wcs.settings import Settings, describe_error
 
 GOOD = "9f1c2b7e4d3a8c6f0e5b1a2d7c9e4f3b"  # 32 random hex characters
 SECRET = "WCS_CARRIER_WEBHOOK_SECRET"
-PROD = {"env": "prod", "carrier_webhook_secret": GOOD + "x", "admin_token": GOOD}
+PROD = {
+    "env": "prod",
+    "carrier_webhook_secret": GOOD + "x",
+    "admin_token": GOOD,
+    "link_secret": GOOD + "y",
+}
 
 
 def refusal(**values: object) -> str:
@@ -40,6 +45,7 @@ def test_production_with_real_secrets_starts() -> None:
         ({"carrier_webhook_secret": "dev-webhook-secret"}, SECRET, "placeholder"),
         ({"carrier_webhook_secret": "short-but-random-4821"}, SECRET, "21 characters"),
         ({"admin_token": "a"}, "WCS_ADMIN_TOKEN", "1 characters"),
+        ({"link_secret": "dev-link-secret"}, "WCS_LINK_SECRET", "15 characters"),
         ({"admin_token": "b" * 40}, "WCS_ADMIN_TOKEN", "distinct characters"),
         ({"admin_token": "please-changeme-" + GOOD}, "WCS_ADMIN_TOKEN", "placeholder"),
         ({"notify": {"smtp_password": "password"}}, "WCS_NOTIFY__SMTP_PASSWORD", "placeholder"),

@@ -244,6 +244,12 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
     ),
 )
 
+# Alerts about one order (their subject is an order id): customer service may
+# acknowledge and resolve these; the floor's and the devices' are the supervisor's.
+ORDER_CODES: frozenset[str] = frozenset(
+    code for code, spec in ALERT_CATALOGUE.items() if spec.subject.startswith("order id")
+)
+
 # Limits of time in a state before an order counts as stuck. States without a limit
 # are never "stuck": terminal ones, ``delivered`` (closed by sign-off or its own
 # timeout) and ``delayed`` (it has its own alert).

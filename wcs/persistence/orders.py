@@ -23,7 +23,7 @@ from wcs.domain.orders import OrderEvent
 from wcs.errors import Conflict, NotFound
 from wcs.notify.queue import queue_order_events
 from wcs.persistence.outbox import OutboxMessage, enqueue, message
-from wcs.persistence.tables import alerts, order_events, orders
+from wcs.persistence.tables import alert_resolutions, alerts, order_events, orders
 from wcs.timeutil import utcnow
 
 
@@ -152,3 +152,38 @@ async def raise_alert(
     payload = Alert(ts=at, code=code, message=message_text, subject=subject)
     await enqueue(conn, [message(topics.alert(severity), payload)])
     return int(alert_id)
+
+
+async def close_alerts_about(
+    conn: AsyncConnection,
+    subject: str,
+    *,
+    resolved_by: str,
+    codes: Sequence[str] | None = None,
+    at: datetime | None = None,
+) -> list[int]:
+    """Resolve the open alerts about ``subject`` (an order id) whose cause has ended:
+    the order was cancelled or corrected. Returns their ids."""
+    at = at or utcnow()
+    query = (
+        select(alerts.c.id, alerts.c.acked_at)
+        .outerjoin(alert_resolutions, alert_resolutions.c.alert_id == alerts.c.id)
+        .where(and_(alerts.c.subject == subject, alert_resolutions.c.alert_id.is_(None)))
+    )
+    if codes is not None:
+        query = query.where(alerts.c.code.in_(list(codes)))
+    rows = (await conn.execute(query)).all()
+    if not rows:
+        return []
+    await conn.execute(
+        insert(alert_resolutions),
+        [{"alert_id": r.id, "resolved_at": at, "resolved_by": resolved_by[:64]} for r in rows],
+    )
+    unacked = [r.id for r in rows if r.acked_at is None]
+    if unacked:
+        await conn.execute(
+            update(alerts)
+            .where(alerts.c.id.in_(unacked))
+            .values(acked_by=resolved_by[:64], acked_at=at)
+        )
+    return [int(r.id) for r in rows]

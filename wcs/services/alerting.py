@@ -394,12 +394,21 @@ def _open() -> Any:
 
 
 async def list_alerts(
-    engine: AsyncEngine, *, open_only: bool = False, limit: int = 100
+    engine: AsyncEngine,
+    *,
+    open_only: bool = False,
+    limit: int = 100,
+    ids: list[int] | None = None,
+    subject: str | None = None,
 ) -> list[dict[str, Any]]:
     """Newest first."""
     query = _alerts_query()
     if open_only:
         query = query.where(_open())
+    if ids is not None:
+        query = query.where(alerts.c.id.in_(ids))
+    if subject is not None:
+        query = query.where(alerts.c.subject == subject)
     query = query.order_by(alerts.c.created_at.desc(), alerts.c.id.desc()).limit(limit)
     async with engine.connect() as conn:
         return [_alert_dict(r) for r in await conn.execute(query)]

@@ -15,7 +15,7 @@ from wcs.domain.states import OrderState
 from wcs.ids import new_id
 from wcs.persistence import inventory
 from wcs.persistence.db import transaction
-from wcs.persistence.orders import transition
+from wcs.persistence.orders import close_alerts_about, transition
 from wcs.persistence.outbox import enqueue, message
 from wcs.persistence.tables import (
     order_lines,
@@ -57,6 +57,8 @@ async def cancel_order(
             )
             .values(state="cancelled")
         )
+        # Whatever was wrong with the order ended with it.
+        await close_alerts_about(conn, order_id, resolved_by=f"order cancelled by {actor}")
         return event
 
 

@@ -23,6 +23,7 @@ from wcs.persistence.tables import (
     claims,
     customer_notices,
     notifications,
+    order_corrections,
     order_events,
     orders,
     proofs_of_delivery,
@@ -34,6 +35,7 @@ from wcs.timeutil import as_utc
 
 # Among entries written in the same instant, the cause comes before its effects.
 _KIND_RANK = {
+    "correction": -1,  # before the state change it causes
     "state": 0,
     "shipment": 1,
     "tracking": 1,
@@ -86,6 +88,16 @@ async def order_timeline(
                     "actor": r.actor,
                     "reason": r.reason,
                 },
+            )
+        for r in await conn.execute(
+            select(order_corrections).where(order_corrections.c.order_id == order_id)
+        ):
+            add(
+                r.at,
+                "correction",
+                r.id,
+                f"corrected by {r.actor}: {r.reason} ({', '.join(sorted(r.changes))})",
+                {"actor": r.actor, "reason": r.reason, "changes": r.changes},
             )
         for r in await conn.execute(
             select(shipment_events).where(shipment_events.c.order_id == order_id)

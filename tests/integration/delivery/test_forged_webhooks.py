@@ -28,10 +28,15 @@ from wcs.settings import DEV_WEBHOOK_SECRET, MqttEndpoint, Settings
 
 PROD_ADMIN = "prod-admin-5b0e9d2c7a4f1e8b3d6c0a9f2e7b4d1c"
 PROD_SECRET = "prod-webhook-3f8a1c6e9b2d7f4a0c5e8b1d6a3f9c2e"
+PROD_LINKS = "prod-links-8d2f6b0a4e9c1d7f3b5a8e2c6d0f4b9a"
 
 
 def production(settings: Settings, **changes: object) -> Settings:
-    values = settings.model_dump() | {"env": "prod", "admin_token": PROD_ADMIN} | changes
+    values = (
+        settings.model_dump()
+        | {"env": "prod", "admin_token": PROD_ADMIN, "link_secret": PROD_LINKS}
+        | changes
+    )
     return Settings(**values)
 
 

@@ -99,8 +99,10 @@ async def test_intake_alert_listed_and_acknowledged(mon_api: Served, engine: Asy
         assert alert["severity"] == ALERT_CATALOGUE["order_invalid"].severity
         assert alert["runbook"] == ALERT_CATALOGUE["order_invalid"].runbook
         assert alert["open"] is True
-        # acknowledging is for supervisors
-        assert (await cs.post(f"/api/v1/alerts/{alert['id']}/ack")).status_code == 403
+    # An alert about an order is customer service's or a supervisor's, not a dispatcher's.
+    async with mon_api.client(issued["dispatcher"]) as dispatcher:
+        assert (await dispatcher.post(f"/api/v1/alerts/{alert['id']}/ack")).status_code == 403
+    async with mon_api.client(issued["customer_service"]) as cs:
         catalogue = (await cs.get("/api/v1/alerts/catalogue")).json()
         assert {c["code"] for c in catalogue} == set(ALERT_CATALOGUE)
     async with mon_api.client(issued["supervisor"]) as sup:
