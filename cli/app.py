@@ -344,7 +344,15 @@ def broker_config(
     floor: FloorOption,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the broker's files.")],
     host: Annotated[str, typer.Option(help="Interface of the plain MQTT listener.")] = "0.0.0.0",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Plain MQTT port.")] = 1883,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Plain MQTT port of the services.")
+    ] = 1883,
+    device_port: Annotated[
+        int,
+        typer.Option(
+            min=1, max=65535, help="Plain MQTT port of the devices (client id = account name)."
+        ),
+    ] = 1884,
     tls_cert: Annotated[
         Path | None, typer.Option(help="Server certificate (PEM): adds a TLS listener.")
     ] = None,
@@ -352,7 +360,12 @@ def broker_config(
     cafile: Annotated[
         Path | None, typer.Option(help="CA certificates that sign client certificates.")
     ] = None,
-    tls_port: Annotated[int, typer.Option(min=1, max=65535, help="TLS MQTT port.")] = 8883,
+    tls_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="TLS MQTT port of the services.")
+    ] = 8883,
+    device_tls_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="TLS MQTT port of the devices.")
+    ] = 8884,
     require_client_cert: Annotated[
         bool, typer.Option(help="TLS clients must present a certificate signed by --cafile.")
     ] = False,
@@ -360,6 +373,10 @@ def broker_config(
         Path, typer.Option(help="Where the broker keeps persistent sessions.")
     ] = Path("/var/lib/mosquitto"),
     rotate: Annotated[bool, typer.Option(help="Issue new passwords for every account.")] = False,
+    broker_user: Annotated[
+        str,
+        typer.Option(help="The user Mosquitto runs as: written as root, its files are theirs."),
+    ] = "mosquitto",
 ) -> None:
     """Write a Mosquitto config with one account per device and per service, and ACLs.
 
@@ -389,9 +406,12 @@ def broker_config(
     )
     options = BrokerOptions(
         listener=Listener(host, port),
+        device_listener=Listener(host, device_port),
         tls=tls,
         tls_listener=Listener(host, tls_port),
+        device_tls_listener=Listener(host, device_tls_port),
         persistence_dir=data_dir,
+        broker_user=broker_user,
     )
     try:
         written = write_broker_config(load_floor(floor), out, options, rotate=rotate)
@@ -401,7 +421,8 @@ def broker_config(
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     for account in written.accounts:
         if account.username in written.new_accounts:
-            url = mqtt_url(account.username, written.passwords[account.username], url_host, port)
+            at = device_port if account.role == "device" else port
+            url = mqtt_url(account.username, written.passwords[account.username], url_host, at)
             typer.echo(f"{account.username}\t{url}")
     typer.echo(
         f"wrote {written.config} for {len(written.accounts)} accounts "

@@ -1,16 +1,35 @@
 """Mosquitto configuration for a floor: listeners, accounts and per-account ACLs.
 
-``wcs broker-config --floor FILE --out DIR`` writes four files:
+``wcs broker-config --floor FILE --out DIR`` writes five files:
 
-- ``mosquitto.conf``: a plain listener (loopback only once a TLS listener is
-  configured, so passwords never cross the network in clear), ``allow_anonymous
-  false``, ``set_tcp_nodelay true``, persistence, queue limits, and the two files below;
-- ``passwd``: one ``user:$7$...`` line per account, the PBKDF2-SHA512 format
-  Mosquitto 2 reads (and ``mosquitto_passwd`` writes): 101 iterations, 12-byte salt;
+- ``mosquitto.conf``: two listeners, ``allow_anonymous false`` on both,
+  ``set_tcp_nodelay true``, persistence, queue limits, and the files below;
+- ``passwd-services`` and ``passwd-devices``: one ``user:$7$...`` line per account,
+  the PBKDF2-SHA512 format Mosquitto 2 reads (and ``mosquitto_passwd`` writes): 101
+  iterations, 12-byte salt;
 - ``acl``: what each account may read and write (Mosquitto denies everything else);
-- ``credentials.json`` (mode 0600): the clear-text passwords, to hand out once.
-  Running the command again keeps the passwords of accounts that still exist, so a
-  floor change does not re-key every device; ``rotate`` issues new ones.
+- ``credentials.json`` (mode 0600, never read by the broker): the clear-text
+  passwords, to hand out once. Running the command again keeps the passwords of
+  accounts that still exist, so a floor change does not re-key every device;
+  ``rotate`` issues new ones.
+
+**Client ids are bound to accounts.** An MQTT client id names a session: a client
+connecting with another's id disconnects it and takes or wipes its session (a
+persistent session holds the events the controller has not acknowledged). So the
+service accounts (``passwd-services``) log in on the service listener only, and the
+device accounts (``passwd-devices``) on the device listener only, where
+``use_username_as_clientid`` replaces whatever client id a device sends with its own
+account name: no device account can present the controller's id, or another
+device's. (One listener cannot do both: several processes share a service account,
+each with a client id of its own.) With TLS configured, each listener gets a TLS twin
+and the clear-text ones stay on loopback, so passwords never cross the network in
+clear.
+
+**Ownership.** The broker reads the password and ACL files after it has dropped root
+for its own user (``mosquitto`` on Debian): written as root, they belong to that user
+and its group, mode 0640 - readable by the broker, not by other users. Written by
+another user, they stay that user's, and the broker must run as it (or in its group).
+``credentials.json`` stays 0600 and its writer's: the broker never needs it.
 
 Accounts (the topic root is ``wcs/v1/{site}``):
 
@@ -39,6 +58,7 @@ import base64
 import hashlib
 import json
 import os
+import pwd
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,9 +80,11 @@ SALT_BYTES = 12
 PASSWORD_BYTES = 24
 
 CONFIG_FILE = "mosquitto.conf"
-PASSWD_FILE = "passwd"
+SERVICES_PASSWD_FILE = "passwd-services"
+DEVICES_PASSWD_FILE = "passwd-devices"
 ACL_FILE = "acl"
 SECRETS_FILE = "credentials.json"
+BROKER_USER = "mosquitto"
 
 # The controller stops reading when its commit queues are full and relies on the
 # broker to hold device events meanwhile; Mosquitto's default of 1000 queued
@@ -100,11 +122,15 @@ class TlsFiles:
 
 @dataclass(frozen=True, slots=True)
 class BrokerOptions:
-    listener: Listener = Listener("0.0.0.0", 1883)
+    listener: Listener = Listener("0.0.0.0", 1883)  # services: controller, api, drivers
+    device_listener: Listener = Listener("0.0.0.0", 1884)  # devices speaking MQTT
     tls: TlsFiles | None = None
     tls_listener: Listener = Listener("0.0.0.0", 8883)
+    device_tls_listener: Listener = Listener("0.0.0.0", 8884)
     persistence_dir: Path | None = Path("/var/lib/mosquitto")
     log_dest: str = "syslog"
+    # Who the broker runs as: the owner of the files it reads (when written as root).
+    broker_user: str | None = BROKER_USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,18 +250,55 @@ def acl_text(accounts: Sequence[Account]) -> str:
     return "\n".join(lines)
 
 
+def _listener_block(
+    listen: Listener,
+    passwd: Path,
+    acl: Path,
+    *,
+    devices: bool,
+    tls: TlsFiles | None = None,
+) -> list[str]:
+    lines = [
+        "",
+        f"# {'devices: each connects as its account name' if devices else 'services'}",
+        f"listener {listen.port} {listen.host}",
+        "protocol mqtt",
+        "allow_anonymous false",
+        f"password_file {passwd}",
+        f"acl_file {acl}",
+    ]
+    if devices:
+        lines.append("use_username_as_clientid true")
+    if tls is not None:
+        lines += [f"certfile {tls.certfile}", f"keyfile {tls.keyfile}"]
+        if tls.cafile is not None:
+            lines.append(f"cafile {tls.cafile}")
+        if tls.require_certificate:
+            if tls.cafile is None:
+                raise ConfigError("client certificates need --cafile to be checked against")
+            lines.append("require_certificate true")
+    return lines
+
+
+def _loopback(listen: Listener) -> Listener:
+    if listen.host in ("0.0.0.0", "::", ""):
+        return Listener("127.0.0.1", listen.port)
+    return listen
+
+
 def config_text(options: BrokerOptions, directory: Path) -> str:
     """The broker's own configuration, pointing at the password and ACL files."""
-    plain = options.listener
-    if options.tls is not None and plain.host in ("0.0.0.0", "::", ""):
+    services, devices = options.listener, options.device_listener
+    if services.port == devices.port and services.host == devices.host:
+        raise ConfigError("the service and device listeners need different ports")
+    if options.tls is not None:
         # With TLS on offer, clear-text logins stay on this machine.
-        plain = Listener("127.0.0.1", plain.port)
+        services, devices = _loopback(services), _loopback(devices)
+    acl = directory / ACL_FILE
     lines = [
         "# Generated by `wcs broker-config`.",
-        "per_listener_settings false",
-        "allow_anonymous false",
-        f"password_file {directory / PASSWD_FILE}",
-        f"acl_file {directory / ACL_FILE}",
+        # Each listener has its own accounts: devices cannot log in where services do.
+        "per_listener_settings true",
         "set_tcp_nodelay true",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         # Events are at most 64 KiB and a print job's ZPL 256 KiB (JSON-escaped it
@@ -256,23 +319,17 @@ def config_text(options: BrokerOptions, directory: Path) -> str:
         ]
     else:
         lines.append("persistence false")
-    lines += ["", f"listener {plain.port} {plain.host}", "protocol mqtt"]
-    tls = options.tls
-    if tls is not None:
-        listen = options.tls_listener
-        lines += [
-            "",
-            f"listener {listen.port} {listen.host}",
-            "protocol mqtt",
-            f"certfile {tls.certfile}",
-            f"keyfile {tls.keyfile}",
-        ]
-        if tls.cafile is not None:
-            lines.append(f"cafile {tls.cafile}")
-        if tls.require_certificate:
-            if tls.cafile is None:
-                raise ConfigError("client certificates need --cafile to be checked against")
-            lines.append("require_certificate true")
+    service_passwd = directory / SERVICES_PASSWD_FILE
+    device_passwd = directory / DEVICES_PASSWD_FILE
+    lines += _listener_block(services, service_passwd, acl, devices=False)
+    lines += _listener_block(devices, device_passwd, acl, devices=True)
+    if options.tls is not None:
+        lines += _listener_block(
+            options.tls_listener, service_passwd, acl, devices=False, tls=options.tls
+        )
+        lines += _listener_block(
+            options.device_tls_listener, device_passwd, acl, devices=True, tls=options.tls
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -292,16 +349,34 @@ def _read_secrets(path: Path) -> dict[str, str]:
         raise ConfigError(f"{path} is not a credentials file written by wcs ({exc})") from None
 
 
-def _write_private(path: Path, text: str, mode: int) -> None:
-    """Write a file that is never readable by others, not even for a moment."""
+def _write_private(path: Path, text: str, mode: int, owner: tuple[int, int] | None = None) -> None:
+    """Write a file that is never readable by others, not even for a moment; ``owner``
+    (uid, gid) is given to it before it takes its name."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         os.fchmod(fd, mode)
+        if owner is not None:
+            os.fchown(fd, *owner)
         os.write(fd, text.encode())
     finally:
         os.close(fd)
     tmp.replace(path)
+
+
+def broker_owner(user: str | None) -> tuple[int, int] | None:
+    """(uid, gid) of the broker's user when we run as root and can hand files to it;
+    None otherwise (the files stay ours)."""
+    if user is None or os.geteuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise ConfigError(
+            f"the broker's user {user!r} does not exist; name the user Mosquitto runs as "
+            "with --broker-user"
+        ) from None
+    return entry.pw_uid, entry.pw_gid
 
 
 def write_broker_config(
@@ -327,10 +402,14 @@ def write_broker_config(
         else:
             passwords[account.username] = secrets.token_urlsafe(PASSWORD_BYTES)
             new.append(account.username)
-    names = [a.username for a in accounts]
-    # The broker may drop privileges before reading these: group-readable, not world.
-    _write_private(directory / PASSWD_FILE, passwd_text(passwords, names), 0o640)
-    _write_private(directory / ACL_FILE, acl_text(accounts), 0o640)
+    services = [a.username for a in accounts if a.role != "device"]
+    devices = [a.username for a in accounts if a.role == "device"]
+    # The broker reads these after dropping root for its own user: theirs, 0640.
+    owner = broker_owner(options.broker_user)
+    _write_private(directory / SERVICES_PASSWD_FILE, passwd_text(passwords, services), 0o640, owner)
+    _write_private(directory / DEVICES_PASSWD_FILE, passwd_text(passwords, devices), 0o640, owner)
+    _write_private(directory / ACL_FILE, acl_text(accounts), 0o640, owner)
+    (directory / "passwd").unlink(missing_ok=True)  # the single file of earlier versions
     secrets_doc = {
         "site": floor.site,
         "accounts": {

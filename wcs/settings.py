@@ -81,13 +81,18 @@ def async_database_url(url: str) -> str:
 
 
 class MqttEndpoint(BaseModel):
-    """A broker address parsed from ``mqtt://[user:pass@]host:port`` (``mqtts://`` for TLS)."""
+    """A broker address parsed from ``mqtt://[user:pass@]host:port`` (``mqtts://`` for TLS),
+    with the TLS files of the settings: the CA that signs the broker's certificate (the
+    system's trust store when None) and our own client certificate and key."""
 
     host: str
     port: int
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    cafile: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
 
     @classmethod
     def parse(cls, url: str) -> MqttEndpoint:
@@ -278,6 +283,10 @@ class Settings(BaseSettings):
     # Default: sqlite+aiosqlite:///{data_dir}/wcs.db (filled in by _defaults_in_data_dir).
     database_url: str = ""
     mqtt_url: str = DEFAULT_MQTT_URL
+    # TLS (mqtts://): a private CA for the broker's certificate, a client certificate.
+    mqtt_ca_file: Path | None = None
+    mqtt_cert_file: Path | None = None
+    mqtt_key_file: Path | None = None
     # Start an in-process broker when nothing answers at mqtt_url (laptops, demos).
     embedded_broker: bool = True
     admin_token: str | None = None
@@ -351,9 +360,32 @@ class Settings(BaseSettings):
         MqttEndpoint.parse(value)
         return value
 
+    @model_validator(mode="after")
+    def _mqtt_tls_files(self) -> Settings:
+        files = {
+            "WCS_MQTT_CA_FILE": self.mqtt_ca_file,
+            "WCS_MQTT_CERT_FILE": self.mqtt_cert_file,
+            "WCS_MQTT_KEY_FILE": self.mqtt_key_file,
+        }
+        given = {name: path for name, path in files.items() if path is not None}
+        if given and not MqttEndpoint.parse(self.mqtt_url).tls:
+            raise ValueError(f"{', '.join(given)} need a mqtts:// WCS_MQTT_URL")
+        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
+            raise ValueError("WCS_MQTT_CERT_FILE and WCS_MQTT_KEY_FILE go together")
+        for name, path in given.items():
+            if not path.is_file():
+                raise ValueError(f"{name}: {path} is not a readable file")
+        return self
+
     @cached_property
     def mqtt(self) -> MqttEndpoint:
-        return MqttEndpoint.parse(self.mqtt_url)
+        return MqttEndpoint.parse(self.mqtt_url).model_copy(
+            update={
+                "cafile": self.mqtt_ca_file,
+                "certfile": self.mqtt_cert_file,
+                "keyfile": self.mqtt_key_file,
+            }
+        )
 
     @property
     def is_sqlite(self) -> bool:

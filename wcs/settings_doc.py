@@ -24,6 +24,10 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_DATABASE_URL": "sqlite:///file.db or postgresql://user@host/db (mapped to the async "
     "drivers aiosqlite and asyncpg)",
     "WCS_MQTT_URL": "broker: mqtt://[user:pass@]host:port (mqtts:// for TLS)",
+    "WCS_MQTT_CA_FILE": "CA certificate(s), PEM, that sign the broker's certificate "
+    "(mqtts://; default the system's trust store)",
+    "WCS_MQTT_CERT_FILE": "our client certificate, PEM, for brokers that require one",
+    "WCS_MQTT_KEY_FILE": "the private key of WCS_MQTT_CERT_FILE, PEM",
     "WCS_EMBEDDED_BROKER": "start an in-process MQTT broker when none answers (laptops, demo)",
     "WCS_ADMIN_TOKEN": "bootstrap bearer token holding every role",
     "WCS_TOKEN_TTL_DAYS": "days an issued API token works unless `wcs users create "

@@ -85,19 +85,27 @@ def test_files_modes_and_kept_passwords(tmp_path: Path) -> None:
     first = write_broker_config(FLOOR, out, BrokerOptions(persistence_dir=None))
     assert set(first.new_accounts) == {a.username for a in first.accounts}
     assert stat.S_IMODE((out / "credentials.json").stat().st_mode) == 0o600
-    assert stat.S_IMODE((out / "passwd").stat().st_mode) == 0o640
-    lines = dict(line.split(":", 1) for line in (out / "passwd").read_text().splitlines())
-    assert all(verify_password(first.passwords[name], h) for name, h in lines.items())
+    hashes = {}
+    for name in ("passwd-services", "passwd-devices", "acl"):
+        assert stat.S_IMODE((out / name).stat().st_mode) == 0o640
+    for name in ("passwd-services", "passwd-devices"):
+        lines = dict(line.split(":", 1) for line in (out / name).read_text().splitlines())
+        assert all(verify_password(first.passwords[user], h) for user, h in lines.items())
+        hashes[name] = set(lines)
+    # Device accounts can log in only where their client id is their name, services
+    # only where devices cannot.
+    assert hashes["passwd-devices"] == {"dev-scan-a", "dev-ptl%3A1"}
+    assert hashes["passwd-services"] == {"controller", "api", "drivers", "monitor"}
     conf = (out / "mosquitto.conf").read_text()
-    expected = [
-        "allow_anonymous false",
-        "set_tcp_nodelay true",
-        f"acl_file {out}/acl",
-        f"password_file {out}/passwd",
-        "listener 1883 0.0.0.0",
-        "persistence false",
-    ]
-    assert set(expected) <= set(conf.splitlines())
+    assert "persistence false" in conf and "per_listener_settings true" in conf
+    blocks = conf.split("\nlistener ")[1:]
+    assert [b.splitlines()[0] for b in blocks] == ["1883 0.0.0.0", "1884 0.0.0.0"]
+    services, devices = (set(b.splitlines()) for b in blocks)
+    for block, passwd in ((services, "passwd-services"), (devices, "passwd-devices")):
+        assert {"allow_anonymous false", f"password_file {out}/{passwd}",
+                f"acl_file {out}/acl"} <= block  # fmt: skip
+    assert "use_username_as_clientid true" in devices
+    assert "use_username_as_clientid true" not in services
 
     bigger = FLOOR.model_copy(
         update={"devices": [*FLOOR.devices, FLOOR.devices[0].model_copy(update={"id": "scan-b"})]}
@@ -122,9 +130,13 @@ def test_tls_listener_keeps_clear_text_on_loopback(tmp_path: Path) -> None:
         tls=TlsFiles(cert, key, ca, require_certificate=True),
         tls_listener=Listener("0.0.0.0", 8883),
     )
-    lines = config_text(options, tmp_path).splitlines()
+    text = config_text(options, tmp_path)
+    lines = text.splitlines()
     assert "listener 1883 127.0.0.1" in lines and "listener 8883 0.0.0.0" in lines
+    assert "listener 1884 127.0.0.1" in lines and "listener 8884 0.0.0.0" in lines
     assert f"certfile {cert}" in lines and "require_certificate true" in lines
+    device_tls = text.split("\nlistener 8884 0.0.0.0\n")[1]
+    assert "use_username_as_clientid true" in device_tls and f"cafile {ca}" in device_tls
     with pytest.raises(ConfigError, match="cafile"):
         config_text(BrokerOptions(tls=TlsFiles(cert, key, None, True)), tmp_path)
     with pytest.raises(ConfigError, match="does not exist"):
@@ -148,8 +160,32 @@ def test_cli_prints_new_credentials_once(tmp_path: Path) -> None:
     stored = json.loads((out / "credentials.json").read_text())["accounts"]
     assert set(printed) == set(stored) == {"controller", "api", "drivers", "monitor", "dev-scan-a"}
     password = stored["dev-scan-a"]["password"]
-    assert printed["dev-scan-a"] == f"mqtt://dev-scan-a:{password}@127.0.0.1:1883"
+    assert printed["dev-scan-a"] == f"mqtt://dev-scan-a:{password}@127.0.0.1:1884"
+    controller = stored["controller"]["password"]
+    assert printed["controller"] == f"mqtt://controller:{controller}@127.0.0.1:1883"
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and again.stdout == ""  # nothing new: nothing printed
     bad = CliRunner().invoke(app, [*args, "--tls-cert", str(floor)])
     assert bad.exit_code == 2 and "go together" in bad.stderr
+
+
+def test_written_as_root_the_files_belong_to_the_brokers_user(tmp_path: Path) -> None:
+    """Mosquitto drops root before it reads the password and ACL files."""
+    import os
+    import pwd
+
+    root = os.geteuid() == 0
+    # Written by another user, the files stay theirs (the broker must run as them).
+    broker = pwd.getpwnam("mosquitto") if root else pwd.getpwuid(os.geteuid())
+    out = tmp_path / "broker"
+    write_broker_config(FLOOR, out, BrokerOptions(persistence_dir=None))
+    for name in ("passwd-services", "passwd-devices", "acl"):
+        info = (out / name).stat()
+        assert (info.st_uid, info.st_gid) == (broker.pw_uid, broker.pw_gid), name
+        assert stat.S_IMODE(info.st_mode) == 0o640
+    secrets = (out / "credentials.json").stat()
+    assert secrets.st_uid == os.geteuid() and stat.S_IMODE(secrets.st_mode) == 0o600
+    if root:
+        options = BrokerOptions(persistence_dir=None, broker_user="nobody-x")
+        with pytest.raises(ConfigError, match="does not exist"):
+            write_broker_config(FLOOR, out, options)

@@ -82,13 +82,27 @@ def make_client(
         clean_start=clean_start,
         properties=properties,
         keepalive=keepalive,
-        tls_context=ssl.create_default_context() if endpoint.tls else None,
+        tls_context=tls_context(endpoint),
         socket_options=NODELAY,
         max_queued_incoming_messages=max_queued_incoming,
         max_inflight_messages=max_inflight,
     )
     coalesce_writes(client._client)
     return client
+
+
+def tls_context(endpoint: MqttEndpoint) -> ssl.SSLContext | None:
+    """The TLS context of every client of ours: the broker's certificate checked
+    against the given CA (or the system's trust store), our certificate if we have one."""
+    if not endpoint.tls:
+        return None
+    context = ssl.create_default_context(
+        cafile=str(endpoint.cafile) if endpoint.cafile is not None else None
+    )
+    if endpoint.certfile is not None:
+        keyfile = str(endpoint.keyfile) if endpoint.keyfile is not None else None
+        context.load_cert_chain(str(endpoint.certfile), keyfile)
+    return context
 
 
 def _mergeable(packet: dict[str, Any]) -> bool:

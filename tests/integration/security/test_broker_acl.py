@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import ssl
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -20,11 +19,12 @@ import aiomqtt
 import pytest
 
 from wcs.broker_config import BrokerOptions, Listener, TlsFiles, Written, write_broker_config
+from wcs.children import spawn
 from wcs.contract.topics import Topics
 from wcs.floor import Floor
 from wcs.mqtt.client import make_client
-from wcs.mqtt.mosquitto import PrivateMosquitto, free_port
-from wcs.settings import MqttEndpoint
+from wcs.mqtt.mosquitto import PrivateMosquitto, find_mosquitto, free_port
+from wcs.settings import MqttEndpoint, Settings
 
 pytestmark = pytest.mark.broker
 
@@ -47,23 +47,35 @@ FLOOR = Floor.model_validate(
 class Secured:
     broker: PrivateMosquitto
     written: Written
+    device_port: int
 
-    def endpoint(self, username: str | None, password: str | None = None) -> MqttEndpoint:
+    def endpoint(
+        self, username: str | None, password: str | None = None, *, port: int | None = None
+    ) -> MqttEndpoint:
+        """Services on the service listener, devices on theirs (unless ``port``)."""
         if username is not None and password is None:
             password = self.written.passwords[username]
-        return MqttEndpoint(
-            host=self.broker.host, port=self.broker.port, username=username, password=password
-        )
+        if port is None:
+            device = username is not None and username.startswith("dev-")
+            port = self.device_port if device else self.broker.port
+        return MqttEndpoint(host=self.broker.host, port=port, username=username, password=password)
 
 
 def _options(
-    tmp_path: Path, port: int, tls: TlsFiles | None = None, tls_port: int = 0
+    port: int,
+    device_port: int,
+    tls: TlsFiles | None = None,
+    tls_port: int = 8883,
+    device_tls_port: int = 8884,
+    persistence: Path | None = None,
 ) -> BrokerOptions:
     return BrokerOptions(
         listener=Listener("127.0.0.1", port),
+        device_listener=Listener("127.0.0.1", device_port),
         tls=tls,
-        tls_listener=Listener("127.0.0.1", tls_port or 8883),
-        persistence_dir=None,
+        tls_listener=Listener("127.0.0.1", tls_port),
+        device_tls_listener=Listener("127.0.0.1", device_tls_port),
+        persistence_dir=persistence,
         log_dest="stdout",  # the private broker logs to its own file as well
     )
 
@@ -71,10 +83,10 @@ def _options(
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured]:
     tmp = tmp_path_factory.mktemp("broker")
-    port = free_port()
-    written = write_broker_config(FLOOR, tmp / "conf", _options(tmp, port))
+    port, device_port = free_port(), free_port()
+    written = write_broker_config(FLOOR, tmp / "conf", _options(port, device_port))
     with PrivateMosquitto(config_file=written.config, port=port) as broker:
-        yield Secured(broker, written)
+        yield Secured(broker, written, device_port)
 
 
 class Inbox:
@@ -188,46 +200,190 @@ async def test_anonymous_and_wrong_passwords_are_refused(
             pass
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
+async def test_device_accounts_log_in_only_on_the_device_listener(secured: Secured) -> None:
+    on_services = secured.endpoint("dev-scan-a", port=secured.broker.port)
+    with pytest.raises(aiomqtt.MqttError, match=r"[Nn]ot authori[sz]ed|[Bb]ad user"):
+        async with make_client(on_services):
+            pass
+    on_devices = secured.endpoint("controller", port=secured.device_port)
+    with pytest.raises(aiomqtt.MqttError, match=r"[Nn]ot authori[sz]ed|[Bb]ad user"):
+        async with make_client(on_devices):
+            pass
+
+
+async def _drain(client: aiomqtt.Client, count: int, within: float = 5.0) -> list[bytes]:
+    got: list[bytes] = []
+    async with asyncio.timeout(within):
+        async for message in client.messages:
+            got.append(bytes(message.payload))  # type: ignore[arg-type]
+            if len(got) == count:
+                break
+    return got
+
+
+async def test_a_device_account_cannot_take_the_controllers_session(secured: Secured) -> None:
+    """The controller's client id is predictable. A device account presenting it gets
+    its own account name as client id instead: the controller stays connected, and
+    what its persistent session holds while it is away stays there for it."""
+    ctl_id = f"wcs-ctl-{SITE}-c1"
+    events = T.dev_evt("scan-a", "scan")
+    controller = secured.endpoint("controller")
+    async with make_client(controller, identifier=ctl_id, clean_session=False) as ctl:
+        await ctl.subscribe(T.all_events(), qos=1)
+        # Live: a device logs in with the controller's id; the controller keeps its link.
+        async with (
+            make_client(secured.endpoint("dev-scan-a"), identifier=ctl_id) as intruder,
+            make_client(secured.endpoint("drivers")) as host,
+        ):
+            await host.publish(events, b"while both are connected", qos=1)
+            assert await _drain(ctl, 1) == [b"while both are connected"]
+            await intruder.publish(events, b"intruder's own event", qos=1)
+            assert await _drain(ctl, 1) == [b"intruder's own event"]
+    # Away: three events queue in the controller's session.
+    async with make_client(secured.endpoint("drivers")) as host:
+        for n in range(3):
+            await host.publish(events, f"queued {n}".encode(), qos=1)
+    # A device tries to resume it, or to wipe it with a clean session: neither reaches it.
+    for clean in (False, True):
+        async with make_client(
+            secured.endpoint("dev-scan-a"), identifier=ctl_id, clean_session=clean
+        ) as intruder:
+            with pytest.raises(TimeoutError):
+                await _drain(intruder, 1, within=1.0)
+    async with make_client(controller, identifier=ctl_id, clean_session=False) as ctl:
+        assert await _drain(ctl, 3) == [b"queued 0", b"queued 1", b"queued 2"]
+        await ctl.unsubscribe(T.all_events())
+
+
+def _certificates(tmp: Path) -> dict[str, Path]:
+    """A private CA, a server certificate for 127.0.0.1 and a client certificate."""
     openssl = shutil.which("openssl")
-    assert openssl is not None, "openssl makes the test certificate"
-    cert, key = tmp / "server.pem", tmp / "server.key"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return cert, key
+    assert openssl is not None, "openssl makes the test certificates"
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True)
+
+    files = {n: tmp / f"{n}.pem" for n in ("ca", "ca-key", "server", "server-key",
+                                            "client", "client-key")}  # fmt: skip
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=wcs test CA",
+        "-keyout", str(files["ca-key"]), "-out", str(files["ca"]))  # fmt: skip
+    for name, subject, extra in (
+        ("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1"),
+        ("client", "/CN=controller", "extendedKeyUsage=clientAuth"),
+    ):
+        csr = tmp / f"{name}.csr"
+        ext = tmp / f"{name}.ext"
+        ext.write_text(extra + "\n")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+            "-keyout", str(files[f"{name}-key"]), "-out", str(csr))  # fmt: skip
+        run("x509", "-req", "-in", str(csr), "-CA", str(files["ca"]), "-CAkey",
+            str(files["ca-key"]), "-CAcreateserial", "-days", "2", "-extfile", str(ext),
+            "-out", str(files[name]))  # fmt: skip
+    return files
 
 
-async def test_tls_listener_with_credentials(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
-    port, tls_port = free_port(), free_port()
-    written = write_broker_config(
-        FLOOR, tmp_path / "conf", _options(tmp_path, port, TlsFiles(cert, key), tls_port)
-    )
-    assert f"listener {port} 127.0.0.1" in written.config.read_text()
-    context = ssl.create_default_context(cafile=str(cert))
+async def test_tls_with_a_private_ca_and_client_certificates(tmp_path: Path) -> None:
+    files = _certificates(tmp_path)
+    port, device_port, tls_port, device_tls_port = (free_port() for _ in range(4))
+    tls = TlsFiles(files["server"], files["server-key"], files["ca"], require_certificate=True)
+    options = _options(port, device_port, tls, tls_port, device_tls_port)
+    written = write_broker_config(FLOOR, tmp_path / "conf", options)
+    text = written.config.read_text()
+    assert f"listener {port} 127.0.0.1" in text and f"listener {tls_port} 127.0.0.1" in text
+    password = written.passwords["controller"]
+    base = f"mqtts://controller:{password}@127.0.0.1:{tls_port}"
     with PrivateMosquitto(config_file=written.config, port=port):
+        # Our clients, as configured by the settings: the private CA and our certificate.
+        settings = Settings(
+            mqtt_url=base,
+            mqtt_ca_file=files["ca"],
+            mqtt_cert_file=files["client"],
+            mqtt_key_file=files["client-key"],
+        )
+        async with make_client(settings.mqtt) as client:
+            await client.publish(T.order_state("o-tls"), b"{}", qos=1)
+        # Without a client certificate the broker refuses the handshake.
+        bare = Settings(mqtt_url=base, mqtt_ca_file=files["ca"])
+        with pytest.raises(aiomqtt.MqttError):
+            async with make_client(bare.mqtt):
+                pass
+        # Without the private CA we refuse the broker (its certificate is not trusted).
+        untrusted = Settings(
+            mqtt_url=base, mqtt_cert_file=files["client"], mqtt_key_file=files["client-key"]
+        )
+        with pytest.raises(aiomqtt.MqttError):
+            async with make_client(untrusted.mqtt):
+                pass
+        # A device on its TLS listener: its certificate, its account.
+        device = Settings(
+            mqtt_url=f"mqtts://dev-scan-a:{written.passwords['dev-scan-a']}@127.0.0.1:"
+            f"{device_tls_port}",
+            mqtt_ca_file=files["ca"],
+            mqtt_cert_file=files["client"],
+            mqtt_key_file=files["client-key"],
+        )
+        async with make_client(device.mqtt) as client:
+            await client.publish(T.dev_evt("scan-a", "scan"), b"{}", qos=1)
 
-        def client(password: str) -> aiomqtt.Client:
-            return aiomqtt.Client(
-                "127.0.0.1", tls_port, username="dev-scan-a", password=password,
-                tls_context=context,
+
+def test_tls_settings_name_what_is_wrong(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    pem = tmp_path / "x.pem"
+    pem.write_text("x")
+    for values, message in (
+        ({"mqtt_url": "mqtt://h:1883", "mqtt_ca_file": pem}, "need a mqtts://"),
+        ({"mqtt_url": "mqtts://h:8883", "mqtt_cert_file": pem}, "go together"),
+        ({"mqtt_url": "mqtts://h:8883", "mqtt_ca_file": tmp_path / "no"}, "WCS_MQTT_CA_FILE"),
+    ):
+        with pytest.raises(ValidationError, match=message):
+            Settings(**values)  # type: ignore[arg-type]
+
+
+def test_the_broker_reads_its_files_as_its_own_user(tmp_path: Path) -> None:
+    """Started as root, Mosquitto drops to its user before reading the password and
+    ACL files: they must be that user's (a root-owned 0640 file stops it cold)."""
+    import os
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("the broker drops privileges only when started as root")
+    # A directory the broker's user can reach (pytest's are private to root).
+    base = Path(tempfile.mkdtemp(prefix="wcs-broker-own-"))
+    try:
+        base.chmod(0o755)
+        port, device_port = free_port(), free_port()
+        written = write_broker_config(FLOOR, base / "conf", _options(port, device_port))
+        (base / "conf").chmod(0o755)
+        config = base / "run.conf"
+        config.write_text(written.config.read_text().replace("log_dest stdout", "log_dest stderr"))
+        broker = spawn(
+            [find_mosquitto(), "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            endpoint = MqttEndpoint(
+                host="127.0.0.1", port=port, username="controller",
+                password=written.passwords["controller"],
             )  # fmt: skip
 
-        async with client(written.passwords["dev-scan-a"]) as device:
-            await device.subscribe(T.device_commands("scan-a"), qos=1)
-            async with make_client(
-                MqttEndpoint(host="127.0.0.1", port=port, username="controller",
-                             password=written.passwords["controller"])
-            ) as controller:  # fmt: skip
-                await controller.publish(T.dev_cmd("scan-a", "weigh"), b"{}", qos=1)
-            async with asyncio.timeout(5):
-                message = await anext(aiter(device.messages))
-            assert message.topic.value == T.dev_cmd("scan-a", "weigh")
-        with pytest.raises(aiomqtt.MqttError):
-            async with client("wrong"):
-                pass
+            async def connect() -> None:
+                for _ in range(100):
+                    try:
+                        async with make_client(endpoint):
+                            return
+                    except aiomqtt.MqttError as exc:
+                        if broker.poll() is not None or "authori" in str(exc).lower():
+                            raise
+                        await asyncio.sleep(0.05)
+
+            asyncio.run(connect())
+            assert broker.poll() is None
+        finally:
+            broker.terminate()
+            broker.wait(10)
+        assert broker.stderr is not None
+        assert "Unable to open" not in broker.stderr.read().decode(errors="replace")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
