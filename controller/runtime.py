@@ -204,6 +204,11 @@ class Controller:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # Confirmations still awaited will not be: the relay sends those rows again.
+        for sending in self._sending:
+            sending.cancel()
+        await asyncio.gather(*self._sending, return_exceptions=True)
+        self._sending.clear()
         for lane in self._lanes:
             await lane.close()
         await self._stack.aclose()

@@ -5,7 +5,9 @@
 - PostgreSQL: ``WCS_TEST_PG_URL`` (default the local ``test`` database). Each test
   session creates a fresh database of its own next to it and drops it at the end, so
   parallel runs do not see each other.
-- A leak check fails any test that leaves threads behind.
+- A leak check fails any test that leaves threads or asyncio tasks behind (as
+  pymodbus's conftest does): a task still pending when its event loop is closed (the
+  test's own loop, or one a test ran with ``asyncio.run``) is one that nothing owned.
 """
 
 from __future__ import annotations
@@ -84,10 +86,67 @@ def pg_url() -> Iterator[str]:
         asyncio.run(execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+class _TaskLeaks:
+    """Records the tasks still pending when an event loop is closed.
+
+    Every loop a test runs ends in ``asyncio.Runner.close`` (pytest-asyncio's runner
+    and ``asyncio.run`` alike), which cancels what is left without a word: a task
+    nobody awaited would go unnoticed. Wrapping ``close`` records them first."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+        self._lock = threading.Lock()  # loops also close in server threads
+        self._close = asyncio.Runner.close
+        leaks = self
+
+        def close(runner: asyncio.Runner) -> None:
+            try:
+                loop = runner.get_loop()
+            except RuntimeError:  # closed already
+                loop = None
+            if loop is not None and not loop.is_closed():
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done() and not _loop_long(t)]
+                with leaks._lock:
+                    leaks.found += [_describe(t) for t in pending]
+            leaks._close(runner)
+
+        asyncio.Runner.close = close  # type: ignore[method-assign]
+
+    def take(self) -> list[str]:
+        with self._lock:
+            found, self.found = self.found, []
+        return found
+
+
+# Library tasks that live as long as their event loop by design, one per loop:
+# sse-starlette watches for the server's shutdown to end open streams.
+_LOOP_LONG = {("sse_starlette.sse", "_shutdown_watcher")}
+
+
+def _loop_long(task: asyncio.Task[object]) -> bool:
+    coro = task.get_coro()
+    frame = getattr(coro, "cr_frame", None)
+    module = frame.f_globals.get("__name__") if frame is not None else None
+    return (module, getattr(coro, "__qualname__", None)) in _LOOP_LONG
+
+
+def _describe(task: asyncio.Task[object]) -> str:
+    coro = task.get_coro()
+    where = getattr(coro, "__qualname__", type(coro).__name__)
+    return f"{task.get_name()} ({where})"
+
+
+_TASK_LEAKS = _TaskLeaks()
+
+
 @pytest.fixture(autouse=True)
-def _no_leaked_threads() -> Iterator[None]:
+def _no_leaks() -> Iterator[None]:
+    """Set up before and torn down after every other fixture of the test, the event
+    loop's runner included: what is still running then was left behind."""
     before = set(threading.enumerate())
+    _TASK_LEAKS.take()  # a loop closed between tests belongs to no test
     yield
+    tasks = _TASK_LEAKS.take()
     deadline = 50
     leaked: list[threading.Thread] = []
     for _ in range(deadline):
@@ -97,6 +156,7 @@ def _no_leaked_threads() -> Iterator[None]:
         if not leaked:
             break
         threading.Event().wait(0.1)
+    assert not tasks, f"test left asyncio tasks running: {tasks}"
     assert not leaked, f"test left threads running: {[t.name for t in leaked]}"
 
 
