@@ -16,7 +16,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import aiomqtt
 from paho.mqtt.client import (
@@ -37,6 +37,42 @@ from wcs.settings import MqttEndpoint
 NODELAY: list[tuple[int, int, int]] = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 # MQTT 5 session expiry "never", like a 3.1.1 persistent session on Mosquitto.
 SESSION_NEVER_EXPIRES = 0xFFFFFFFF
+
+# How long a cancelled connect may take to finish before it is abandoned anyway.
+SETTLE_S = 5.0
+
+
+class Client(aiomqtt.Client):
+    """aiomqtt's client, safe to cancel while it connects.
+
+    aiomqtt 2.5 leaves the socket open and its housekeeping task running when the task
+    entering ``async with client`` is cancelled before the broker has answered
+    (upstream issue #377, fixed only in its 3.x rewrite): a reconnect loop stopped at
+    that moment leaked both. Cancelled there, this one lets the connect finish (for
+    ``SETTLE_S`` at most), disconnects, and only then passes the cancellation on."""
+
+    async def __aenter__(self) -> Self:
+        connecting = asyncio.get_running_loop().create_task(
+            super().__aenter__(), name=f"mqtt-connect:{self.identifier}"
+        )
+        try:
+            return await asyncio.shield(connecting)
+        except asyncio.CancelledError:
+            await self._abandon(connecting)
+            raise
+
+    async def _abandon(self, connecting: asyncio.Task[Self]) -> None:
+        try:
+            async with asyncio.timeout(SETTLE_S):
+                await asyncio.wait([connecting])
+                if not connecting.cancelled() and connecting.exception() is None:
+                    await super().__aexit__(None, None, None)
+        except Exception:  # the connect failed or the broker stopped answering: gone
+            connecting.cancel()
+        finally:
+            misc = self._misc_task
+            if misc is not None and not misc.done():
+                misc.cancel()
 
 
 def make_client(
@@ -70,7 +106,7 @@ def make_client(
         clean_start = False
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
-    client = aiomqtt.Client(
+    client = Client(
         endpoint.host,
         endpoint.port,
         username=endpoint.username,
