@@ -239,7 +239,7 @@ def publish_all(
     if waiting.left == 0:
         waiting.done.set_result(None)
         return waiting.done
-    return asyncio.ensure_future(_confirmed(pending, waiting, timeout_s))
+    return loop.create_task(_confirmed(pending, waiting, timeout_s), name="mqtt-confirmations")
 
 
 async def _confirmed(pending: dict[int, Any], waiting: _Confirmations, timeout_s: float) -> None:
