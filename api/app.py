@@ -28,6 +28,7 @@ from api.routes import (
     monitoring,
     notifications,
     orders,
+    self_service,
     service_desk,
     station,
     status,
@@ -140,6 +141,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(courier.router)
     app.include_router(customer.router)
     app.include_router(service_desk.router)
+    app.include_router(self_service.router)
     app.include_router(aftersales.router)
     app.include_router(backorders.router)
     app.include_router(notifications.router)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -134,6 +135,17 @@ class SkuIn(_In):
         le=3650,
         description="days of life a unit must have left when picked (null: the default)",
     )
+    category: str | None = Field(
+        default=None, max_length=64, description="substitutes come from the same category"
+    )
+    price: Decimal | None = Field(
+        default=None, ge=0, le=1_000_000, decimal_places=2, description="unit price"
+    )
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    product: str | None = Field(
+        default=None, max_length=64, description="SKUs of one product are its variants"
+    )
+    variant: str | None = Field(default=None, max_length=100, description="e.g. 'M, blue'")
 
     @field_validator("gtins")
     @classmethod
@@ -154,6 +166,11 @@ class SkuOut(BaseModel):
     barcode: str | None
     gtins: list[str] = Field(description="as GTIN-14")
     min_shelf_life_days: int | None
+    category: str | None = None
+    price: Decimal | None = None
+    currency: str | None = None
+    product: str | None = None
+    variant: str | None = None
 
 
 class LocationIn(_In):

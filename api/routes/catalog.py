@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -44,6 +45,11 @@ def _sku_out(row: dict[str, Any]) -> dict[str, Any]:
         "barcode": row["barcode"],
         "gtins": row["gtins"],
         "min_shelf_life_days": row["min_shelf_life_days"],
+        "category": row.get("category"),
+        "price": None if row.get("price_minor") is None else Decimal(row["price_minor"]) / 100,
+        "currency": row.get("currency"),
+        "product": row.get("product"),
+        "variant": row.get("variant"),
     }
 
 
@@ -64,6 +70,11 @@ async def put_sku(
             body.barcode,
             tuple(body.gtins),
             body.min_shelf_life_days,
+            category=body.category,
+            price_minor=None if body.price is None else int(body.price * 100),
+            currency=body.currency,
+            product=body.product,
+            variant=body.variant,
         ),
     )
     response.status_code = 201 if created else 200

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
+from babel.numbers import format_currency
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
@@ -60,6 +61,7 @@ def _environment() -> Environment:
     )
     env.filters["when"] = _when
     env.filters["clock"] = _clock
+    env.filters["money"] = _money
     return env
 
 
@@ -74,6 +76,14 @@ def _when(context: Context, moment: datetime) -> str:
     local = moment.astimezone(tz)
     day = format_date(local, "medium", locale=t.locale)
     return f"{day} {format_time(local, 'short', tzinfo=tz, locale=t.locale)}"
+
+
+@pass_context
+def _money(context: Context, minor: int | None, currency: str | None) -> str:
+    if minor is None:
+        return ""
+    t: Translator = context["t"]
+    return str(format_currency(minor / 100, currency or "EUR", locale=t.locale))
 
 
 @pass_context

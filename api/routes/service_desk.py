@@ -3,7 +3,7 @@ waiting for a person, an order's corrections (``wcs.services.corrections``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
@@ -107,7 +107,9 @@ async def read_corrections(
 async def queue(
     engine: EngineDep,
     _: CustomerService,
-    state: Annotated[list[str] | None, Query(max_length=3)] = None,
+    state: Annotated[
+        list[Literal["exception", "backordered", "delivery_failed"]] | None, Query(max_length=3)
+    ] = None,
 ) -> list[dict[str, Any]]:
     """Orders waiting for customer service (exception, backordered, delivery_failed),
     oldest first, each with its reason, age in seconds and open alerts."""

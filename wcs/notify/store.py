@@ -32,6 +32,7 @@ from wcs.domain.delivery import from_minor_units
 from wcs.errors import Conflict, NotFound, ValidationFailed
 from wcs.i18n.catalogues import offered
 from wcs.i18n.negotiation import match
+from wcs.links import Links
 from wcs.notify import policy
 from wcs.notify.templates import render
 from wcs.persistence.db import transaction
@@ -250,6 +251,7 @@ async def message_context(
     """What a template may use; every key is always present (templates are strict)."""
     order = (await conn.execute(select(orders).where(orders.c.id == row.order_id))).one()
     base = settings.notify.public_url.rstrip("/")
+    signer = Links(settings.link_secret)
     ship = (
         await conn.execute(
             select(shipments)
@@ -305,9 +307,18 @@ async def message_context(
         "reason": reason,
         "message": message,
         "short": [f"{s.sku} x{s.qty}" for s in short],
-        "choice_url": f"{base}/api/v1/orders/{order.id}/backorder-choice",
-        # Self-service links for the customer (None where the step does not apply).
-        "links": {"receipt": None, "return": None, "label": None, "resolution": None},
+        # Self-service pages by signed link (None where the step does not apply).
+        "choice_url": f"{base}/my/backorder/{signer.make('backorder', order.id)}",
+        "links": {
+            "receipt": (
+                f"{base}/my/receipt/{signer.make('receipt', order.id)}"
+                if row.kind == "delivered"
+                else None
+            ),
+            "return": None,
+            "label": None,
+            "resolution": None,
+        },
         "shipment": (
             None
             if ship is None or not ship.tracking_no

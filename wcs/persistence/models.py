@@ -55,6 +55,13 @@ class Sku(Base):
     width_mm: Mapped[int] = mapped_column(Integer)
     height_mm: Mapped[int] = mapped_column(Integer)
     barcode: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # For a customer's choice of substitute (same category, similar price) and of an
+    # exchange (another variant of the same product).
+    category: Mapped[str | None] = mapped_column(String(64), index=True)
+    price_minor: Mapped[int | None] = mapped_column(Integer)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    product: Mapped[str | None] = mapped_column(String(64), index=True)
+    variant: Mapped[str | None] = mapped_column(String(100))
     # Days of life a unit must have left when picked (None: the controller's default).
     min_shelf_life_days: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)

@@ -27,6 +27,11 @@ class SkuData:
     barcode: str | None = None
     gtins: tuple[str, ...] = ()  # GTIN-14, validated
     min_shelf_life_days: int | None = None
+    category: str | None = None
+    price_minor: int | None = None
+    currency: str | None = None
+    product: str | None = None
+    variant: str | None = None
 
     def all_gtins(self) -> list[str]:
         """Its GTINs, the barcode included when it is one (in order, once each)."""
@@ -57,6 +62,11 @@ async def upsert_sku(engine: AsyncEngine, data: SkuData) -> bool:
         "height_mm": data.height_mm,
         "barcode": data.barcode,
         "min_shelf_life_days": data.min_shelf_life_days,
+        "category": data.category,
+        "price_minor": data.price_minor,
+        "currency": data.currency,
+        "product": data.product,
+        "variant": data.variant,
         "updated_at": utcnow(),
     }
     gtins = data.all_gtins()

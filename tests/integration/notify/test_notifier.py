@@ -4,6 +4,7 @@ PostgreSQL: retries, dead letters, the webhook channel, customer notices, recove
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.integration.notify.conftest import Inbox, Receiver, notify_settings
 from tests.integration.persistence.helpers import new_order, seed_catalogue
 from wcs.contract.topics import Topics
+from wcs.links import Links
 from wcs.notify import store
 from wcs.notify.worker import Notifier
 from wcs.persistence.db import transaction
@@ -94,7 +96,11 @@ async def test_smtp_failures_are_retried_and_the_mail_arrives_once(
     body = mail.get_body(("plain",))
     assert body is not None
     assert "SKU-N1 x2" in body.get_content()
-    assert f"http://wcs.test/api/v1/orders/{order_id}/backorder-choice" in body.get_content()
+    # The choice is made on a page reached by a signed link for this order only.
+    found = re.search(r"http://wcs\.test/my/backorder/([A-Za-z0-9._-]+)", body.get_content())
+    assert found is not None, body.get_content()
+    link = Links(Settings(database_url=str(engine.url)).link_secret).read("backorder", found[1])
+    assert link.order_id == order_id
 
 
 async def _all_in(engine: AsyncEngine, order_id: str, state: str) -> bool:
