@@ -382,7 +382,13 @@ async def intake_batch(
     await store.write(writer.rows)
 
     for i, sub in enumerate(subs):
-        if outcomes[i] is None:  # the same key twice in this batch: the first answers
+        if outcomes[i] is not None:
+            continue
+        # The same key twice in this batch: the order under that key answers, the one
+        # made before or the one its first submission made now.
+        if sub.key in found:
+            outcomes[i] = _replay(sub, found[sub.key])
+        else:
             answer = outcomes[first[sub.key]]
             if isinstance(answer, IntakeResult):
                 answer = _replay(

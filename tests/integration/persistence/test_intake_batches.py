@@ -151,6 +151,14 @@ async def test_same_key_twice_in_one_batch_is_one_order(engine: AsyncEngine) -> 
     async with IntakeDesk(engine, TOPICS) as desk:  # a later batch: a replay from the table
         later = await desk.submit(sub("k1", [("SKU-1", 2)]))
     assert not later.created and later.order_id == first.order_id
+    async with IntakeDesk(engine, TOPICS) as desk:  # used before: the stored order answers
+        mixed = await asyncio.gather(
+            desk.submit(sub("k1", [("SKU-1", 3)], body="another body")),
+            desk.submit(sub("k1", [("SKU-1", 2)])),
+            return_exceptions=True,
+        )
+    assert isinstance(mixed[0], IdempotencyConflict)
+    assert isinstance(mixed[1], IntakeResult) and mixed[1].order_id == first.order_id
     await reconcile(engine)  # the replay's units, taken with its batch, went back
     async with engine.connect() as conn:
         assert await conn.scalar(select(func.count()).select_from(orders)) == 1
