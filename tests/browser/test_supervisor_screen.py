@@ -70,7 +70,13 @@ async def _floor_with_trouble(
 
 async def _in_view(locator: Locator) -> None:
     await expect(locator).to_be_visible(timeout=LIVE_MS)
-    box = await locator.bounding_box()
+    # The live page redraws its lists on every summary: measure the row drawn now.
+    box = None
+    for _ in range(50):
+        box = await locator.bounding_box()
+        if box is not None:
+            break
+        await asyncio.sleep(0.05)
     assert box is not None
     assert box["y"] >= 0 and box["y"] + box["height"] <= HEIGHT, f"below the fold: {box}"
     assert box["x"] >= 0 and box["x"] + box["width"] <= WIDTH, f"off to the side: {box}"
