@@ -434,6 +434,8 @@ async def run_demo(
             # A laptop demo bound to loopback: the page opens without a token.
             monitoring=base.monitoring.model_copy(update={"status_public": True}),
             pod_dir=options.db_path.parent / "demo-pod",
+            # A demo day has a few dozen own-fleet parcels: the solver needs little time.
+            fleet=base.fleet.model_copy(update={"solve_budget_s": 2.0}),
         )
         where = "embedded amqtt" if embedded else "the broker"
         console.print(f"MQTT: {where} at {settings.mqtt.host}:{settings.mqtt.port}, site {site}")
