@@ -20,6 +20,7 @@ from api.routes import (
     courier,
     customer,
     delivery,
+    desk,
     docs,
     feedback,
     fleet,
@@ -142,6 +143,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(customer.router)
     app.include_router(service_desk.router)
     app.include_router(self_service.router)
+    app.include_router(desk.router)
     app.include_router(aftersales.router)
     app.include_router(backorders.router)
     app.include_router(notifications.router)
