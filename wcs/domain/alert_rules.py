@@ -57,8 +57,10 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
         "order id",
         "An order failed the intake checks (unknown SKU, bad quantity, incomplete "
         "address, no reachable contact) and was kept in 'exception' instead of dropped.",
-        "Open the order, read exception_reason, contact the customer or the shop, correct "
-        "the order (it then goes back to 'validated') or cancel it; acknowledge the alert.",
+        "Open the order on the service desk (/desk), read the reason, contact the customer "
+        "or the shop, then correct it there (checked again; it goes back to 'validated' "
+        "and on to 'reserved') or cancel it: either closes this alert by itself. "
+        "Acknowledge it while you work on it. Customer service handles it.",
         auto_resolve=False,
     ),
     AlertSpec(
