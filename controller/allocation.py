@@ -32,9 +32,11 @@ from wcs.domain.carriers import Parcel
 from wcs.domain.packing import DEFAULT_CARTONS
 from wcs.domain.states import OrderState
 from wcs.errors import Conflict, NoCarrierAvailable, WcsError
+from wcs.floor import Floor
 from wcs.persistence.db import DatabaseUnavailable, transaction
 from wcs.persistence.orders import raise_alert
 from wcs.persistence.tables import orders, packages
+from wcs.services.labels import print_carrier_label
 from wcs.services.shipments import CarrierDesk, allocate_order
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Allocator:
         batch: int = 50,
         retry_base_s: float = 2.0,
         retry_cap_s: float = 300.0,
+        floor: Floor | None = None,
     ) -> None:
         self.engine = engine
         self.topics = topics
@@ -72,6 +75,7 @@ class Allocator:
         self.batch = batch
         self.retry_base_s = retry_base_s
         self.retry_cap_s = retry_cap_s
+        self.floor = floor  # with a floor, the carrier's label is printed once booked
         self.stats = AllocationStats()
         # order id -> (failures so far, monotonic time of the next attempt)
         self._backoff: dict[str, tuple[int, float]] = {}
@@ -122,7 +126,20 @@ class Allocator:
             self._backoff.pop(order_id, None)
             self.stats.allocated += 1
             done += 1
+            await self._print_carrier_label(order_id)
         return done
+
+    async def _print_carrier_label(self, order_id: str) -> None:
+        """The carrier's own label at the outbound or pack station (wcs.services.labels)."""
+        if self.floor is None:
+            return
+        try:
+            await print_carrier_label(
+                self.engine, self.topics, self.floor, order_id, actor=self.actor
+            )
+        except (WcsError, DatabaseUnavailable) as exc:
+            # Booked all the same: a supervisor reprints the label once this is fixed.
+            log.warning("carrier label of order %s not printed: %s", order_id, exc)
 
     async def _packed(self) -> list[str]:
         async with self.engine.connect() as conn:

@@ -159,6 +159,7 @@ class Controller:
                 desk,
                 actor=f"controller:{self.instance}",
                 interval_s=self.cfg.allocate_interval_s,
+                floor=self.index.floor,  # carrier labels print once booked
             )
             spawn(self.allocator.run(), "controller-allocation")
         try:

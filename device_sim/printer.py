@@ -14,6 +14,8 @@ print when the printer is ready; tilde commands act at once:
 
 Printed labels are kept in :attr:`PrinterSim.labels` with their fields and bar codes
 parsed (:class:`device_sim.zpl.Label`), so a test can read the SSCC that was printed.
+PDF jobs (``%PDF-`` ... ``%%EOF`` between formats, as a printer with PDF Direct takes
+them) print too and are kept in :attr:`PrinterSim.documents`.
 
 Faults: ``paper_out``, ``head_open``, ``paused``, ``ribbon_out`` (each raises its flag
 in ``~HS`` and holds formats in the buffer until cleared); ``silent_on_fault`` (no
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 
 from device_sim.base import Simulator, TaskSet
 from device_sim.serial_link import DEFAULT_GARBAGE, SerialEndpoint
-from device_sim.zpl import Immediate, Label, ZplInterpreter
+from device_sim.zpl import Immediate, Label, PdfDocument, ZplInterpreter
 
 STX, ETX = b"\x02", b"\x03\r\n"
 # 9600 baud, 8 data bits, 1 stop bit, no parity, Xon/Xoff, encoded as ~HS does it.
@@ -86,13 +88,14 @@ class PrinterSim(Simulator):
         self.reply_delay_s = self.options.reply_delay_s
         self.silent_on_fault = self.options.silent_on_fault
         self.labels: list[Label] = []
-        self.pending: list[Label] = []
+        self.documents: list[PdfDocument] = []
+        self.pending: list[Label | PdfDocument] = []
         self.status_requests = 0
         self.unanswered_status_requests = 0
         self.connections_served = 0
         self._serial = serial
         self._serial_interp = ZplInterpreter()
-        self._serial_items: asyncio.Queue[Label | Immediate] = asyncio.Queue()
+        self._serial_items: asyncio.Queue[Label | Immediate | PdfDocument] = asyncio.Queue()
         self._server: asyncio.Server | None = None
         self._sessions = TaskSet(f"{device_id}:tcp", self.log)
         self._writers: set[asyncio.StreamWriter] = set()
@@ -185,7 +188,10 @@ class PrinterSim(Simulator):
     def status_strings(self, partial_format: bool = False) -> bytes:
         """The three ``~HS`` strings for the current state."""
         formats = min(len(self.pending), 999)
-        remaining = min(sum(label.quantity for label in self.pending), 99_999_999)
+        remaining = min(
+            sum(job.quantity if isinstance(job, Label) else 1 for job in self.pending),
+            99_999_999,
+        )
         one = (
             f"{_COMM_SETTINGS:03d},{int(self.paper_out)},{int(self.paused)},"
             f"{self.options.label_length_dots:04d},{formats:03d},0,0,{int(partial_format)},000,0,0,0"
@@ -219,14 +225,18 @@ class PrinterSim(Simulator):
                 await asyncio.sleep(self.options.print_time_s)
                 if not self.ready:
                     continue
-            label = self.pending.pop(0)
-            self.labels.append(label)
-            self.log.info("label printed", fields=len(label.fields), sscc=label.sscc)
+            job = self.pending.pop(0)
+            if isinstance(job, PdfDocument):
+                self.documents.append(job)
+                self.log.info("PDF printed", size=len(job.data))
+            else:
+                self.labels.append(job)
+                self.log.info("label printed", fields=len(job.fields), sscc=job.sscc)
             self.changes.notify()
 
-    async def _handle(self, items: list[Label | Immediate], link: _Link) -> None:
+    async def _handle(self, items: list[Label | Immediate | PdfDocument], link: _Link) -> None:
         for item in items:
-            if isinstance(item, Label):
+            if isinstance(item, Label | PdfDocument):
                 self.pending.append(item)
                 self.changes.notify()
                 continue

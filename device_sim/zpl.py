@@ -267,20 +267,51 @@ class Immediate:
         return self.command.name
 
 
+@dataclass(frozen=True)
+class PdfDocument:
+    """A PDF job (a printer with PDF Direct prints it as it came)."""
+
+    data: bytes
+
+
 class ZplInterpreter:
-    """Feed raw bytes; get back finished labels and immediate (tilde) commands."""
+    """Feed raw bytes; get back finished labels, PDF documents and immediate (tilde)
+    commands. A PDF starts with ``%PDF-`` between formats and ends at ``%%EOF``."""
 
     def __init__(self) -> None:
         self._stream = ZplStream()
         self._format: list[Command] | None = None
+        self._pdf: bytearray | None = None
 
     @property
     def in_format(self) -> bool:
         """A format has started (``^XA``) but not ended: Zebra's partial-format flag."""
         return self._format is not None
 
-    def feed(self, data: bytes) -> list[Label | Immediate]:
-        out: list[Label | Immediate] = []
+    def feed(self, data: bytes) -> list[Label | Immediate | PdfDocument]:
+        out: list[Label | Immediate | PdfDocument] = []
+        while data:
+            if self._pdf is not None:
+                self._pdf += data
+                end = self._pdf.find(b"%%EOF")
+                if end < 0:
+                    return out
+                document, data = bytes(self._pdf[: end + 5]), bytes(self._pdf[end + 5 :])
+                out.append(PdfDocument(document))
+                self._pdf = None
+                data = data.lstrip(b"\r\n")
+                continue
+            start = data.find(b"%PDF-") if self._format is None else -1
+            if start >= 0:
+                out.extend(self._zpl(data[:start]))
+                self._pdf, data = bytearray(), data[start:]
+                continue
+            out.extend(self._zpl(data))
+            break
+        return out
+
+    def _zpl(self, data: bytes) -> list[Label | Immediate | PdfDocument]:
+        out: list[Label | Immediate | PdfDocument] = []
         for command in self._stream.feed(data):
             if command.prefix == "~":
                 out.append(Immediate(command, self._format is not None))

@@ -93,6 +93,9 @@ class PrinterDevice(_Device):
     link: TcpLink | SerialLink = Field(discriminator="type")
     status_poll_s: float = Field(default=2.0, gt=0)
     status_timeout_s: float = Field(default=1.0, gt=0)
+    # Print resolution: labels are laid out in the printer's dots (bar code module
+    # widths and heights at the GS1 minimums).
+    dpi: Literal[203, 300, 600] = 203
 
 
 class PtlDevice(_Device):
@@ -142,7 +145,8 @@ class Station(_Strict):
     """A work place that groups devices: a QC bench or a pack station."""
 
     id: Annotated[str, Field(pattern=DEVICE_ID)]
-    kind: Literal["qc", "pack", "pick", "returns"]
+    # outbound: where carrier labels print when the floor has one (its printer)
+    kind: Literal["qc", "pack", "pick", "returns", "outbound"]
     scanner: str | None = None
     scale: str | None = None
     printer: str | None = None
@@ -248,6 +252,14 @@ class Floor(_Strict):
             if station.id == station_id:
                 return station
         raise ConfigError(f"station {station_id!r} is not on this floor")
+
+
+def printer_dpi(floor: Floor, printer_id: str) -> int:
+    """The print resolution of ``printer_id`` (203 dpi when the floor does not know it)."""
+    for device in floor.devices:
+        if device.id == printer_id and isinstance(device, PrinterDevice):
+            return device.dpi
+    return 203
 
 
 def load_floor(path: str | Path) -> Floor:

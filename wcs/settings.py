@@ -115,6 +115,17 @@ class PackSettings(BaseModel):
     weight_tolerance_pct: float = Field(default=5.0, ge=0, le=50)
     weight_tolerance_min_g: float = Field(default=20.0, ge=0)
     mismatch_streak_alert: int = Field(default=3, ge=1)
+    gs1_company_prefix: str = Field(
+        default="0614141",
+        pattern=r"^[0-9]{6,12}$",
+        description="the GS1 company prefix of the SSCCs on parcel labels (the default is "
+        "GS1's example prefix: set your own)",
+    )
+    ship_from: list[str] = Field(
+        default_factory=lambda: ["Fulfilment centre", "Warehouse address"],
+        max_length=4,
+        description="the ship-from block of the parcel labels, one line each (JSON list)",
+    )
 
 
 class ControllerSettings(BaseModel):

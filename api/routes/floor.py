@@ -5,30 +5,33 @@
   handheld shows).
 - ``POST /qc/{order_id}/result`` and ``POST /qc/{order_id}/resolve``: the QC operator's
   packaging/appearance verdict and what to do with a failed order.
+- ``POST /parcels/{sscc}/reprint``: a damaged label printed again.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, select
 
 from api.deps import STAFF, EngineDep, PrincipalDep, SettingsDep, TopicsDep, require
 from api.params import OrderId, Word
 from wcs.domain.waves import WavePolicy
-from wcs.errors import Forbidden
+from wcs.errors import Conflict, Forbidden
 from wcs.persistence.db import reading
 from wcs.persistence.tables import pick_batches, pick_tasks, totes
 from wcs.services import qc
 from wcs.services.auth import Principal
+from wcs.services.labels import reprint_label
 from wcs.services.waves import release_wave
 
 router = APIRouter(prefix="/api/v1", tags=["floor"])
 
 Supervisor = Annotated[Principal, Depends(require("supervisor"))]
 QcOperator = Annotated[Principal, Depends(require("supervisor", "device", "qc_operator"))]
+PackOperator = Annotated[Principal, Depends(require("supervisor", "pack_operator"))]
 
 
 class WaveIn(BaseModel):
@@ -184,3 +187,47 @@ async def post_qc_resolve(
     )
     request.app.state.wake_relay()
     return {"order_id": order_id, "state": state}
+
+
+class ReprintIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Literal["sscc", "carrier"] = Field(
+        default="sscc", description="the GS1 logistic label (SSCC) or the carrier's label"
+    )
+    printer: str | None = Field(
+        default=None, max_length=64, description="a printer of the floor; default: the station's"
+    )
+
+
+@router.post("/parcels/{sscc}/reprint", status_code=202)
+async def post_reprint(
+    sscc: Annotated[
+        str,
+        Path(min_length=18, max_length=18, pattern=r"^[0-9]{18}$", description="the SSCC-18"),
+    ],
+    body: ReprintIn,
+    engine: EngineDep,
+    topics: TopicsDep,
+    settings: SettingsDep,
+    principal: PackOperator,
+    request: Request,
+) -> dict[str, str]:
+    """Print a damaged label again: the parcel's GS1 logistic label (same SSCC) or its
+    carrier label, at its pack station's printer (the backup when that one is down) or
+    the printer named. Answers which printer got the job. Roles: supervisor,
+    pack_operator."""
+    floor = request.app.state.floor
+    if floor is None:
+        raise Conflict("no floor file is configured (WCS_FLOOR_FILE): printers are unknown")
+    job = await reprint_label(
+        engine,
+        topics,
+        floor,
+        settings.pack,
+        sscc,
+        which=body.label,
+        printer=body.printer,
+        actor=principal.name,
+    )
+    request.app.state.wake_relay()
+    return {"sscc": sscc, "label": job.kind, "printer": job.printer, "cmd_id": job.cmd_id}

@@ -23,12 +23,10 @@ from wcs.domain.gs1 import sscc
 from wcs.domain.packing import Item, check_weight, choose_carton, items_weight, shipping_label_zpl
 from wcs.domain.states import OrderState
 from wcs.errors import ValidationFailed
-from wcs.floor import Station
+from wcs.floor import Station, printer_dpi
 from wcs.ids import new_id
 from wcs.persistence.tables import counters, order_lines, orders, packages, skus, totes
 from wcs.services import qc
-
-COMPANY_PREFIX = "0614141"
 
 
 async def _items(ctx: BatchContext, order_id: str) -> list[Item]:
@@ -216,7 +214,7 @@ async def _next_sscc(ctx: BatchContext) -> str:
     if value is None:
         await ctx.conn.execute(insert(counters).values(name="sscc", value=1))
         value = 1
-    return sscc(0, COMPANY_PREFIX, int(value))
+    return sscc(0, ctx.settings.pack.gs1_company_prefix, int(value))
 
 
 async def print_label(
@@ -239,6 +237,7 @@ async def print_label(
         )
         ctx.record("station_down", ok=False, station=station.id, reason="no printer")
         return False
+    pack = ctx.settings.pack
     zpl = shipping_label_zpl(
         sscc18=package.sscc,
         order_id=order.id,
@@ -251,6 +250,10 @@ async def print_label(
         carrier="pending",
         weight_g=package.measured_g or package.expected_g,
         carton=package.carton,
+        # The GS1 logistic label at this printer's resolution (wcs.domain.labels).
+        dpi=printer_dpi(ctx.floor.floor, printer),
+        ship_from=pack.ship_from,
+        company_prefix_length=len(pack.gs1_company_prefix),
     )
     await ctx.command(printer, "print", subject=package_id, zpl=zpl, job_id=package.sscc)
     await ctx.conn.execute(

@@ -15,6 +15,8 @@ Only the flags an operator can act on are surfaced as faults.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
 
 from drivers.frame import BadFrame
@@ -197,3 +199,16 @@ def check_zpl(zpl: str) -> str | None:
     if upper.find("^XA") > upper.find("^XZ"):
         return "ZPL has ^XZ before ^XA"
     return None
+
+
+def pdf_document(b64: str) -> tuple[bytes | None, str | None]:
+    """The PDF bytes of a base64 print job, or why they are not a PDF document."""
+    try:
+        data = base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        return None, "PDF job is not valid base64"
+    if not data.startswith(b"%PDF-"):
+        return None, "PDF job does not start with %PDF-"
+    if b"%%EOF" not in data[-1024:]:
+        return None, "PDF job has no %%EOF: it was cut short"
+    return data, None

@@ -18,7 +18,13 @@ from drivers.base import Driver
 from drivers.bridge import MqttBridge
 from drivers.frame import BadFrame
 from drivers.options import DriverOptions
-from drivers.printer.codec import HOST_STATUS, HostStatus, HostStatusReader, check_zpl
+from drivers.printer.codec import (
+    HOST_STATUS,
+    HostStatus,
+    HostStatusReader,
+    check_zpl,
+    pdf_document,
+)
 from drivers.serial_link import ByteLink, open_link, port_key
 from wcs.contract import Command, PrintCommand
 from wcs.errors import DeviceUnavailable
@@ -119,13 +125,17 @@ class PrinterDriver(Driver):
         self.require_online()
         if self.last_fault:
             return self.last_fault
-        problem = check_zpl(command.zpl)
-        if problem:
+        if command.pdf is not None:
+            # A PDF goes to the printer as it is: printers with PDF Direct print it.
+            data, problem = pdf_document(command.pdf)
+        else:
+            data, problem = (command.zpl or "").encode("utf-8"), check_zpl(command.zpl or "")
+        if problem or data is None:
             return f"{self.who}: {problem}"
         async with self._lock:
             try:
                 await asyncio.wait_for(
-                    self.link.write(command.zpl.encode("utf-8")),
+                    self.link.write(data),
                     self.options.printer_write_timeout_s,
                 )
             except TimeoutError:

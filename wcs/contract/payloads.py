@@ -18,6 +18,7 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from wcs.errors import ValidationFailed
@@ -138,8 +139,18 @@ class RouteCommand(Command):
 
 
 class PrintCommand(Command):
-    zpl: str = Field(min_length=5, max_length=256 * 1024)
+    """A print job: ZPL II formats, or a PDF (base64) for a printer that prints PDF
+    directly (a carrier's own label often comes as one). Exactly one of the two."""
+
+    zpl: str | None = Field(default=None, min_length=5, max_length=256 * 1024)
+    pdf: str | None = Field(default=None, min_length=8, max_length=MAX_PAYLOAD_BYTES)
     job_id: str | None = Field(default=None, max_length=128)
+
+    @model_validator(mode="after")
+    def _one_document(self) -> PrintCommand:
+        if (self.zpl is None) == (self.pdf is None):
+            raise ValueError("give either zpl or pdf")
+        return self
 
 
 class TareCommand(Command):

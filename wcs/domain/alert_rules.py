@@ -194,6 +194,17 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
         auto_resolve=False,
     ),
     AlertSpec(
+        "label_not_printed",
+        "warning",
+        N_("Parcel label not printed"),
+        "order id",
+        "A parcel's label (the carrier's, once booked, or a reprint) found no printer "
+        "online at its outbound or pack station; the booking itself stands.",
+        "Bring a printer back (paper, ribbon, head, cable), then reprint the label: "
+        "POST /api/v1/parcels/{sscc}/reprint with label carrier or sscc.",
+        auto_resolve=False,
+    ),
+    AlertSpec(
         "printer_fault",
         "warning",
         N_("Label not printed"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from wcs.domain.labels import logistic_label_zpl
 from wcs.errors import ValidationFailed
 
 FILL_FACTOR = 0.75
@@ -100,25 +101,21 @@ def shipping_label_zpl(
     carrier: str,
     weight_g: float,
     carton: str,
+    dpi: int = 203,
+    ship_from: Sequence[str] = (),
+    company_prefix_length: int = 7,
 ) -> str:
-    """A 4x6 inch ZPL II label with the SSCC as a GS1-128 barcode (``^BC`` mode D).
-
-    In mode D the printer adds the leading FNC1 and the check character; the data is
-    the AI in parentheses followed by the digits, as ZPL expects for GS1-128.
-    """
-
-    def clean(text: str) -> str:
-        # ^ and ~ start ZPL commands; they must never reach the printer from data.
-        return text.replace("^", " ").replace("~", " ")[:60]
-
-    lines = [clean(x) for x in ship_to][:4]
-    fields = "".join(f"^FO40,{120 + 40 * n}^A0N,32,32^FD{text}^FS" for n, text in enumerate(lines))
-    return (
-        "^XA^CI28^PW812^LL1218"
-        f"^FO40,40^A0N,40,40^FDSHIP TO^FS{fields}"
-        f"^FO40,330^A0N,28,28^FDOrder {clean(order_id)}  Carton {clean(carton)}^FS"
-        f"^FO40,370^A0N,28,28^FDCarrier {clean(carrier)}  {weight_g / 1000:.2f} kg^FS"
-        "^FO40,440^A0N,28,28^FDSSCC^FS"
-        f"^BY3,3,200^FO60,480^BCN,200,Y,N,N,D^FD(00){sscc18}^FS"
-        "^XZ"
+    """The parcel's GS1 logistic label (see :mod:`wcs.domain.labels`) for a ``dpi``
+    printer: ship-from and ship-to blocks, the SSCC as GS1-128 (``^BC`` mode D, the
+    printer adds FNC1 and the check character) at the GS1 minimum sizes, and readable."""
+    return logistic_label_zpl(
+        sscc18=sscc18,
+        ship_from=ship_from,
+        ship_to=ship_to,
+        order_id=order_id,
+        carrier=carrier,
+        weight_g=weight_g,
+        carton=carton,
+        dpi=dpi,
+        company_prefix_length=company_prefix_length,
     )
