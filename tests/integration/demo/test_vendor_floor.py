@@ -21,7 +21,7 @@ from wcs.settings import MqttEndpoint, Settings
 FLOOR = Path(__file__).resolve().parents[3] / "floors" / "vendor-maps.yaml"
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)  # the shift, then its delivery day
 async def test_a_shift_on_vendor_register_maps(tmp_path: Path, mqtt_endpoint: MqttEndpoint) -> None:
     options = DemoOptions(
         orders=8,
