@@ -252,6 +252,26 @@ class NotifySettings(BaseModel):
         return served
 
 
+class ReturnsSettings(BaseModel):
+    """Where customers send returns (``WCS_RETURNS__*``): printed on every return label."""
+
+    name: str = "Returns department"
+    line1: str = "Warehouse 1, Gate 4"
+    line2: str | None = None
+    postal_code: str = "10115"
+    city: str = "Berlin"
+    country: str = Field(default="DE", pattern=r"^[A-Z]{2}$")
+
+    def lines(self) -> list[str]:
+        return [
+            self.name,
+            self.line1,
+            *([self.line2] if self.line2 else []),
+            f"{self.postal_code} {self.city}",
+            self.country,
+        ]
+
+
 class FleetSettings(BaseModel):
     """Own-fleet route planning (``WCS_FLEET__*``)."""
 
@@ -326,6 +346,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = MonitoringSettings()
     notify: NotifySettings = NotifySettings()
     fleet: FleetSettings = FleetSettings()
+    returns: ReturnsSettings = ReturnsSettings()
 
     @field_validator("env", mode="before")
     @classmethod

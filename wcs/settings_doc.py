@@ -45,6 +45,12 @@ DESCRIPTIONS: dict[str, str] = {
     "default is for development only; prod needs 32+ random characters)",
     "WCS_LINK_SECRET": "signs customers' self-service links; changing it voids them (prod "
     "needs 32+ random characters)",
+    "WCS_RETURNS__NAME": "return labels: who receives returns",
+    "WCS_RETURNS__LINE1": "return labels: street and number",
+    "WCS_RETURNS__LINE2": "return labels: second address line",
+    "WCS_RETURNS__POSTAL_CODE": "return labels: postal code",
+    "WCS_RETURNS__CITY": "return labels: city",
+    "WCS_RETURNS__COUNTRY": "return labels: ISO country code",
     "WCS_CARRIER_RULES_PATH": "carrier/service rules YAML (default: the shipped rules)",
     "WCS_AUTO_CLOSE_DAYS": "days after delivery without complaint before an order closes",
     "WCS_PACK__WEIGHT_TOLERANCE_PCT": "allowed scale deviation, percent of expected weight",

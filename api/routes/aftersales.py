@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import EngineDep, PrincipalDep, TopicsDep, require
+from api.deps import EngineDep, PrincipalDep, SettingsDep, TopicsDep, require
 from api.params import OrderId, ReturnId
 from api.routes.delivery_access import check_order_reader, is_staff
 from api.schemas_delivery import (
@@ -87,6 +87,7 @@ async def create_return(
     body: ReturnIn,
     engine: EngineDep,
     topics: TopicsDep,
+    settings: SettingsDep,
     principal: ReturnRequester,
 ) -> Response:
     await check_order_reader(engine, principal, body.order_id)
@@ -96,6 +97,7 @@ async def create_return(
         body.order_id,
         [ReturnWish(line.line_no, line.qty, line.reason) for line in body.lines],
         actor=principal.name,
+        returns_address=settings.returns.lines(),
     )
     view = await get_return(engine, return_id)
     return JSONResponse(

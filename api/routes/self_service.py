@@ -7,27 +7,41 @@ instead; nothing on these pages is about any order but the link's own.
 
 - ``/my/backorder/{token}``: wait, cancel, or take a substitute (same category, in
   stock, similar price) for what is out of stock;
-- ``/my/receipt/{token}``: confirm receipt and rate the delivery.
+- ``/my/receipt/{token}``: confirm receipt and rate the delivery;
+- ``/my/return/{token}``: start a return (lines, reason, photos), then
+  ``/my/label/{token}``: the return label as a PDF.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
+from starlette.datastructures import UploadFile
 
 from api.i18n import request_translator
 from api.routes.customer import links, page, switch_language
+from wcs.domain.delivery import ReturnWish
 from wcs.errors import Conflict, NotFound, ValidationFailed
 from wcs.i18n.markers import N_
 from wcs.i18n.translator import Translator
+from wcs.labels.return_pdf import return_label_html, return_label_pdf
 from wcs.links import LIFETIME, SINGLE_USE, Link, LinkRefused, Purpose
 from wcs.persistence.db import transaction
 from wcs.services.backorders import record_choice
-from wcs.services.self_service import backorder_options, mark_used, order_summary, used_at
+from wcs.services.pod import UnsupportedImage, UploadTooLarge, check_image
+from wcs.services.returns import RETURNABLE_STATES, get_return, request_return
+from wcs.services.self_service import (
+    backorder_options,
+    mark_used,
+    order_summary,
+    sender_of,
+    used_at,
+)
 from wcs.services.signoff import confirm_receipt
 
 router = APIRouter(tags=["customer self-service"], include_in_schema=False)
@@ -229,4 +243,158 @@ async def receipt_confirm(request: Request, token: Token) -> Response:
         t.gettext("Thank you!"),
         t.gettext("Receipt confirmed: your order %(ref)s is closed.", ref=order["external_id"]),
         state="closed",
+    )
+
+
+RETURN_REASONS = {
+    "damaged": N_("Arrived damaged"),
+    "wrong_item": N_("Wrong item"),
+    "not_as_described": N_("Not as described"),
+    "does_not_fit": N_("Does not fit"),
+    "changed_mind": N_("Changed my mind"),
+}
+MAX_PHOTOS = 3
+
+
+def _return_page(
+    request: Request,
+    t: Translator,
+    link: Link,
+    order: dict[str, Any],
+    *,
+    status: int = 200,
+    error: str | None = None,
+) -> Response:
+    return page(
+        request,
+        t,
+        "customer/return.html",
+        status,
+        order=order,
+        expires=expires(link),
+        reasons=[(code, t.gettext(text)) for code, text in RETURN_REASONS.items()],
+        error=error,
+    )
+
+
+@router.get("/my/return/{token}")
+async def return_page(request: Request, token: Token) -> Response:
+    switched = switch_language(request)
+    if switched is not None:
+        return switched
+    found = await opened(request, "return", token)
+    if isinstance(found, Response):
+        return found
+    link, order, t = found
+    if order["state"] not in RETURNABLE_STATES:
+        return not_now(request, t, order)
+    return _return_page(request, t, link, order)
+
+
+@router.post("/my/return/{token}")
+async def return_start(request: Request, token: Token) -> Response:
+    found = await opened(request, "return", token)
+    if isinstance(found, Response):
+        return found
+    link, order, t = found
+    settings = request.app.state.settings
+    form = await request.form()
+    reason_code = str(form.get("reason") or "")
+    if reason_code not in RETURN_REASONS:
+        reason_code = "changed_mind"
+    detail = str(form.get("detail") or "").strip()[:500]
+    reason = RETURN_REASONS[reason_code] + (f": {detail}" if detail else "")
+    wishes = []
+    for ln in order["lines"]:
+        raw = str(form.get(f"qty-{ln['line_no']}") or "0").strip()
+        qty = int(raw) if raw.isdigit() and len(raw) < 6 else 0
+        if qty:
+            wishes.append(ReturnWish(ln["line_no"], qty, reason))
+    if not wishes:
+        return _return_page(
+            request, t, link, order, status=422, error=t.gettext("Choose at least one item.")
+        )
+    photos = []
+    for part in form.getlist("photos")[:MAX_PHOTOS]:
+        if isinstance(part, UploadFile) and part.filename:
+            data = await part.read(settings.pod_max_bytes + 1)
+            try:
+                photos.append(
+                    check_image(
+                        "photo", data, max_bytes=settings.pod_max_bytes, filename=part.filename
+                    )
+                )
+            except (UploadTooLarge, UnsupportedImage) as exc:
+                return _return_page(request, t, link, order, status=422, error=exc.message)
+    if photos:
+        hashes = ", ".join(p.sha256[:16] for p in photos)
+        wishes = [ReturnWish(w.line_no, w.qty, f"{w.reason} (photos: {hashes})") for w in wishes]
+    engine = request.app.state.engine
+    try:
+        return_id = await request_return(
+            engine,
+            request.app.state.topics,
+            link.order_id,
+            wishes,
+            actor=f"customer:{order['external_id']}"[:64],
+            returns_address=settings.returns.lines(),
+        )
+    except Conflict:
+        return not_now(request, t, await order_summary(engine, link.order_id))
+    except ValidationFailed as exc:
+        return _return_page(request, t, link, order, status=422, error=exc.message)
+    for photo in photos:
+        await asyncio.to_thread(
+            store_file, settings.pod_dir / "returns" / return_id / photo.relative_path, photo.data
+        )
+    await used(engine, link)
+    request.app.state.wake_relay()
+    label = links(request).make("label", link.order_id, return_id)
+    return page(
+        request,
+        t,
+        "customer/return_done.html",
+        rma=return_id,
+        label_url=f"/my/label/{label}",
+    )
+
+
+def store_file(path: Any, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+@router.get("/my/label/{token}")
+async def return_label_document(request: Request, token: Token) -> Response:
+    """The return label as a PDF, in the order's language, while the link lasts."""
+    found = await opened(request, "label", token)
+    if isinstance(found, Response):
+        return found
+    link, order, t = found
+    engine = request.app.state.engine
+    try:
+        ret = await get_return(engine, link.ref or "")
+    except NotFound:
+        return refused(request, t, "tampered")
+    if ret["order_id"] != link.order_id:
+        return refused(request, t, "tampered")
+    sender = await sender_of(engine, link.order_id)
+    names = {ln["line_no"]: ln["name"] for ln in order["lines"]}
+    html_text = return_label_html(
+        t.lang,
+        rma=ret["id"],
+        order_ref=order["external_id"],
+        sender=sender,
+        returns_address=request.app.state.settings.returns.lines(),
+        items=[(names.get(ln["line_no"], ln["sku"]), ln["qty"]) for ln in ret["lines"]],
+    )
+    pdf = await asyncio.to_thread(return_label_pdf, html_text)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="return-{ret["id"]}.pdf"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
     )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.browser.pages import accessibility_problems, chromium, phone, shoot
 from tests.integration.api.conftest import Served
 from tests.integration.api.test_orders_api import order_body
-from tests.integration.delivery.helpers import DELIVERY_PATH, FLOOR_PATH, drive
+from tests.integration.delivery.helpers import DELIVERY_PATH, FLOOR_PATH, drive, image_bytes
 from wcs.links import LIFETIME, Links
 
 BERLIN = {"line1": "Invalidenstr. 117", "city": "Berlin", "postal_code": "10115", "country": "DE"}
@@ -177,3 +177,61 @@ async def test_backorder_choice_and_receipt_by_signed_link(
             assert again is not None and again.status == 410
             for p in (page, zh_page):
                 assert all("status of 4" in e for e in p.errors), p.errors  # type: ignore[attr-defined]
+
+
+@pytest.mark.browser
+async def test_return_with_photo_and_label_pdf_by_signed_link(
+    api: Served,
+    engine: AsyncEngine,
+    site: str,
+    chromium_path: str,
+    artifacts: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    db = "pg" if "postgres" in request.node.name else "sqlite"
+    links = Links(api.settings.link_secret)
+    async with api.client() as admin, api.client(token=None) as anon:
+        await catalogue(admin)
+        order = await new_order(admin, f"ret-{db}", "MUG-BLUE", lang="zh-CN")
+        await drive(engine, site, order["id"], FLOOR_PATH + DELIVERY_PATH)
+        return_url = f"{api.base_url}/my/return/{links.make('return', order['id'])}"
+        async with chromium(chromium_path) as browser:
+            page = await phone(browser, "en-US")
+            await page.goto(return_url)
+            await expect(page.locator("h1")).to_have_text("退货")
+            assert await accessibility_problems(page) == []
+            await shoot(page, artifacts, f"self-return-zh-{db}")
+            await page.get_by_role("link", name="English").click()
+            await expect(page.locator("h1")).to_have_text("Return items")
+            assert await accessibility_problems(page) == []
+            await shoot(page, artifacts, f"self-return-en-{db}")
+            await page.locator("#send").tap()  # nothing chosen
+            await expect(page.locator("#error")).to_have_text("Choose at least one item.")
+            await page.locator("#qty-1").fill("1")
+            await page.locator("#reason").select_option("wrong_item")
+            await page.locator("#detail").fill("It is green, not blue.")
+            await page.locator("#photos").set_input_files(
+                {"name": "mug.png", "mimeType": "image/png", "buffer": image_bytes("PNG", (80, 60))}
+            )
+            await page.locator("#send").tap()
+            await expect(page.locator("#h-done")).to_have_text("Your return is registered")
+            rma = await page.locator("#done").get_attribute("data-rma")
+            assert rma
+            assert await accessibility_problems(page) == []
+            await shoot(page, artifacts, f"self-return-done-en-{db}")
+            href = await page.locator("#label").get_attribute("href")
+            assert href is not None and href.startswith("/my/label/")
+            pdf = await anon.get(href)
+            assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+            assert pdf.content.startswith(b"%PDF") and len(pdf.content) > 2000
+            (artifacts / f"self-return-label-{db}.pdf").write_bytes(pdf.content)
+            ret = (await admin.get(f"/api/v1/returns/{rma}")).json()
+            assert [(ln["line_no"], ln["qty"]) for ln in ret["lines"]] == [(1, 1)]
+            assert "Wrong item: It is green, not blue. (photos: " in ret["lines"][0]["reason"]
+            stored = list((api.settings.pod_dir / "returns" / rma).glob("photo-*.png"))
+            assert len(stored) == 1
+            # The label link is this return's only: another order's return is not reachable.
+            forged = await anon.get(f"/my/label/{links.make('label', order['id'], 'rma_other')}")
+            assert forged.status_code == 400
+            again = await page.goto(return_url)
+            assert again is not None and again.status == 410

@@ -315,8 +315,16 @@ async def message_context(
                 if row.kind == "delivered"
                 else None
             ),
-            "return": None,
-            "label": None,
+            "return": (
+                f"{base}/my/return/{signer.make('return', order.id)}"
+                if row.kind == "delivered"
+                else None
+            ),
+            "label": (
+                f"{base}/my/label/{signer.make('label', order.id, ret.id)}"
+                if row.kind == "return_label" and ret is not None
+                else None
+            ),
             "resolution": None,
         },
         "shipment": (

@@ -135,8 +135,10 @@ async def request_return(
     wishes: Sequence[ReturnWish],
     *,
     actor: str,
+    returns_address: Sequence[str] = RETURNS_DESK_ADDRESS,
 ) -> str:
-    """Open a return for some delivered lines; returns its id (the RMA number)."""
+    """Open a return for some delivered lines; returns its id (the RMA number).
+    ``returns_address`` is the warehouse's (``WCS_RETURNS__*``), printed on the label."""
     if not wishes:
         raise ValidationFailed("name at least one order line to return")
     async with transaction(engine) as conn:
@@ -189,7 +191,7 @@ async def request_return(
                 order_id=order_id,
                 requested_by=actor[:64],
                 label_format="zpl",
-                label_data=return_label(return_id, sender, RETURNS_DESK_ADDRESS),
+                label_data=return_label(return_id, sender, returns_address),
                 created_at=now,
                 updated_at=now,
             )

@@ -163,3 +163,28 @@ async def backorder_options(engine: AsyncEngine, order_id: str) -> list[dict[str
                 }
             )
     return options
+
+
+async def sender_of(engine: AsyncEngine, order_id: str) -> list[str]:
+    """The customer's own name and address, for their return label (the link's holder
+    is the customer: the label needs the sender)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    orders.c.customer_name,
+                    orders.c.line1,
+                    orders.c.line2,
+                    orders.c.postal_code,
+                    orders.c.city,
+                    orders.c.country,
+                ).where(orders.c.id == order_id)
+            )
+        ).one()
+    return [
+        row.customer_name,
+        row.line1,
+        row.line2 or "",
+        f"{row.postal_code} {row.city}",
+        row.country,
+    ]

@@ -1,0 +1,1 @@
+"""Documents printed for customers: the return label as a PDF."""
