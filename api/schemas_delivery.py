@@ -204,6 +204,12 @@ class ReturnOut(BaseModel):
     replacement_order_id: str | None
     note: str | None
     requested_by: str
+    customer_choice: str | None = Field(
+        default=None, description="what the customer asked for: refund or exchange"
+    )
+    exchange_skus: dict[str, str] | None = Field(
+        default=None, description="per line number, the variant the customer exchanges for"
+    )
     created_at: datetime
     updated_at: datetime
 

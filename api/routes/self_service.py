@@ -34,7 +34,13 @@ from wcs.links import LIFETIME, SINGLE_USE, Link, LinkRefused, Purpose
 from wcs.persistence.db import transaction
 from wcs.services.backorders import record_choice
 from wcs.services.pod import UnsupportedImage, UploadTooLarge, check_image
-from wcs.services.returns import RETURNABLE_STATES, get_return, request_return
+from wcs.services.returns import (
+    RETURNABLE_STATES,
+    choose_resolution,
+    exchange_variants,
+    get_return,
+    request_return,
+)
 from wcs.services.self_service import (
     backorder_options,
     mark_used,
@@ -349,13 +355,16 @@ async def return_start(request: Request, token: Token) -> Response:
         )
     await used(engine, link)
     request.app.state.wake_relay()
-    label = links(request).make("label", link.order_id, return_id)
+    signer = links(request)
+    label = signer.make("label", link.order_id, return_id)
+    resolution = signer.make("resolution", link.order_id, return_id)
     return page(
         request,
         t,
         "customer/return_done.html",
         rma=return_id,
         label_url=f"/my/label/{label}",
+        resolution_url=f"/my/resolution/{resolution}",
     )
 
 
@@ -398,3 +407,64 @@ async def return_label_document(request: Request, token: Token) -> Response:
             "X-Content-Type-Options": "nosniff",
         },
     )
+
+
+@router.get("/my/resolution/{token}")
+async def resolution_page(request: Request, token: Token) -> Response:
+    switched = switch_language(request)
+    if switched is not None:
+        return switched
+    found = await opened(request, "resolution", token)
+    if isinstance(found, Response):
+        return found
+    link, order, t = found
+    engine = request.app.state.engine
+    try:
+        ret = await get_return(engine, link.ref or "")
+    except NotFound:
+        return refused(request, t, "tampered")
+    if ret["order_id"] != link.order_id:
+        return refused(request, t, "tampered")
+    if ret["resolution"] is not None:
+        return not_now(request, t, order)
+    return page(
+        request,
+        t,
+        "customer/resolution.html",
+        ret=ret,
+        names={ln["line_no"]: ln["name"] for ln in order["lines"]},
+        variants=await exchange_variants(engine, ret["id"]),
+        expires=expires(link),
+    )
+
+
+@router.post("/my/resolution/{token}")
+async def resolution_choice(request: Request, token: Token) -> Response:
+    found = await opened(request, "resolution", token)
+    if isinstance(found, Response):
+        return found
+    link, _order, t = found
+    engine = request.app.state.engine
+    form = await request.form()
+    kind, _, rest = str(form.get("choice") or "").partition(":")
+    line, _, sku = rest.partition(":")
+    if kind not in ("refund", "exchange") or (kind == "exchange" and not line.isdigit()):
+        return await resolution_page(request, token)
+    try:
+        ret = await get_return(engine, link.ref or "")
+        if ret["order_id"] != link.order_id:
+            return refused(request, t, "tampered")
+        same = {str(ln["line_no"]): ln["sku"] for ln in ret["lines"]}
+        variants = {int(line): sku} if kind == "exchange" and same.get(line) != sku else {}
+        await choose_resolution(engine, ret["id"], kind, variants)  # type: ignore[arg-type]
+    except NotFound:
+        return refused(request, t, "tampered")
+    except (ValidationFailed, Conflict):
+        return await resolution_page(request, token)
+    await used(engine, link)
+    text = (
+        t.gettext("We refund you as soon as the returned items are checked.")
+        if kind == "refund"
+        else t.gettext("We send the exchange as soon as the returned items are checked.")
+    )
+    return done(request, t, t.gettext("Your choice is recorded"), text, state=kind)

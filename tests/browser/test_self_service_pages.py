@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.browser.pages import accessibility_problems, chromium, phone, shoot
 from tests.integration.api.conftest import Served
 from tests.integration.api.test_orders_api import order_body
-from tests.integration.delivery.helpers import DELIVERY_PATH, FLOOR_PATH, drive, image_bytes
+from tests.integration.delivery.helpers import (
+    DELIVERY_PATH,
+    FLOOR_PATH,
+    drive,
+    image_bytes,
+    issue_tokens,
+)
 from wcs.links import LIFETIME, Links
 
 BERLIN = {"line1": "Invalidenstr. 117", "city": "Berlin", "postal_code": "10115", "country": "DE"}
@@ -220,6 +226,8 @@ async def test_return_with_photo_and_label_pdf_by_signed_link(
             assert await accessibility_problems(page) == []
             await shoot(page, artifacts, f"self-return-done-en-{db}")
             href = await page.locator("#label").get_attribute("href")
+            resolution = await page.locator("#resolution").get_attribute("href")
+            assert resolution is not None
             assert href is not None and href.startswith("/my/label/")
             pdf = await anon.get(href)
             assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
@@ -235,3 +243,36 @@ async def test_return_with_photo_and_label_pdf_by_signed_link(
             assert forged.status_code == 400
             again = await page.goto(return_url)
             assert again is not None and again.status == 410
+
+            # Refund or exchange: another variant of the same product, in stock.
+            await page.goto(f"{api.base_url}{resolution}")
+            await expect(page.locator("h1")).to_have_text("Refund or exchange?")
+            choices = page.locator("#resolution-form input[name=choice]")
+            values = [
+                await choices.nth(i).get_attribute("value") for i in range(await choices.count())
+            ]
+            # Mug Gold is in stock; the red and green mugs are not: not offered.
+            assert values == ["refund", "exchange:1:MUG-BLUE", "exchange:1:MUG-GOLD"]
+            assert await accessibility_problems(page) == []
+            await shoot(page, artifacts, f"self-resolution-en-{db}")
+            await page.get_by_label("Exchange for: Mug Gold").check()
+            await page.locator("#send").tap()
+            await expect(page.locator("#h-done")).to_have_text("Your choice is recorded")
+            chosen = (await admin.get(f"/api/v1/returns/{rma}")).json()
+            assert chosen["customer_choice"] == "exchange"
+            assert chosen["exchange_skus"] == {"1": "MUG-GOLD"}
+            # The desk receives, inspects and resolves: the replacement is the variant.
+            tokens = await issue_tokens(engine)
+            async with api.client(token=tokens.after_sales) as desk:
+                assert (await desk.post(f"/api/v1/returns/{rma}/received")).status_code == 200
+                r = await desk.post(f"/api/v1/returns/{rma}/inspection", json={"grade": "scrap"})
+                assert r.status_code == 200, r.text
+                r = await desk.post(
+                    f"/api/v1/returns/{rma}/resolve", json={"resolution": "exchange"}
+                )
+                assert r.status_code == 200, r.text
+                replacement = r.json()["replacement_order_id"]
+            lines = (await admin.get(f"/api/v1/orders/{replacement}")).json()["lines"]
+            assert [(ln["sku"], ln["qty"]) for ln in lines] == [("MUG-GOLD", 1)]
+            await page.goto(f"{api.base_url}{resolution}")
+            await expect(page.locator("#refused")).to_have_attribute("data-why", "used")

@@ -325,7 +325,11 @@ async def message_context(
                 if row.kind == "return_label" and ret is not None
                 else None
             ),
-            "resolution": None,
+            "resolution": (
+                f"{base}/my/resolution/{signer.make('resolution', order.id, ret.id)}"
+                if row.kind == "return_label" and ret is not None
+                else None
+            ),
         },
         "shipment": (
             None

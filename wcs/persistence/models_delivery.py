@@ -190,6 +190,10 @@ class Return(Base):
     currency: Mapped[str | None] = mapped_column(String(3))
     replacement_order_id: Mapped[str | None] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(Text)
+    # What the customer asked for (refund or exchange) and, for an exchange, the variant
+    # per line: {"<line_no>": "<sku>"}; the after-sales desk resolves accordingly.
+    customer_choice: Mapped[str | None] = mapped_column(String(16))
+    exchange_skus: Mapped[dict[str, str] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Timestamp)
     updated_at: Mapped[datetime] = mapped_column(Timestamp)
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.engine import Row
@@ -44,6 +44,7 @@ from wcs.domain.states import OrderState, ReturnState
 from wcs.errors import Conflict, NotFound, ValidationFailed
 from wcs.ids import new_id
 from wcs.persistence.db import transaction
+from wcs.persistence.inventory import availability
 from wcs.persistence.orders import lock_order
 from wcs.persistence.tables import (
     locations,
@@ -51,6 +52,7 @@ from wcs.persistence.tables import (
     return_events,
     return_lines,
     returns,
+    skus,
     stock,
     stock_moves,
 )
@@ -450,7 +452,9 @@ async def _exchange_order(
                 update(returns).where(returns.c.id == return_id).values(resolution="exchange")
             )
         original = await order_row(conn, ret.order_id)
-        wanted = [(line.sku, line.qty) for line in lines]
+        # The variant the customer chose for a line, else the same item again.
+        chosen = ret.exchange_skus or {}
+        wanted = [(chosen.get(str(line.line_no), line.sku), line.qty) for line in lines]
     result = await submit_order(
         engine,
         topics,
@@ -468,6 +472,8 @@ async def _view(conn: AsyncConnection, ret: Row[Any]) -> dict[str, Any]:
     return {
         "id": ret.id,
         "order_id": ret.order_id,
+        "customer_choice": ret.customer_choice,
+        "exchange_skus": ret.exchange_skus,
         "state": states.pop() if len(states) == 1 else "mixed",
         "lines": [
             {
@@ -510,3 +516,60 @@ async def order_of_return(engine: AsyncEngine, return_id: str) -> str:
     if order_id is None:
         raise NotFound(f"return {return_id} does not exist", return_id=return_id)
     return str(order_id)
+
+
+async def exchange_variants(engine: AsyncEngine, return_id: str) -> dict[int, list[dict[str, Any]]]:
+    """Per returned line, the other variants of the same product that are in stock for
+    its quantity (the customer may exchange for any of them)."""
+
+    async with engine.connect() as conn:
+        lines = await _lines(conn, return_id)
+        found: dict[int, list[dict[str, Any]]] = {}
+        for line in lines:
+            product = await conn.scalar(select(skus.c.product).where(skus.c.sku == line.sku))
+            if not product:
+                found[line.line_no] = []
+                continue
+            others = (
+                await conn.execute(
+                    select(skus.c.sku, skus.c.name, skus.c.variant)
+                    .where(and_(skus.c.product == product, skus.c.sku != line.sku))
+                    .order_by(skus.c.sku)
+                )
+            ).all()
+            stock = await availability(conn, [o.sku for o in others])
+            found[line.line_no] = [
+                {"sku": o.sku, "name": o.name, "variant": o.variant}
+                for o in others
+                if sum(a.available for a in stock.get(o.sku, [])) >= line.qty
+            ]
+    return found
+
+
+async def choose_resolution(
+    engine: AsyncEngine,
+    return_id: str,
+    choice: Literal["refund", "exchange"],
+    variants: Mapping[int, str],
+) -> dict[str, Any]:
+    """Record what the customer wants: a refund, or an exchange (the same item, or per
+    line another variant of the same product). Only before the return is resolved."""
+    offered = await exchange_variants(engine, return_id) if choice == "exchange" else {}
+    for line_no, sku in variants.items():
+        if sku not in {v["sku"] for v in offered.get(line_no, [])}:
+            raise ValidationFailed(f"{sku} is not a variant in stock for line {line_no}")
+    async with transaction(engine) as conn:
+        ret = await _lock_return(conn, return_id)
+        if ret.resolution is not None:
+            raise Conflict(f"return {return_id} is already resolved ({ret.resolution})")
+        await conn.execute(
+            update(returns)
+            .where(returns.c.id == return_id)
+            .values(
+                customer_choice=choice,
+                exchange_skus={str(k): v for k, v in variants.items()} or None,
+                updated_at=utcnow(),
+            )
+        )
+        ret = (await conn.execute(select(returns).where(returns.c.id == return_id))).one()
+        return await _view(conn, ret)
