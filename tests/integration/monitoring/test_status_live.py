@@ -103,6 +103,7 @@ async def test_stream_carries_order_changes_and_device_status(
                         break
             assert summary["counts"]["reserved"] == 1
             connected = await sse_clients(client)
+            await events.aclose()  # not left to the garbage collector's finalizer task
 
         # the server notices the client left and lets go of its queue
         async with asyncio.timeout(10):
