@@ -234,6 +234,8 @@ class LiveFeed:
         self._hub = hub
         self._stack = contextlib.AsyncExitStack()
         self.connected = asyncio.Event()
+        # Set while order states are subscribed (a live client watches).
+        self.watching = asyncio.Event()
         self.received = 0
         self.invalid = 0
         self.dropped = 0
@@ -263,7 +265,7 @@ class LiveFeed:
             log,
             Backoff(0.2, 10.0),
             expected=(aiomqtt.MqttError, OSError),
-            on_failure=lambda _: self.connected.clear(),
+            on_failure=self._link_lost,
         )
 
         async def connection() -> None:
@@ -325,11 +327,24 @@ class LiveFeed:
                 await client.subscribe(topic, options=no_retained)
             else:
                 await client.subscribe(topic, qos=1)
+            self.watching.set()
             return True
         if not self._hub.clients and subscribed:
+            self.watching.clear()
             await client.unsubscribe(topic)
             return False
         return subscribed
+
+    def _link_lost(self, _: BaseException) -> None:
+        self.connected.clear()
+        self.watching.clear()
+
+    async def order_states_flowing(self, within_s: float = 5.0) -> None:
+        """Return once order states reach the hub (a client just subscribed to it), or
+        after ``within_s`` when the broker is away: a stream reads its first snapshot
+        after this, so no change falls between the snapshot and the events."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.watching.wait(), within_s)
 
     async def _keep_following(
         self, client: aiomqtt.Client, protocol: Literal[3, 5], subscribed: bool

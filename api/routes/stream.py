@@ -51,6 +51,9 @@ async def event_stream(request: Request) -> Response:
     # and applied after it, never lost.
     sub = runtime.hub.subscribe()
     try:
+        # The feed takes order states only while someone watches: the snapshot is
+        # read once they flow.
+        await runtime.feed.order_states_flowing()
         first = await runtime.refresher.summary(with_kpis=False)
     except BaseException:
         runtime.hub.unsubscribe(sub)
