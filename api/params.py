@@ -36,6 +36,7 @@ OrderId = Annotated[str, _key("order", 40)]
 ShipmentId = Annotated[str, _key("shipment", 40)]
 ReturnId = Annotated[str, _key("return", 40)]
 RouteId = Annotated[str, _key("route", 40)]
+FloorRequestId = Annotated[str, _key("floor request", 40)]
 CourierId = Annotated[str, _key("courier", 64)]
 TrackingNo = Annotated[
     str,

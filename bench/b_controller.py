@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import yaml
 
 from bench.brokers import bench_broker
@@ -36,7 +37,7 @@ from bench.meter import Meter, Usage
 from bench.report import BenchOptions, Section, summarize_ms
 from bench.support import scratch_postgres
 from wcs.children import spawn
-from wcs.contract.payloads import ScanEvent
+from wcs.contract.payloads import DeviceStatus, ScanEvent
 from wcs.contract.topics import Topics
 from wcs.domain.gs1 import with_check_digit
 from wcs.mqtt.client import make_client
@@ -362,6 +363,15 @@ class Pickers:
         return self.topics.dev_evt(f"scan-{k}", "scan"), payload, msg_id
 
 
+async def panels_online(client: aiomqtt.Client, topics: Topics) -> None:
+    """Every panel reports online (retained), as its driver does on (re)connecting: its
+    station puts the panel's picture back - now, or when the station is taken over -
+    so the load sees what is lit wherever it joined."""
+    online = DeviceStatus(state="online", kind="ptl", zone="pick").to_json()
+    for k in range(1, STATIONS + 1):
+        await client.publish(topics.dev_status(f"ptl-{k}"), online, qos=1, retain=True)
+
+
 async def controller_run(
     endpoint: MqttEndpoint,
     topics: Topics,
@@ -381,6 +391,7 @@ async def controller_run(
             probe_box["p"].reply(pickers.on_command(info.device_id or "", json.loads(payload)), at)
 
         with read_in_callback(client, command):
+            await panels_online(client, topics)
             async with asyncio.timeout(30):
                 while len(pickers.lit) < STATIONS:  # every station lit its first slot
                     await asyncio.sleep(0.05)
@@ -456,7 +467,7 @@ def sustained(probe: Probe, rate: float, achieved: float) -> bool:
 def run(opts: BenchOptions) -> Section:
     section = Section(NAME)
     seconds = 3.0 if opts.quick else 10.0
-    ramp = [500, 1000, 2000] if opts.quick else [250, 500, 750, 1000, 1500, 2000, 3000, 4000]
+    ramp = [250, 500, 1000, 2000] if opts.quick else [250, 500, 750, 1000, 1500, 2000, 3000, 4000]
     orders_per_station = 120 if opts.quick else 900
     site = "bench"
     topics = Topics(site)
@@ -540,9 +551,33 @@ def run(opts: BenchOptions) -> Section:
             "controller: highest rate tried with p99 < 50 ms",
             best,
             "/s",
-            f">= {0.5 * echo_max:.0f} (0.5x echo)",
-            best >= 0.5 * echo_max,
+            f">= {0.75 * durable_max:.0f} (0.75x durable)",
+            best >= 0.75 * durable_max,
         )
+        section.add(
+            "controller / durable: highest rate with p99 < 50 ms", best / max(durable_max, 1), "x"
+        )
+        if "c250" in by_name and 250 in durable_results:
+            p250 = summarize_ms(by_name["c250"][1].latencies)["p99"]
+            d250 = summarize_ms(durable_results[250][0].latencies)["p99"]
+            section.add(
+                "controller at 250/s: p99",
+                p250,
+                "ms",
+                f"<= {2 * d250:.2f} (2x durable)",
+                p250 <= 2 * d250,
+            )
+            section.add("controller at 250/s: p99 / durable responder p99", p250 / d250, "x")
+        if "c500" in usage and 500 in durable_usage:
+            c500 = cpu_per_scan_ms(usage["c500"], by_name["c500"][1])
+            both = c500[0] + c500[1]
+            section.add(
+                "controller + PostgreSQL CPU per scan at 500/s", both, "ms", "<= 0.50", both <= 0.5
+            )
+            d500 = cpu_per_scan_ms(durable_usage[500], durable_results[500][0])
+            section.add(
+                "durable responder + PostgreSQL CPU per request at 500/s", d500[0] + d500[1], "ms"
+            )
         for name, (rate_f, p, a) in sorted(by_name.items(), key=lambda x: x[1][0]):
             rate = int(rate_f)
             if name == "warm":

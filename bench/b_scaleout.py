@@ -40,7 +40,7 @@ from pathlib import Path
 import aiomqtt
 import yaml
 
-from bench.b_controller import STATIONS, barcode, floor_doc, process, seed
+from bench.b_controller import STATIONS, barcode, floor_doc, panels_online, process, seed
 from bench.brokers import bench_broker
 from bench.load import no_collector_pauses, read_in_callback
 from bench.meter import Meter, Usage
@@ -173,6 +173,7 @@ async def measure(
             loop.on_command(info.device_id or "", json.loads(payload), at)
 
         with read_in_callback(client, command):
+            await panels_online(client, topics)
             async with asyncio.timeout(60):
                 while any(s.slot is None for s in loop.stations.values()):
                     await asyncio.sleep(0.05)

@@ -279,44 +279,15 @@ def controller(
     floor: Annotated[
         Path | None, typer.Option("--floor", "-f", help="Floor file (devices and stations).")
     ] = None,
-    retire: Annotated[
-        bool,
-        typer.Option(
-            "--retire",
-            help="Take this instance (WCS_CONTROLLER__INSTANCE) out of service for good: "
-            "apply the events its MQTT session holds, then end the session.",
-        ),
-    ] = False,
 ) -> None:
-    """Run floor control: device events in, decisions, device commands out."""
+    """Run floor control: this instance takes its share of the floor's stations (leases),
+    applies their device events, commands their devices. On SIGTERM it hands its
+    stations over to the other instances."""
     from controller.runtime import run
 
     settings = _settings()
     _ready(settings)
-    if retire:
-        if floor is None:
-            # Without the floor every held event would name an unknown device and be
-            # dead-lettered instead of applied.
-            typer.secho(
-                "error: --retire needs the floor file (--floor) the instance ran with",
-                fg="red",
-                err=True,
-            )
-            raise typer.Exit(2)
-        _run(_retire(settings, floor))
-        return
     _run(run(settings, str(floor) if floor else None))
-
-
-async def _retire(settings: Settings, floor_path: Path) -> None:
-    from controller.retire import retire
-    from wcs.floor import load_floor
-
-    done = await retire(settings, load_floor(floor_path))
-    typer.echo(
-        f"controller {done.instance} retired: {done.handled} events from its session "
-        "handled, session ended"
-    )
 
 
 @app.command()

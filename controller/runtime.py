@@ -1,23 +1,21 @@
-"""The controller process: MQTT in, group-committed decisions, commands out.
+"""The controller process: station leases, station sessions, group-committed decisions.
 
-Flow of one event::
+Each instance holds leases on a share of the floor's stations (``controller.leases``)
+and, for each, its MQTT session (``controller.session``) and its state in memory
+(``controller.edge``). Flow of one event::
 
-    MQTT (QoS 1, manual ack) -> parse against the contract (bad -> dlq)
-      -> committer queue (sharded by device, so one device's events stay in order)
+    station session (QoS 1, manual ack) -> parse against the contract (bad -> dlq)
+      -> committer queue (a station always goes to the same committer: in order)
       -> micro-batch: one transaction for all its events
-           inbox claim per msg_id (a msg_id seen before is skipped: exactly one
-             effect; on PostgreSQL the claim rides in the batch's last statement, and
-             a msg_id seen before replays the batch claiming first)
-           runs of item scans at different stations take their units in one statement
-           handlers decide and write state + events + outbox rows
-      -> commit -> PUBACK to broker -> publish the batch's commands and state messages
+           fence: every station of the batch still ours (its lease epoch)
+           inbox claim per msg_id (a msg_id seen before is skipped: one effect)
+           the station's decide; the unit writes the effects in few statements
+      -> commit -> state kept -> PUBACKs -> commands out on the station's session
 
-The broker's message is acknowledged only after its effect committed, on a
-persistent session, so a crash before commit means redelivery, never loss.
-Batches are optimistic: without savepoints first; if any event fails, the batch is
-rolled back and replayed with a savepoint per event so one bad event cannot take
-its neighbours down. Refused events (illegal transition, unknown station ...) keep
-their inbox row, are counted and go to ``dlq`` with the reason.
+A station's events are acknowledged only after their effect committed, on a session
+named after the station, so a crash, a failover or a hand-over means redelivery to
+the next owner, never loss. Requests from the API (cancel, QC verdicts, wave release)
+are rows the owning station applies in the same order as its device events.
 """
 
 from __future__ import annotations
@@ -25,45 +23,52 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+import math
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 import aiomqtt
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from paho.mqtt.client import MQTTMessage
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller import presence
 from controller.allocation import Allocator
-from controller.context import BatchContext
-from controller.dispatch import Inbound, dispatch, take_run, take_runs
-from controller.handlers import pick
-from controller.index import FloorIndex
+from controller.edge import Edge, Inbound, Owned
 from controller.lane import Lane
-from controller.store import LateClaimConflict, open_store
+from controller.session import StationSession, session_id
+from controller.stations import FLOOR, StationSpec, plan_floor
+from controller.store import LostStations, Outgoing, Unit
 from wcs.contract.payloads import Ack, DeviceStatus, dlq_for, parse_event, parse_payload
 from wcs.contract.topics import Topics
+from wcs.domain.floor import pick
 from wcs.domain.states import OrderState
-from wcs.errors import ValidationFailed, WcsError
+from wcs.errors import ConfigError, ValidationFailed, WcsError
 from wcs.floor import Floor
 from wcs.mqtt.client import make_client, publish_all
-from wcs.persistence.db import make_engine, transaction
+from wcs.persistence.db import make_engine, reading
 from wcs.persistence.outbox import OutboxRelay, collecting, mark_published
-from wcs.persistence.tables import orders, pick_batches
+from wcs.persistence.tables import (
+    controller_instances,
+    floor_requests,
+    orders,
+    pick_batches,
+    stations,
+)
+from wcs.retry import Backoff, Outage, Reconnect
 from wcs.services.shipments import CarrierDesk
 from wcs.services.waves import release_wave
 from wcs.settings import Settings
+from wcs.tasks import background, every
 from wcs.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
-# Each committer queue holds this many full batches at most.
-QUEUE_BATCHES = 4
 # Batches whose messages the broker has not confirmed yet, across all committers.
 SENDING_MAX = 16
 
@@ -77,11 +82,12 @@ class ControllerStats:
     dlq: int = 0
     batches: int = 0
     retried_batches: int = 0
-    late_claim_replays: int = 0  # batches replayed because a late claim met a seen message
     commit_errors: int = 0
+    fenced: int = 0  # batches refused because a station's lease had moved on
     commands_sent: int = 0
-    backpressure_waits: int = 0  # times MQTT reading paused for a full committer queue
-    left_to_redeliver: int = 0  # arrived while draining: not acknowledged, come back later
+    left_to_redeliver: int = 0  # arrived while leaving: not acknowledged, come back later
+    taken: int = 0  # stations taken over
+    released: int = 0  # stations handed over
     # The most recent batch sizes only: a controller runs for weeks.
     batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=10_000))
     commit_seconds: float = 0.0  # time inside batch transactions, summed
@@ -100,111 +106,140 @@ class Controller:
         instance: str | None = None,
         run_relay: bool = True,
         housekeeping: bool = True,
-        retiring: bool = False,
     ) -> None:
         self.settings = settings
         self.cfg = settings.controller
-        self.index = FloorIndex(floor)
+        self.plan = plan_floor(floor)
+        self.edge = Edge(settings, self.plan)
         self.topics = Topics(settings.site)
         self.instance = instance or settings.controller.instance
+        self.actor = f"controller:{self.instance}"
         self._own_engine = engine is None
         self.engine = engine or make_engine(settings.database_url, pool_size=10, pre_ping=False)
         self._run_relay = run_relay
         self._housekeeping = housekeeping
-        # Resume the session only to empty it: no subscriptions, so no new share of
-        # the events comes to it (see controller.retire).
-        self.retiring = retiring
         self.stats = ControllerStats()
-        self.down_stations: set[str] = set()
-        self.sku_cache: dict[str, tuple[float, str | None]] = {}
-        # Bounded: when the database falls behind, the MQTT loop waits for room instead
-        # of buffering without end; the events stay unacknowledged at the broker, which
-        # stops sending once its in-flight window for us is full and holds the rest.
+        self.owned: dict[str, Owned] = {}
         self._queues: list[asyncio.Queue[Inbound]] = [
-            asyncio.Queue(maxsize=QUEUE_BATCHES * self.cfg.batch_max)
-            for _ in range(self.cfg.committers)
+            asyncio.Queue() for _ in range(self.cfg.committers)
         ]
-        self._client: aiomqtt.Client | None = None
-        self._generation = 0
-        self._connected = asyncio.Event()
+        self._lanes: list[Lane] = []
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
-        self._relay: OutboxRelay | None = None
+        self._client: aiomqtt.Client | None = None  # for dead letters and order messages
         self._stopping = False
-        self._in_batch = 0  # committers inside a batch
+        self._in_batch = 0
         self._published: list[int] = []
         self._sending: deque[asyncio.Future[Any]] = deque()
-        self._lanes: list[Lane] = []  # the committers' own connections
-        self.on_committed: Callable[[Sequence[Inbound]], None] | None = None
+        self._requests: set[str] = set()  # request ids queued, not committed yet
+        self._ticking: set[str] = set()  # stations with an idle tick queued
+        self._changing = asyncio.Lock()  # takes and hand-overs, one at a time
+        self._lease_round_done = asyncio.Event()
+        self._client_up = asyncio.Event()
         self.allocator: Allocator | None = None
+        self._last_log = time.monotonic()
+        self._snapshot: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
 
     # --- lifecycle -------------------------------------------------------------------
 
     async def __aenter__(self) -> Controller:
+        try:
+            await self._register()
+        except Exception:
+            if self._own_engine:
+                await self.engine.dispose()
+            raise
+        enter = self._stack.enter_async_context
+
+        async def spawn(name: str, coro: Any) -> None:
+            self._tasks.append(await enter(background(name, coro)))
+
+        def outage(what: str) -> Outage:
+            return Outage(f"controller {self.instance} {what}", log)
+
         if self._run_relay:
-            self._relay = await self._stack.enter_async_context(
-                OutboxRelay(self.engine, self.settings.mqtt)
-            )
-        spawn = self._spawn
-        spawn(self._mqtt_loop(), "controller-mqtt")
-        spawn(self._mark_published_loop(), "controller-outbox-marker")
+            await enter(OutboxRelay(self.engine, self.settings.mqtt))
+        await spawn("controller-client", self._client_loop())
+        await spawn(
+            "controller-outbox-marker", every(0.1, self._mark_published, outage("outbox marks"))
+        )
         for n, queue in enumerate(self._queues):
-            spawn(self._committer(queue), f"controller-committer-{n}")
+            await spawn(f"controller-committer-{n}", self._committer(queue))
+        await spawn(
+            "controller-leases",
+            every(self.cfg.lease_interval_s, self._lease_tick, outage("leases")),
+        )
+        await spawn("controller-requests", every(0.1, self._request_round, outage("requests")))
         if self._housekeeping:
-            spawn(self._housekeeping_loop(), "controller-housekeeping")
-            desk = await self._stack.enter_async_context(CarrierDesk.from_settings(self.settings))
+            await spawn(
+                "controller-housekeeping",
+                every(
+                    self.cfg.wave_interval_s,
+                    self._housekeeping_round,
+                    outage("housekeeping"),
+                    wait_first=True,
+                ),
+            )
+            desk = await enter(CarrierDesk.from_settings(self.settings))
             self.allocator = Allocator(
                 self.engine,
                 self.topics,
                 desk,
-                actor=f"controller:{self.instance}",
+                actor=self.actor,
                 interval_s=self.cfg.allocate_interval_s,
-                floor=self.index.floor,  # carrier labels print once booked
+                floor=self.plan.floor,  # the carrier's label is printed once booked
             )
-            spawn(self.allocator.run(), "controller-allocation")
+            await spawn("controller-allocation", self.allocator.run())
         try:
             async with asyncio.timeout(15):
-                await self._connected.wait()
+                await self._client_up.wait()  # the broker answers at all
         except TimeoutError:
             await self.__aexit__(None, None, None)
-            from wcs.errors import ConfigError
-
             raise ConfigError(
                 f"controller cannot reach the MQTT broker at {self.settings.mqtt.host}:"
                 f"{self.settings.mqtt.port}; start it or fix WCS_MQTT_URL"
             ) from None
-        log.info("controller %s running for site %s", self.instance, self.settings.site)
+        # Ready once its first share of stations listens: a session the broker has never
+        # seen holds nothing yet, so what devices send before it subscribed is lost.
+        try:
+            async with asyncio.timeout(60):
+                await self._lease_round_done.wait()
+                for owned in list(self.owned.values()):
+                    if owned.session is not None:
+                        await owned.session.connected.wait()
+        except TimeoutError:
+            waiting = [
+                o.id
+                for o in self.owned.values()
+                if not o.session or not o.session.connected.is_set()
+            ]
+            log.warning(
+                "controller %s: stations still connecting: %s", self.instance, ", ".join(waiting)
+            )
+        log.info(
+            "controller %s running for site %s with %d of %d stations",
+            self.instance,
+            self.settings.site,
+            len(self.owned),
+            len(self.plan.specs),
+        )
         return self
 
-    def _spawn(self, coro: Any, name: str) -> None:
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.append(task)
-
-    async def drain(self, limit_s: float = 10.0) -> bool:
-        """Stop taking messages and let the queued ones commit (graceful SIGTERM);
-        True if all of them did within ``limit_s``.
-
-        What does not commit within ``limit_s`` stays unacknowledged at the broker and
-        is redelivered to the next controller: nothing is lost either way."""
-        self._stopping = True
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(limit_s):
-                for queue in self._queues:
-                    await queue.join()
-                while self._sending:
-                    with contextlib.suppress(aiomqtt.MqttError):
-                        await self._sending.popleft()
-                return True
-        return False
-
     async def __aexit__(self, *exc: object) -> None:
-        if self._client is not None and not self.retiring:
+        self._stopping = True
+        if self._client is not None:
             await presence.announce(self._client, self.topics, self.instance, "offline")
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for owned in list(self.owned.values()):
+            await self._hand_over(owned, wait=False)
+        with contextlib.suppress(Exception):
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    delete(controller_instances).where(
+                        controller_instances.c.instance == self.instance
+                    )
+                )
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await self._stack.aclose()
         # Confirmations still awaited will not be: the relay sends those rows again.
         for sending in self._sending:
             sending.cancel()
@@ -212,7 +247,6 @@ class Controller:
         self._sending.clear()
         for lane in self._lanes:
             await lane.close()
-        await self._stack.aclose()
         if self._own_engine:
             await self.engine.dispose()
 
@@ -220,11 +254,24 @@ class Controller:
         """Until cancelled (signals are handled by the caller)."""
         await asyncio.Event().wait()
 
-    # --- MQTT ----------------------------------------------------------------------
+    async def drain(self, limit_s: float = 10.0) -> bool:
+        """Stop taking messages and let the queued ones commit (graceful SIGTERM);
+        True if all of them did within ``limit_s``. What does not commit stays
+        unacknowledged in its station's session for the next owner."""
+        self._stopping = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(limit_s):
+                while not self.idle():  # noqa: ASYNC110 - see _hand_over
+                    await asyncio.sleep(0.02)
+                while self._sending:
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        await self._sending.popleft()
+                return True
+        return False
 
     def client_id(self) -> str:
-        """Names the instance's persistent MQTT session."""
-        return f"wcs-ctl-{self.settings.site}-{self.instance}"
+        """The instance's own (clean) MQTT connection, for dead letters and order messages."""
+        return f"wcs-{self.settings.site}-ctl-{self.instance}"
 
     def idle(self) -> bool:
         """No event queued or being committed."""
@@ -241,74 +288,287 @@ class Controller:
             elif now - since >= quiet_s:
                 return
 
-    async def _mqtt_loop(self) -> None:
-        backoff = 0.2
-        evt = self.topics.all_events()
-        ack = self.topics.all_acks()
-        if self.cfg.shared_subscription:
-            evt = Topics.shared(self.cfg.group, evt)
-            ack = Topics.shared(self.cfg.group, ack)
-        while True:
-            client = make_client(
-                self.settings.mqtt,
-                identifier=self.client_id(),
-                will=presence.will(self.topics, self.instance),
-                protocol=5 if self.cfg.shared_subscription else 3,
-                clean_session=False,
-                max_queued_incoming=None,
+    # --- leases ----------------------------------------------------------------------
+
+    async def _register(self) -> None:
+        """The instance is alive, and every station of the floor has its lease row."""
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            known = set(
+                (
+                    await conn.scalars(
+                        select(stations.c.id).where(stations.c.id.in_(list(self.plan.specs)))
+                    )
+                ).all()
             )
-            # Acknowledge QoS 1 messages only after their effect committed.
-            client._client._manual_ack = True
-            try:
-                async with client:
-                    self._generation += 1
-                    self._client = client
-                    for topic in (evt, ack, self.topics.all_statuses()):
-                        if self.retiring:  # what the session holds still comes
-                            await client.unsubscribe(topic)
-                        else:
-                            await client.subscribe(topic, qos=1)
-                    if not self.retiring:
-                        await presence.announce(client, self.topics, self.instance, "online")
-                    self._connected.set()
-                    backoff = 0.2
-                    generation = self._generation
-                    async for message in client.messages:
-                        if self._stopping:
-                            # Not acked: the broker redelivers after restart.
-                            self.stats.left_to_redeliver += 1
-                            continue
-                        routed = self._accept(message, generation)
-                        if routed is not None:
-                            queue, item = routed
-                            if queue.full():
-                                self.stats.backpressure_waits += 1
-                            await queue.put(item)
-            except aiomqtt.MqttError as exc:
-                self._client = None
-                log.warning("controller lost the broker (%s); reconnecting in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff * random.uniform(0.5, 1.0))
-                backoff = min(backoff * 2, 5.0)
+            rows = [
+                {
+                    "id": s.id,
+                    "kind": s.kind,
+                    "holder": None,
+                    "epoch": 0,
+                    "expires_at": None,
+                    "down": False,
+                    "down_reason": None,
+                    "updated_at": now,
+                }
+                for s in self.plan.specs.values()
+                if s.id not in known
+            ]
+            if rows:
+                await conn.execute(insert(stations), rows)
+            await self._heartbeat(conn, now)
 
-    def _ack_mqtt(self, items: Sequence[Inbound]) -> None:
-        client = self._client
-        if client is None:
-            return
-        for item in items:
-            if item.generation == self._generation and item.mid:
-                client._client.ack(item.mid, 1)
-
-    def _accept(
-        self, message: aiomqtt.Message, generation: int
-    ) -> tuple[asyncio.Queue[Inbound], Inbound] | None:
-        """Parse and check one message: the committer queue it goes to, or None (dlq)."""
-        topic = str(message.topic)
-        raw = (
-            message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+    async def _heartbeat(self, conn: Any, now: Any) -> None:
+        result = await conn.execute(
+            update(controller_instances)
+            .where(controller_instances.c.instance == self.instance)
+            .values(seen_at=now)
         )
-        self.stats.received += 1
+        if result.rowcount == 0:
+            await conn.execute(
+                insert(controller_instances).values(
+                    instance=self.instance, started_at=now, seen_at=now
+                )
+            )
+
+    async def _lease_tick(self) -> None:
+        """One lease round; when the database cannot be reached, a station whose lease
+        ran out meanwhile is let go (its new owner may be taking it)."""
+        try:
+            await self._lease_round()
+        except Exception:
+            await self._drop_expired()
+            raise
+        finally:
+            self._lease_round_done.set()
+
+    async def _lease_round(self) -> None:
+        """Renew what we hold, learn what we lost, take or hand over toward a fair share."""
+        ttl = timedelta(seconds=self.cfg.lease_ttl_s)
+        now = utcnow()
+        started = time.monotonic()
+        async with self.engine.begin() as conn:
+            await self._heartbeat(conn, now)
+            live = await conn.scalar(
+                select(func.count())
+                .select_from(controller_instances)
+                .where(controller_instances.c.seen_at >= now - ttl)
+            )
+            renewed = {
+                r.id: int(r.epoch)
+                for r in await conn.execute(
+                    update(stations)
+                    .where(stations.c.holder == self.instance)
+                    .values(expires_at=now + ttl)
+                    .returning(stations.c.id, stations.c.epoch)
+                )
+            }
+        until = started + self.cfg.lease_ttl_s - self.cfg.lease_interval_s
+        for owned in list(self.owned.values()):
+            if renewed.get(owned.id) == owned.epoch:
+                owned.lease_until = until
+            else:
+                log.warning("station %s was taken over by another instance", owned.id)
+                await self._drop(owned)
+        if self._stopping:
+            return
+        total = len(self.plan.specs)
+        target = math.ceil(total / max(int(live or 1), 1))
+        held = [o for o in self.owned.values() if not o.leaving]
+        if len(held) > target:
+            # Hand over the surplus (the floor last), so a newcomer gets its share.
+            surplus = sorted(held, key=lambda o: (o.id == FLOOR, o.id), reverse=False)[
+                : len(held) - target
+            ]
+            for owned in surplus:
+                await self._hand_over(owned, wait=True)
+            return
+        if len(held) < target:
+            await self._take_free(target - len(held), ttl)
+
+    async def _take_free(self, wanted: int, ttl: timedelta) -> None:
+        now = utcnow()
+        started = time.monotonic()
+        taken: list[tuple[StationSpec, int]] = []
+        async with self.engine.begin() as conn:
+            free = (
+                await conn.scalars(
+                    select(stations.c.id)
+                    .where(
+                        and_(
+                            stations.c.id.in_(list(self.plan.specs)),
+                            or_(stations.c.holder.is_(None), stations.c.expires_at < now),
+                        )
+                    )
+                    .order_by((stations.c.id == FLOOR).desc(), stations.c.id)
+                )
+            ).all()
+            for sid in free[:wanted]:
+                if sid in self.owned:
+                    continue
+                epoch = await conn.scalar(
+                    update(stations)
+                    .where(
+                        and_(
+                            stations.c.id == sid,
+                            or_(stations.c.holder.is_(None), stations.c.expires_at < now),
+                        )
+                    )
+                    .values(
+                        holder=self.instance,
+                        epoch=stations.c.epoch + 1,
+                        expires_at=now + ttl,
+                        updated_at=now,
+                    )
+                    .returning(stations.c.epoch)
+                )
+                if epoch is not None:
+                    taken.append((self.plan.specs[sid], int(epoch)))
+        until = started + self.cfg.lease_ttl_s - self.cfg.lease_interval_s
+        # Loaded side by side (a few at a time): a large floor taken one by one would
+        # outlast its own leases before their first renewal.
+        gate = asyncio.Semaphore(8)
+
+        async def take(spec: StationSpec, epoch: int) -> None:
+            async with gate:
+                try:
+                    await self._take(spec, epoch, until)
+                except Exception as exc:
+                    log.warning("could not take station %s over (%s); giving it back", spec.id, exc)
+                    with contextlib.suppress(Exception):
+                        await self._release_row(spec.id, epoch)
+
+        await asyncio.gather(*(take(spec, epoch) for spec, epoch in taken))
+
+    async def _take(self, spec: StationSpec, epoch: int, until: float) -> None:
+        """Load the station's state, then open its session: what the session holds (events
+        of the time nobody owned it) is applied on top of the committed state."""
+        committer = zlib.crc32(spec.id.encode()) % len(self._queues)
+        owned = Owned(spec, epoch, None, committer, lease_until=until)
+        async with reading(self.engine).connect() as conn:
+            unit = Unit(conn, self.topics, self.actor, utcnow())
+            owned.state = await self.edge.load(unit, spec)
+            from controller import reads
+
+            watched = (*spec.devices, *spec.borrowed)
+            if watched:
+                owned.pending = await reads.pending_commands(
+                    conn, watched, utcnow() - timedelta(hours=1)
+                )
+            await conn.rollback()
+        self.owned[spec.id] = owned
+        session = StationSession(
+            self.settings.mqtt,
+            self.topics,
+            spec.id,
+            self._subscriptions(spec),
+            lambda message, generation: self._on_message(owned, message, generation),
+            allowed=lambda: self._holds(owned),
+            on_connect=lambda: self._resume(owned),
+        )
+        owned.session = session
+        await session.__aenter__()
+        self.stats.taken += 1
+        log.info("station %s taken over (epoch %d)", spec.id, epoch)
+        if isinstance(owned.state, pick.PickStation) and owned.state.batch is None:
+            self._tick(owned)
+
+    def _resume(self, owned: Owned) -> None:
+        """The station's session is (back) up: what its devices should show, again."""
+        if self.owned.get(owned.id) is owned and not owned.leaving:
+            event = self.edge.resume(owned.state)
+            if event is not None:
+                self._tick(owned, event)
+
+    def _subscriptions(self, spec: StationSpec) -> list[tuple[str, int]]:
+        root = self.topics.root
+        subs: list[tuple[str, int]] = []
+        for device in spec.devices:
+            subs += [
+                (f"{root}/dev/{device}/evt/+", 1),
+                (f"{root}/dev/{device}/status", 1),
+                (f"{root}/dev/{device}/ack", 1),
+            ]
+        for device in spec.borrowed:
+            subs += [(f"{root}/dev/{device}/status", 1), (f"{root}/dev/{device}/ack", 1)]
+        if spec.kind == "floor":
+            # Devices not on the floor file have no station: the floor hears them (at
+            # QoS 0, every other copy is ignored) to dead-letter what they send.
+            subs += [(f"{root}/dev/+/evt/+", 0), (f"{root}/dev/+/ack", 0)]
+        return subs
+
+    def _holds(self, owned: Owned) -> bool:
+        return (
+            self.owned.get(owned.id) is owned
+            and not owned.leaving
+            and time.monotonic() < owned.lease_until
+        )
+
+    async def _drop_expired(self) -> None:
+        for owned in list(self.owned.values()):
+            if time.monotonic() >= owned.lease_until:
+                log.warning("lease of station %s ran out without renewal: letting it go", owned.id)
+                await self._drop(owned)
+
+    async def _drop(self, owned: Owned) -> None:
+        """The station is no longer ours: forget it at once (its session's unacknowledged
+        messages go to the next owner)."""
+        if self.owned.get(owned.id) is owned:
+            del self.owned[owned.id]
+        owned.leaving = True
+        if owned.session is not None:
+            with contextlib.suppress(Exception):
+                await owned.session.__aexit__(None, None, None)
+
+    async def _hand_over(self, owned: Owned, *, wait: bool) -> None:
+        """Give a station back: take no more of its messages, let its batch commit,
+        close its session (kept at the broker), clear the lease for the next owner."""
+        owned.leaving = True
+        if wait:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    # Counters change in callbacks and committers; a 10 ms look is cheaper
+                    # than an event per change.
+                    while owned.in_flight > 0:  # noqa: ASYNC110
+                        await asyncio.sleep(0.01)
+        await self._drop(owned)
+        with contextlib.suppress(Exception):
+            await self._release_row(owned.id, owned.epoch)
+        self.stats.released += 1
+        log.info("station %s handed over", owned.id)
+
+    async def _release_row(self, station: str, epoch: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(stations)
+                .where(
+                    and_(
+                        stations.c.id == station,
+                        stations.c.holder == self.instance,
+                        stations.c.epoch == epoch,
+                    )
+                )
+                .values(holder=None, expires_at=None, updated_at=utcnow())
+            )
+
+    # --- MQTT in ---------------------------------------------------------------------
+
+    def _on_message(self, owned: Owned, message: MQTTMessage, generation: int) -> None:
+        """Parse and queue one message (in paho's callback: never blocks)."""
+        topic = message.topic
+        raw = bytes(message.payload)
+        session = owned.session
+        if message.qos == 0:
+            # The floor's watch for devices that are not on the floor: every other copy
+            # is its own station's to handle.
+            parts = topic.split("/")
+            if len(parts) > 4 and parts[4] in self.plan.owner_of:
+                return
         try:
             info = self.topics.parse(topic)
+            device = info.device_id
+            self.stats.received += 1
             if info.kind == "evt":
                 payload: Any = parse_event(info.name or "", raw)
             elif info.kind == "status":
@@ -317,15 +577,29 @@ class Controller:
                 payload = parse_payload(Ack, raw)
             else:
                 raise ValidationFailed(f"controller does not consume {info.kind} topics")
-            if info.device_id is None or not self.index.known(info.device_id):
-                raise ValidationFailed(f"device {info.device_id!r} is not on this floor")
+            if device is None or device not in self.plan.owner_of:
+                raise ValidationFailed(f"device {device!r} is not on this floor")
         except ValidationFailed as exc:
             self._dead_letter(topic, raw, exc.message)
-            self._ack_mqtt([Inbound(topic, None, None, raw, message.mid, generation, 0.0)])  # type: ignore[arg-type]
-            return None
-        item = Inbound(topic, info, payload, raw, message.mid, generation, time.perf_counter())
-        shard = zlib.crc32(info.device_id.encode()) % len(self._queues)
-        return self._queues[shard], item
+            if session is not None and message.qos:
+                session.ack(message.mid, generation)
+            return
+        if self._stopping or owned.leaving or self.owned.get(owned.id) is not owned:
+            self.stats.left_to_redeliver += 1  # not acknowledged: the next owner gets it
+            return
+        item = Inbound(
+            owned.id,
+            info.kind,
+            device,
+            payload,
+            topic,
+            raw,
+            message.mid,
+            generation,
+            time.perf_counter(),
+        )
+        owned.in_flight += 1
+        self._queues[owned.committer].put_nowait(item)
 
     def _dead_letter(self, topic: str, raw: bytes, error: str) -> None:
         self.stats.dlq += 1
@@ -334,8 +608,125 @@ class Controller:
         if client is None:
             return
         payload = dlq_for(topic, raw, error).to_json()
-        task = asyncio.ensure_future(client.publish(self.topics.dlq(), payload, qos=1))
-        task.add_done_callback(lambda t: t.exception())
+        future = publish_all(client, [(self.topics.dlq(), payload, 1, False)])
+        future.add_done_callback(lambda f: f.exception())
+
+    async def _client_loop(self) -> None:
+        link = Reconnect(f"controller {self.instance} -> broker", log, Backoff(0.2, 5.0))
+
+        async def session() -> None:
+            client = make_client(
+                self.settings.mqtt,
+                identifier=self.client_id(),
+                will=presence.will(self.topics, self.instance),
+            )
+            async with client:
+                self._client = client
+                self._client_up.set()
+                link.up()
+                # The floor sees the controller (drivers show "controller offline" on the
+                # panels while none is online): said on every connection, the Will says
+                # the opposite when the connection dies.
+                await presence.announce(client, self.topics, self.instance, "online")
+                try:
+                    async for _ in client.messages:
+                        pass
+                finally:
+                    self._client = None
+
+        await link.run(session)
+
+    # --- requests and ticks ------------------------------------------------------------
+
+    async def _request_round(self) -> None:
+        """Queue the pending requests for the stations held here, in their order."""
+        held = [sid for sid, o in self.owned.items() if not o.leaving]
+        if not held or self._stopping:
+            return
+        async with reading(self.engine).connect() as conn:
+            rows = (
+                await conn.execute(
+                    select(floor_requests)
+                    .where(
+                        and_(
+                            floor_requests.c.station.in_(held), floor_requests.c.state == "pending"
+                        )
+                    )
+                    .order_by(floor_requests.c.created_at, floor_requests.c.id)
+                    .limit(100)
+                )
+            ).all()
+        for row in rows:
+            owned = self.owned.get(row.station)
+            if owned is None or owned.leaving or row.id in self._requests:
+                continue
+            self._requests.add(row.id)
+            owned.in_flight += 1
+            self._queues[owned.committer].put_nowait(Inbound(owned.id, "request", None, row))
+
+    def _tick(self, owned: Owned, event: Any = None) -> asyncio.Future[Any]:
+        """Queue a decision of the controller's own (an idle station looks for work)."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if event is None:
+            if owned.id in self._ticking:  # one idle look at a time is enough
+                future.set_result(None)
+                return future
+            self._ticking.add(owned.id)
+        owned.in_flight += 1
+        self._queues[owned.committer].put_nowait(
+            Inbound(owned.id, "tick", None, event or pick.Idle(), done=future)
+        )
+        return future
+
+    async def _housekeeping_round(self) -> None:
+        now = time.monotonic()
+        if now - self._last_log >= 10:
+            self._snapshot = self._log_stats(self._snapshot, now - self._last_log)
+            self._last_log = now
+        try:
+            await self._release_if_due()
+        finally:
+            for owned in list(self.owned.values()):
+                if (
+                    isinstance(owned.state, pick.PickStation)
+                    and owned.state.batch is None
+                    and not owned.leaving
+                ):
+                    self._tick(owned)
+
+    async def housekeeping_once(self) -> None:
+        """One round now: the floor releases a wave if one is due, idle stations look
+        for their next batch (and this waits until they have)."""
+        await self._release_if_due()
+        waits = [
+            self._tick(o, pick.Idle())
+            for o in list(self.owned.values())
+            if isinstance(o.state, pick.PickStation) and not o.leaving and o.state.batch is None
+        ]
+        if waits:
+            await asyncio.gather(*waits)
+
+    async def _release_if_due(self) -> None:
+        """The floor's owner releases reserved orders while pick stations lack work."""
+        if FLOOR not in self.owned or not self.cfg.auto_release:
+            return
+        pick_stations = [s.id for s in self.plan.specs.values() if s.kind == "pick"]
+        if not pick_stations:
+            return
+        async with reading(self.engine).connect() as conn:
+            waiting = await conn.scalar(
+                select(func.count())
+                .select_from(orders)
+                .where(orders.c.state == OrderState.RESERVED)
+            )
+            queued = await conn.scalar(
+                select(func.count()).select_from(pick_batches).where(pick_batches.c.state == "open")
+            )
+        if not waiting or (queued or 0) >= len(pick_stations):
+            return
+        with collecting() as rows:
+            await release_wave(self.engine, self.topics, self.plan.floor, actor=self.actor)
+        await self._publish_rows(rows.rows)
 
     # --- group commit ----------------------------------------------------------------
 
@@ -344,8 +735,6 @@ class Controller:
         self._lanes.append(lane)
         while True:
             batch = [await queue.get()]
-            if self.cfg.batch_wait_ms > 0 and queue.empty():
-                await asyncio.sleep(self.cfg.batch_wait_ms / 1000)
             while len(batch) < self.cfg.batch_max and not queue.empty():
                 batch.append(queue.get_nowait())
             self._in_batch += 1
@@ -353,211 +742,214 @@ class Controller:
                 await self._commit_with_retry(batch, lane)
             finally:
                 self._in_batch -= 1
-                for _ in batch:
+                for item in batch:
                     queue.task_done()
+                    owned = self.owned.get(item.station)
+                    if owned is not None:
+                        owned.in_flight = max(0, owned.in_flight - 1)
+                    if item.kind == "request":
+                        self._requests.discard(item.payload.id)
+                    elif item.kind == "tick":
+                        if isinstance(item.payload, pick.Idle):
+                            self._ticking.discard(item.station)
+                        if item.done is not None and not item.done.done():
+                            item.done.set_result(None)
 
-    async def _commit_with_retry(self, batch: list[Inbound], lane: Lane | None = None) -> None:
-        delay = 0.1
-        while True:
+    async def _commit_with_retry(self, batch: list[Inbound], lane: Lane) -> None:
+        backoff = Backoff(0.1, 5.0)
+        failures = 0
+        while batch:
+            batch = [i for i in batch if self._mine(i)]
+            if not batch:
+                return
             try:
                 await self._commit(batch, lane)
                 return
             except asyncio.CancelledError:
                 raise
+            except LostStations as exc:
+                self.stats.fenced += 1
+                for station in exc.lost:
+                    owned = self.owned.get(station)
+                    if owned is not None:
+                        log.warning(
+                            "station %s: lease moved on; its batch is not committed", station
+                        )
+                        await self._drop(owned)
             except Exception as exc:  # database away: keep the batch, try again
+                failures += 1
                 self.stats.commit_errors += 1
+                delay = backoff.delay(failures)
                 log.warning(
                     "batch of %d not committed (%s); retrying in %.1fs", len(batch), exc, delay
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
 
-    async def _context(
-        self, conn: AsyncConnection, keys: list[str] | None = None, *, claim_late: bool = False
-    ) -> tuple[BatchContext, set[str]]:
-        now = utcnow()
-        store, fresh = await open_store(conn, keys or [], now, claim_late=claim_late)
-        return BatchContext(
-            conn=conn,
-            store=store,
-            topics=self.topics,
-            floor=self.index,
-            settings=self.settings,
-            now=now,
-            actor=f"controller:{self.instance}",
-            down_stations=self.down_stations,
-            sku_cache=self.sku_cache,
-        ), fresh
+    def _mine(self, item: Inbound) -> bool:
+        owned = self.owned.get(item.station)
+        return owned is not None and (not owned.leaving or item.kind in ("evt", "status", "ack"))
 
-    async def _commit(self, batch: list[Inbound], lane: Lane | None = None) -> None:
-        """One batch in one transaction (on ``lane``'s connection, else a pooled one)."""
+    async def _commit(self, batch: list[Inbound], lane: Lane) -> None:
+        """One batch in one transaction; replayed one event per savepoint if one fails."""
         started = time.perf_counter()
         savepoints = False
-        claim_late = True  # until a seen message turns up: then claim before handling
         while True:
-            refusals: list[tuple[Inbound, str]] = []
-            with collecting(timedelta(seconds=10)) as outbox_rows:
-                try:
-                    unit = lane.transaction() if lane else transaction(self.engine)
-                    async with unit as conn:
-                        keys = sorted({item.inbox_key for item in batch if item.inbox_key})
-                        late = claim_late and not savepoints
-                        ctx, fresh = await self._context(conn, keys, claim_late=late)
-                        todo: list[Inbound] = []
-                        for item in self._lock_order(batch):
-                            key = item.inbox_key
-                            if key is not None:
-                                if key not in fresh:
-                                    self.stats.duplicates += 1
-                                    continue
-                                fresh.discard(key)  # a repeat inside this batch is a duplicate too
-                            todo.append(item)
-                        runs = take_runs(ctx, todo) if not savepoints else {}
-                        for n, item in enumerate(todo):
-                            if n in runs:
-                                await take_run(ctx, runs[n])
-                            ctx.cause = getattr(item.payload, "msg_id", None)
-                            if not savepoints:
-                                await dispatch(ctx, item)
-                                continue
-                            error = await self._guarded(ctx, conn, item)
-                            if error is not None:
-                                refusals.append((item, error))
-                        await ctx.flush()
-                except _Retry:
-                    savepoints = True
-                    continue
-                except LateClaimConflict:
-                    claim_late = False
-                    self.stats.late_claim_replays += 1
-                    continue
-                except WcsError as exc:
-                    if savepoints:
-                        raise
-                    log.debug("batch replayed with savepoints: %s", exc)
-                    savepoints = True
-                    self.stats.retried_batches += 1
-                    continue
-                except Exception as exc:
-                    if savepoints or _is_outage(exc):
-                        raise
-                    log.warning("batch replayed with savepoints after: %r", exc)
-                    savepoints = True
-                    self.stats.retried_batches += 1
-                    continue
-            break
+            try:
+                done = await self._transaction(batch, lane, savepoints=savepoints)
+                break
+            except (LostStations, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                if savepoints or _is_outage(exc):
+                    raise
+                log.warning("batch replayed with savepoints after: %r", exc)
+                savepoints = True
+                self.stats.retried_batches += 1
+        unit, working, refusals, outbox_rows = done
+        committed = time.perf_counter()
         self.stats.batches += 1
         self.stats.applied += len(batch) - len(refusals)
         self.stats.batch_sizes.append(len(batch))
-        committed = time.perf_counter()
         self.stats.commit_seconds += committed - started
+        for station, state in working.items():
+            owned = self.owned.get(station)
+            if owned is not None:
+                owned.state = state
+        for out in unit_logged(unit):
+            owned = self.owned.get(out.station)
+            if owned is not None:
+                owned.pending[out.cmd_id] = (out.topic.split("/")[4], out.name, out.subject)
+        for station, cmd_id in unit.acked:
+            owned = self.owned.get(station)
+            if owned is not None:
+                owned.pending.pop(cmd_id, None)
         for item, error in refusals:
             self.stats.refused += 1
             self._dead_letter(item.topic, item.raw, error)
-        # The effect is durable: acknowledge now. The batch's messages go out in commit
-        # order, but the committer does not wait for the broker's PUBACKs before
-        # taking its next batch (a row the broker never confirms stays unmarked and the
-        # relay sends it after its deferral).
-        self._ack_mqtt(batch)
-        await self._send(outbox_rows.rows)
+        for topic, raw, reason in unit.dead_letters:
+            self._dead_letter(topic, raw, reason)
+        # Durable now: acknowledge, then send in commit order without waiting for the
+        # broker's confirmations before the next batch (bounded by SENDING_MAX).
+        for item in batch:
+            if item.kind in ("evt", "status", "ack"):
+                owned = self.owned.get(item.station)
+                if owned is not None and owned.session is not None:
+                    owned.session.ack(item.mid, item.generation)
+        await self._send(unit.outgoing, outbox_rows)
         self.stats.publish_seconds += time.perf_counter() - committed
-        if self.on_committed is not None:
-            self.on_committed(batch)
 
-    def _lock_order(self, batch: list[Inbound]) -> list[Inbound]:
-        """The batch by station (stable: each device keeps its own order).
+    async def _transaction(
+        self, batch: list[Inbound], lane: Lane, *, savepoints: bool
+    ) -> tuple[Unit, dict[str, Any], list[tuple[Inbound, str]], list[tuple[int, Any]]]:
+        refusals: list[tuple[Inbound, str]] = []
+        with collecting(timedelta(seconds=10)) as outbox_rows:
+            async with lane.transaction() as conn:
+                unit = Unit(conn, self.topics, self.actor, utcnow())
+                held = {i.station: self.owned[i.station].epoch for i in batch}
+                keys = [k for k in dict.fromkeys(i.inbox_key for i in batch) if k]
+                fresh = await unit.claim(keys, held, self.instance)
+                working: dict[str, Any] = {st: self.owned[st].state for st in held}
+                for item in batch:
+                    key = item.inbox_key
+                    if key is not None:
+                        if key not in fresh:
+                            self.stats.duplicates += 1
+                            continue
+                        fresh.discard(key)  # a repeat inside this batch is a duplicate too
+                    owned = self.owned[item.station]
+                    if not savepoints:
+                        working[item.station], _ = await self.edge.apply(
+                            unit, owned, working[item.station], item
+                        )
+                        continue
+                    await unit.flush()
+                    savepoint = await conn.begin_nested()
+                    mark = unit.mark()
+                    try:
+                        working[item.station], _ = await self.edge.apply(
+                            unit, owned, working[item.station], item
+                        )
+                        await unit.flush()
+                    except WcsError as exc:
+                        await savepoint.rollback()
+                        unit.rewind(mark)
+                        unit.record_refusal("refused", item, exc.message)
+                        refusals.append((item, exc.message))
+                        continue
+                    except Exception as exc:
+                        if _is_outage(exc):
+                            raise
+                        await savepoint.rollback()
+                        unit.rewind(mark)
+                        log.exception("event from %s failed", item.topic)
+                        unit.record_refusal("failed", item, repr(exc))
+                        refusals.append(
+                            (item, f"internal error while applying the event: {type(exc).__name__}")
+                        )
+                        continue
+                    await savepoint.commit()
+                await unit.finish()
+        return unit, working, refusals, outbox_rows.rows
 
-        A batch locks the rows of every station it touches until it commits. Two
-        controllers of a share group get events of the same stations, and taking
-        them in different orders makes PostgreSQL break deadlocks - a second's wait
-        (``deadlock_timeout``) and a retried batch each time. One order for all
-        avoids the cycle. (Python compares code points: PostgreSQL's batched take sorts
-        with ``COLLATE "C"`` to lock in the same order.)"""
-        station_of = self.index.station_of
+    # --- MQTT out --------------------------------------------------------------------
 
-        def key(item: Inbound) -> str:
-            station = station_of.get(item.info.device_id or "")
-            return station.id if station is not None else f"~{item.info.device_id}"
-
-        return sorted(batch, key=key)
-
-    async def _guarded(self, ctx: BatchContext, conn: AsyncConnection, item: Inbound) -> str | None:
-        savepoint = await conn.begin_nested()
-        mark = ctx.mark()
-        try:
-            await dispatch(ctx, item)
-        except WcsError as exc:
-            await savepoint.rollback()
-            ctx.rewind(mark)
-            ctx.record("refused", ok=False, device_id=item.device_id, error=exc.message[:300])
-            return exc.message
-        except Exception as exc:
-            if _is_outage(exc):
-                raise
-            await savepoint.rollback()
-            ctx.rewind(mark)
-            log.exception("event from %s failed", item.topic)
-            ctx.record("failed", ok=False, device_id=item.device_id, error=repr(exc)[:300])
-            return f"internal error while applying the event: {type(exc).__name__}"
-        await savepoint.commit()
-        return None
-
-    async def _publish(self, rows: list[tuple[int, Any]]) -> None:
-        """Send what was committed, in commit order, and wait for the broker's PUBACKs."""
-        sending = self._start_sending(rows)
-        if sending is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await sending
-
-    async def _send(self, rows: list[tuple[int, Any]]) -> None:
-        """Start sending; wait only while too many earlier batches are unconfirmed.
-
-        Bounded, so a broker that stops confirming slows the committers down rather
-        than letting unconfirmed messages pile up in memory."""
-        sending = self._start_sending(rows)
-        if sending is None:
-            return
-        self._sending.append(sending)
+    async def _send(self, outgoing: Sequence[Outgoing], rows: list[tuple[int, Any]]) -> None:
+        """Start sending; wait only while too many earlier batches are unconfirmed."""
+        by_station: dict[str, list[tuple[str, bytes, int, bool]]] = {}
+        for out in outgoing:
+            by_station.setdefault(out.station, []).append((out.topic, out.payload, 1, False))
+        for station, messages in by_station.items():
+            owned = self.owned.get(station)
+            future = (
+                owned.session.send(messages)
+                if owned is not None and owned.session is not None
+                else None
+            )
+            if future is not None:
+                self.stats.commands_sent += len(messages)
+                self._track(future)
+        if rows:
+            future = self._start_rows(rows)
+            if future is not None:
+                self._track(future)
         while self._sending and (self._sending[0].done() or len(self._sending) > SENDING_MAX):
             with contextlib.suppress(aiomqtt.MqttError):
                 await self._sending.popleft()
 
-    def _start_sending(self, rows: list[tuple[int, Any]]) -> asyncio.Future[Any] | None:
+    def _track(self, future: asyncio.Future[Any]) -> None:
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._sending.append(future)
+
+    def _start_rows(self, rows: list[tuple[int, Any]]) -> asyncio.Future[Any] | None:
         client = self._client
         if not rows or client is None:
+            return None  # the relay sends them once their deferral ends
+        try:
+            future = publish_all(client, [(m.topic, m.payload, m.qos, m.retain) for _, m in rows])
+        except aiomqtt.MqttError:
             return None
-        # Handed to the client now, so the messages of this batch go out before those
-        # of any batch committed after it.
-        sending = publish_all(client, [(m.topic, m.payload, m.qos, m.retain) for _, m in rows])
         ids = [row_id for row_id, _ in rows]
 
-        def sent(future: asyncio.Future[Any]) -> None:
-            if future.cancelled() or future.exception() is not None:
-                return  # the relay sends them once their deferral ends
-            self.stats.commands_sent += len(ids)
-            self._published.extend(ids)
+        def sent(f: asyncio.Future[Any]) -> None:
+            if not f.cancelled() and f.exception() is None:
+                self._published.extend(ids)
 
-        sending.add_done_callback(sent)
-        return sending
+        future.add_done_callback(sent)
+        return future
 
-    async def _mark_published_loop(self) -> None:
-        """Mark sent rows in one statement every 100 ms rather than once per batch.
+    async def _publish_rows(self, rows: list[tuple[int, Any]]) -> None:
+        future = self._start_rows(rows)
+        if future is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await future
 
-        A row not yet marked when the process dies is sent again by the relay after its
-        deferral: at least once, as everywhere on this broker."""
-        while True:
-            await asyncio.sleep(0.1)
-            if not self._published:
-                continue
-            ids, self._published = self._published, []
-            try:
-                await mark_published(self.engine, ids)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # database away: the relay will resend them
-                log.warning("could not mark %d outbox rows as published: %s", len(ids), exc)
-
-    # --- housekeeping: waves and idle stations -------------------------------------------
+    async def _mark_published(self) -> None:
+        """Mark sent rows in one statement every 100 ms rather than once per batch (a row
+        left unmarked is sent again by the relay after its deferral: at least once)."""
+        if not self._published:
+            return
+        ids, self._published = self._published, []
+        await mark_published(self.engine, ids)
 
     def _log_stats(
         self, previous: tuple[int, int, float, float], span_s: float
@@ -572,77 +964,26 @@ class Controller:
                     "events_per_s": round(events / span_s, 1),
                     "batch_mean": round(events / batches, 1),
                     "commit_ms_mean": round((now[2] - previous[2]) / batches * 1000, 2),
-                    "publish_ms_mean": round((now[3] - previous[3]) / batches * 1000, 2),
-                    "busy_pct": round(
-                        (now[2] - previous[2] + now[3] - previous[3]) / span_s * 100, 1
-                    ),
+                    "stations": len(self.owned),
                     "queued": sum(q.qsize() for q in self._queues),
                 },
             )
         return now
 
-    async def _housekeeping_loop(self) -> None:
-        last_log = time.monotonic()
-        snapshot = (0, 0, 0.0, 0.0)
-        while True:
-            await asyncio.sleep(self.cfg.wave_interval_s)
-            if time.monotonic() - last_log >= 10:
-                snapshot = self._log_stats(snapshot, time.monotonic() - last_log)
-                last_log = time.monotonic()
-            try:
-                await self.housekeeping_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("housekeeping failed: %s", exc)
 
-    async def housekeeping_once(self) -> None:
-        stations = [s.id for s in self.index.pick_stations()]
-        if self.cfg.auto_release and stations:
-            async with self.engine.connect() as conn:
-                waiting = await conn.scalar(
-                    select(func.count())
-                    .select_from(orders)
-                    .where(orders.c.state == OrderState.RESERVED)
-                )
-                queued = await conn.scalar(
-                    select(func.count())
-                    .select_from(pick_batches)
-                    .where(pick_batches.c.state == "open")
-                )
-            if waiting and (queued or 0) < len(stations):
-                with collecting() as rows:
-                    await release_wave(
-                        self.engine,
-                        self.topics,
-                        self.index.floor,
-                        actor=f"controller:{self.instance}",
-                    )
-                await self._publish(rows.rows)
-        idle = await pick.idle_stations(self.engine, stations)
-        with collecting() as rows:
-            async with transaction(self.engine) as conn:
-                ctx, _ = await self._context(conn)
-                await pick.resume_stalled(ctx)
-                for station in idle:
-                    await pick.activate_next(ctx, station)
-                await ctx.flush()
-        await self._publish(rows.rows)
+def unit_logged(unit: Unit) -> list[Outgoing]:
+    from controller.store import LOGGED_COMMANDS
 
-
-class _Retry(Exception):
-    pass
+    return [o for o in unit.outgoing if o.name in LOGGED_COMMANDS]
 
 
 # Deadlock, serialization failure: the database gave up on the transaction, not on the
-# event. Several controllers (or committers) locking the same rows in a different
-# order meet them; the whole batch must be tried again, never dead-lettered.
+# event; the whole batch is tried again, never dead-lettered.
 _LOCK_CONFLICTS = frozenset({"40P01", "40001"})
 
 
 def _is_outage(exc: BaseException) -> bool:
-    """Not the event's fault: retry the whole batch later (database away or a lock
-    conflict it resolved by aborting us)."""
+    """Not the event's fault: retry the whole batch later."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     from wcs.persistence.db import DatabaseUnavailable
@@ -657,7 +998,7 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 async def run(settings: Settings, floor_path: str | None) -> None:
-    """``wcs controller``: run until SIGINT/SIGTERM, draining on the way out."""
+    """``wcs controller``: run until SIGINT/SIGTERM, draining and handing over on the way out."""
     import signal
     from pathlib import Path
 
@@ -669,10 +1010,11 @@ async def run(settings: Settings, floor_path: str | None) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    # A stable instance id keeps the same persistent MQTT session across restarts, so
-    # events left unacknowledged by the previous run are redelivered to this one.
     async with Controller(settings, floor, instance=settings.controller.instance) as controller:
         settle()  # once started: start-up's objects stay out of full collections
         await stop.wait()
-        log.info("controller stopping: draining queued events")
+        log.info("controller stopping: draining queued events, handing stations over")
         await controller.drain()
+
+
+__all__ = ["Controller", "ControllerStats", "run", "session_id"]

@@ -47,8 +47,8 @@ from rich.text import Text
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controller.retire import end_session
 from controller.runtime import Controller
+from controller.session import end_sessions
 from demo.audit import audit
 from demo.delivery import DeliveryDay, DeliveryStats
 from demo.report import FINAL, STATE_ORDER, ShiftReport, collect, kpi_table
@@ -458,7 +458,9 @@ async def run_demo(
         await stack.enter_async_context(running_drivers(served, settings, DriverOptions()))
         controller = Controller(settings, served, instance="demo")
         # The run's site is not coming back: a broker would keep queueing for its session.
-        stack.push_async_callback(end_session, settings, controller.client_id())
+        stack.push_async_callback(
+            end_sessions, settings.mqtt, controller.topics, list(controller.plan.specs)
+        )
         await stack.enter_async_context(controller)
 
         slotting = plan_slotting(

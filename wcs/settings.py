@@ -129,11 +129,16 @@ class PackSettings(BaseModel):
 
 
 class ControllerSettings(BaseModel):
-    # Names the controller's persistent MQTT session: stable across restarts (nothing
-    # unacknowledged is lost), distinct per process when several run side by side.
+    # Names the controller process among those sharing the floor's stations (its
+    # leases); distinct per process when several run side by side.
     instance: str = Field(default="c1", pattern=r"^[A-Za-z0-9_-]{1,32}$")
-    group: str = "controllers"
-    shared_subscription: bool = False
+    # A station's lease lasts this long without renewal: an instance that dies loses
+    # its stations to the others within about this time.
+    lease_ttl_s: float = Field(default=3.0, gt=0)
+    lease_interval_s: float = Field(default=1.0, gt=0)
+    # How long the API waits for a station's owner to apply a request (a cancel, a QC
+    # verdict, a wave) before answering 202 with the request to follow.
+    answer_wait_s: float = Field(default=5.0, ge=0)
     batch_max: int = Field(default=256, ge=1)
     batch_wait_ms: float = Field(default=0.0, ge=0)
     committers: int = Field(default=2, ge=1)

@@ -56,11 +56,14 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_PACK__WEIGHT_TOLERANCE_PCT": "allowed scale deviation, percent of expected weight",
     "WCS_PACK__WEIGHT_TOLERANCE_MIN_G": "allowed scale deviation never below this many grams",
     "WCS_PACK__MISMATCH_STREAK_ALERT": "weight mismatches in a row at a station that alert",
-    "WCS_CONTROLLER__GROUP": "MQTT 5 shared-subscription group of the controllers",
-    "WCS_CONTROLLER__INSTANCE": "this controller's name: its persistent MQTT session; "
-    "unique per controller when several run (take one out for good with "
-    "`wcs controller --retire`)",
-    "WCS_CONTROLLER__SHARED_SUBSCRIPTION": "split device events over several controllers",
+    "WCS_CONTROLLER__INSTANCE": "this controller's name among those sharing the floor's "
+    "stations (unique per process)",
+    "WCS_CONTROLLER__LEASE_TTL_S": "a station's lease lasts this long unrenewed: a dead "
+    "instance's stations move to the others within about this time",
+    "WCS_CONTROLLER__LEASE_INTERVAL_S": "how often an instance renews its leases and takes "
+    "or hands over stations toward a fair share",
+    "WCS_CONTROLLER__ANSWER_WAIT_S": "how long the API waits for a station's owner to apply "
+    "a request before answering 202",
     "WCS_CONTROLLER__BATCH_MAX": "most events committed in one transaction",
     "WCS_CONTROLLER__BATCH_WAIT_MS": (
         "wait for more events before committing a lone one (0: batches form only while "

@@ -1,5 +1,9 @@
 """Floor views and actions for supervisors and QC operators (design §6).
 
+Actions change floor state, which only its owner writes: they are requests the
+controller instance holding the station (or the floor) applies; each answers with
+the result once applied, or 202 and ``GET /floor/requests/{id}`` to follow it.
+
 - ``POST /waves``: release a wave now (automatic release also runs in the controller).
 - ``GET /tasks``: pick tasks, filterable by station, order and state (what a picker's
   handheld shows).
@@ -16,16 +20,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, select
 
+from api.asking import pending, raise_refusal, view
 from api.deps import STAFF, EngineDep, PrincipalDep, SettingsDep, TopicsDep, require
-from api.params import OrderId, Word
-from wcs.domain.waves import WavePolicy
-from wcs.errors import Conflict, Forbidden
+from api.params import FloorRequestId, OrderId, Word
+from wcs.domain.states import OrderState
+from wcs.errors import Conflict, Forbidden, IllegalTransition, NotFound
 from wcs.persistence.db import reading
-from wcs.persistence.tables import pick_batches, pick_tasks, totes
-from wcs.services import qc
+from wcs.persistence.tables import orders, pick_batches, pick_tasks, totes
+from wcs.services import floor_requests
 from wcs.services.auth import Principal
 from wcs.services.labels import reprint_label
-from wcs.services.waves import release_wave
 
 router = APIRouter(prefix="/api/v1", tags=["floor"])
 
@@ -51,44 +55,52 @@ class QcResolveIn(BaseModel):
     action: Literal["repick", "write_off"]
 
 
-@router.post("/waves", status_code=201)
+@router.post(
+    "/waves",
+    status_code=201,
+    responses={202: {"description": "Asked; the floor's controller has not applied it yet"}},
+)
 async def post_wave(
     engine: EngineDep,
-    topics: TopicsDep,
     settings: SettingsDep,
     principal: Supervisor,
-    request: Request,
     body: WaveIn | None = None,
-) -> dict[str, Any]:
+) -> Any:
     """Release reserved orders now: batches with their orders, stops in walking order
     and walking distance (metres), plus the order-by-order S-shape distance of the
-    same orders for comparison. Roles: supervisor."""
-    floor = getattr(request.app.state, "floor", None)
-    wave = await release_wave(
+    same orders for comparison. Applied by the controller that owns the floor.
+    Roles: supervisor."""
+    request_id = await floor_requests.ask(
         engine,
-        topics,
-        floor,
+        "wave",
         actor=principal.name,
-        policy=WavePolicy(max_orders=body.max_orders if body else 200),
+        station=floor_requests.FLOOR,
+        body={"max_orders": body.max_orders if body else 200},
     )
-    request.app.state.wake_relay()
-    return {
-        "wave_id": wave.id,
-        "distance_m": round(wave.distance_m, 1),
-        "baseline_s_shape_m": round(wave.baseline_m, 1),
-        "batches": [
-            {
-                "id": b.id,
-                "station": b.station,
-                "orders": b.orders,
-                "stops": b.stops,
-                "distance_m": round(b.distance_m, 1),
-            }
-            for b in wave.batches
-        ],
-        "held": wave.held,
-        "at_risk": wave.at_risk,
-    }
+    return await _answered(engine, settings, request_id)
+
+
+async def _answered(engine: Any, settings: Any, request_id: str) -> Any:
+    answer = await floor_requests.wait(engine, request_id, settings.controller.answer_wait_s)
+    if answer.state == "pending":
+        return pending(answer)
+    if answer.state == "refused":
+        raise_refusal(answer)
+    return answer.result
+
+
+@router.get("/floor/requests/{request_id}")
+async def get_floor_request(
+    request_id: FloorRequestId, engine: EngineDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """A request to the floor's owner: pending, done (with its result) or refused (with
+    the reason). Roles: staff."""
+    if not principal.has_any(STAFF):
+        raise Forbidden("floor requests are for staff")
+    answer = await floor_requests.answer(engine, request_id)
+    if answer is None:
+        raise NotFound(f"no floor request {request_id}")
+    return view(answer)
 
 
 @router.get("/tasks")
@@ -144,49 +156,70 @@ async def get_tasks(
     ]
 
 
-@router.post("/qc/{order_id}/result")
+@router.post(
+    "/qc/{order_id}/result",
+    responses={202: {"description": "Asked; the QC bench's controller has not applied it yet"}},
+)
 async def post_qc_result(
     order_id: OrderId,
     body: QcResultIn,
     engine: EngineDep,
-    topics: TopicsDep,
     settings: SettingsDep,
     principal: QcOperator,
-    request: Request,
-) -> dict[str, str]:
+) -> Any:
     """The QC operator's packaging and appearance verdict. A failure fails QC at once;
-    with both fine, QC passes when the item count is complete. Roles: supervisor, device,
+    with both fine, QC passes when the item count is complete. Applied by the
+    controller owning the order's QC bench. Roles: supervisor, device,
     qc_operator (the QC bench's screen sends the same verdict with a photo)."""
-    result = await qc.record_operator_result(
-        engine,
-        topics,
-        order_id,
-        packaging_ok=body.packaging_ok,
-        appearance_ok=body.appearance_ok,
-        note=body.note,
-        actor=principal.name,
-        require_operator=settings.controller.qc_require_operator,
+    await _expect_state(
+        engine, order_id, OrderState.PICKED, "qc_passed", "QC results are for picked orders"
     )
-    request.app.state.wake_relay()
-    return {"order_id": order_id, "qc": result}
+    request_id = await floor_requests.ask(
+        engine,
+        "qc_verdict",
+        actor=principal.name,
+        order_id=order_id,
+        body={
+            "packaging_ok": body.packaging_ok,
+            "appearance_ok": body.appearance_ok,
+            "note": body.note,
+        },
+    )
+    return await _answered(engine, settings, request_id)
 
 
-@router.post("/qc/{order_id}/resolve")
+@router.post(
+    "/qc/{order_id}/resolve",
+    responses={202: {"description": "Asked; the floor's controller has not applied it yet"}},
+)
 async def post_qc_resolve(
     order_id: OrderId,
     body: QcResolveIn,
     engine: EngineDep,
-    topics: TopicsDep,
+    settings: SettingsDep,
     principal: Supervisor,
-    request: Request,
-) -> dict[str, str]:
+) -> Any:
     """After a failed QC: ``repick`` (units back to their shelves, picked anew) or
-    ``write_off`` (damaged units written off, order to exception). Roles: supervisor."""
-    state = await qc.resolve_failure(
-        engine, topics, order_id, action=body.action, actor=principal.name
+    ``write_off`` (damaged units written off, order to exception). Applied by the
+    controller owning the floor. Roles: supervisor."""
+    await _expect_state(
+        engine, order_id, OrderState.QC_FAILED, body.action, "only a failed QC can be resolved"
     )
-    request.app.state.wake_relay()
-    return {"order_id": order_id, "state": state}
+    request_id = await floor_requests.ask(
+        engine, "qc_resolve", actor=principal.name, order_id=order_id,
+        station=floor_requests.FLOOR, body={"action": body.action},
+    )  # fmt: skip
+    return await _answered(engine, settings, request_id)
+
+
+async def _expect_state(engine: Any, order_id: str, state: str, target: str, why: str) -> None:
+    """Refuse at once what the owner would refuse (the owner checks again)."""
+    async with reading(engine).connect() as conn:
+        current = await conn.scalar(select(orders.c.state).where(orders.c.id == order_id))
+    if current is None:
+        raise NotFound(f"order {order_id} does not exist", order_id=order_id)
+    if current != state:
+        raise IllegalTransition(order_id, current, target, why)
 
 
 class ReprintIn(BaseModel):

@@ -8,13 +8,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from api.deps import STAFF, EngineDep, PrincipalDep, TopicsDep, require
+from api.asking import pending, raise_refusal
+from api.deps import STAFF, EngineDep, PrincipalDep, SettingsDep, TopicsDep, require
 from api.metrics import ORDERS_SUBMITTED
 from api.params import OrderId
 from api.problems import problem
 from api.schemas import CancelIn, EventOut, OrderIn, OrderOut, OrderPage
 from wcs.domain.states import OrderState
 from wcs.errors import Forbidden, ValidationFailed
+from wcs.persistence.db import reading
+from wcs.services import floor_requests
 from wcs.services.auth import Principal
 from wcs.services.intake import IntakeDesk, NewOrder, Submission
 from wcs.services.order_views import (
@@ -171,19 +174,38 @@ async def read_order_events(
     return await order_events_of(engine, order_id)
 
 
-@router.post("/orders/{order_id}/cancel", response_model=OrderOut)
+@router.post(
+    "/orders/{order_id}/cancel",
+    response_model=OrderOut,
+    responses={202: {"description": "Asked; the station the order is at has not applied it yet"}},
+)
 async def cancel(
     order_id: OrderId,
     engine: EngineDep,
     topics: TopicsDep,
+    settings: SettingsDep,
     principal: CancelRole,
     request: Request,
     body: CancelIn | None = None,
-) -> dict[str, Any]:
-    """Cancel before shipping; reserved stock is released at once."""
+) -> Any:
+    """Cancel before shipping; reserved stock is released at once. An order at a
+    station (being picked, counted or packed) is cancelled by that station's
+    controller, which also switches off its lights."""
     await _check_owner(engine, principal, order_id)
-    await cancel_order(
-        engine, topics, order_id, actor=principal.name, reason=body.reason if body else None
-    )
-    request.app.state.wake_relay()
+    reason = body.reason if body else None
+    async with reading(engine).connect() as conn:
+        station = await floor_requests.locate(conn, order_id)
+    if station == floor_requests.FLOOR:
+        await cancel_order(engine, topics, order_id, actor=principal.name, reason=reason)
+        request.app.state.wake_relay()
+        return await get_order(engine, order_id)
+    request_id = await floor_requests.ask(
+        engine, "cancel", actor=principal.name, order_id=order_id, station=station,
+        body={"reason": reason},
+    )  # fmt: skip
+    answer = await floor_requests.wait(engine, request_id, settings.controller.answer_wait_s)
+    if answer.state == "pending":
+        return pending(answer)
+    if answer.state == "refused":
+        raise_refusal(answer)
     return await get_order(engine, order_id)

@@ -12,9 +12,8 @@ station of its kind (a person's own token). Supervisors may open any station.
   counts move as the scans arrive.
 - ``POST /station/{id}/qc/{order_id}``: the QC operator's packaging and appearance
   verdicts with a photo (multipart form, the page's own key against cross-site
-  posts): the photo is kept under the data directory and the verdict applied by
-  ``wcs.services.qc.record_operator_result``, exactly as ``POST
-  /api/v1/qc/{order_id}/result`` does.
+  posts): the photo is kept under the data directory and the verdict asked of the
+  bench's controller, exactly as ``POST /api/v1/qc/{order_id}/result`` does.
 """
 
 from __future__ import annotations
@@ -34,11 +33,11 @@ from starlette.datastructures import UploadFile
 from api.i18n import langs, parse_lang, remember, request_translator
 from api.live import to_json
 from api.problems import problem
-from wcs.errors import ConfigError, Forbidden, NotFound, WcsError
+from wcs.errors import ConfigError, WcsError
 from wcs.floor import Station
 from wcs.i18n.jinja import localized
 from wcs.i18n.translator import Translator
-from wcs.services import qc
+from wcs.services import floor_requests
 from wcs.services.auth import Principal
 from wcs.services.pod import check_image
 from wcs.services.station_screen import station_view, store_photo
@@ -253,22 +252,27 @@ async def qc_verdict(
             photo_ref = (store_photo(settings.data_dir, order_id, image), image.sha256)
         elif packaging == "damaged" or appearance == "damaged":
             return problem(422, "take a photo of the damage: it goes with the verdict")
-    try:
-        result = await qc.record_operator_result(
-            request.app.state.engine,
-            request.app.state.topics,
-            order_id,
-            packaging_ok=packaging == "ok",
-            appearance_ok=appearance == "ok",
-            note=note.strip()[:500] if isinstance(note, str) and note.strip() else None,
-            actor=f"{principal.name}@{station.id}",
-            require_operator=settings.controller.qc_require_operator,
-            photo=photo_ref,
-        )
-    except (NotFound, Forbidden) as exc:
-        return problem(404, exc.message)
-    except WcsError as exc:
-        return problem(409, exc.message)
+    # The bench's controller applies the verdict, in order with the bench's scans.
+    engine = request.app.state.engine
+    asked = await floor_requests.ask(
+        engine,
+        "qc_verdict",
+        actor=f"{principal.name}@{station.id}",
+        order_id=order_id,
+        body={
+            "packaging_ok": packaging == "ok",
+            "appearance_ok": appearance == "ok",
+            "note": note.strip()[:500] if isinstance(note, str) and note.strip() else None,
+            "photo": photo_ref[0] if photo_ref else None,
+            "photo_sha256": photo_ref[1] if photo_ref else None,
+        },
+    )
+    answer = await floor_requests.wait(engine, asked, settings.controller.answer_wait_s)
+    if answer.state == "refused":
+        refusal = answer.result or {}
+        status = 404 if refusal.get("status") == 404 else 409
+        return problem(status, str(refusal.get("detail") or "the bench refused the verdict"))
+    result = str((answer.result or {}).get("qc") or "pending")
     request.app.state.wake_relay()
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse({"order_id": order_id, "qc": result})

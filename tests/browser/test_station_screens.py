@@ -2,7 +2,10 @@
 scans as they arrive, takes the operator's verdicts with a photo, and says what to do
 when a count goes wrong; the pack station shows the weight against the expected, a
 refused parcel with what to do, and the printed label. A token opens its own station
-only. Screenshots in English and Chinese."""
+only. Screenshots in English and Chinese.
+
+The QC bench is real: a controller owns it, the bench's scanner publishes its scans
+on the broker, and the verdict from the screen is applied by the bench's owner."""
 
 from __future__ import annotations
 
@@ -15,14 +18,16 @@ from playwright.async_api import Page, async_playwright, expect
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.browser.conftest import CHROMIUM_ARGS
+from controller.runtime import Controller
+from tests.browser.conftest import CHROMIUM_ARGS, FLOOR
 from tests.integration.api.conftest import Served
 from tests.integration.api.test_orders_api import order_body, seed
+from tests.integration.controller.support import FakeFloor, fake_floor
 from wcs.contract.topics import Topics
 from wcs.domain.states import OrderState
+from wcs.floor import load_floor
 from wcs.persistence.orders import transition
 from wcs.persistence.tables import packages, qc_checks, totes
-from wcs.services import qc
 from wcs.services.auth import issue_token
 from wcs.timeutil import utcnow
 
@@ -49,11 +54,9 @@ async def _picked_order(
     return order_id
 
 
-async def _scan(engine: AsyncEngine, topics: Topics, order_id: str, sku: str) -> str:
-    async with engine.begin() as conn:
-        return await qc.count_item(
-            conn, topics, order_id, sku, sku, actor="scan-qc", require_operator=True
-        )
+async def _scan(bench: FakeFloor, code: str) -> None:
+    """A scan at the QC bench, as its scanner's driver publishes it."""
+    await bench.event("scan-qc", "scan", code=code, symbology=None)
 
 
 def _photo() -> bytes:
@@ -76,11 +79,16 @@ async def test_qc_and_pack_station_screens(
     topics = Topics(site)
     qc_token = await issue_token(engine, "bench-qc1", ["qc_operator"], subject="QC1")
     pack_token = await issue_token(engine, "pack-p1", ["pack_operator"], subject="P1")
-    async with api.client() as client:
+    settings = api.settings.model_copy(update={"floor_file": None})
+    async with (
+        api.client() as client,
+        fake_floor(api.settings.mqtt, topics) as bench,
+        Controller(settings, load_floor(FLOOR).model_copy(update={"site": site}), engine=engine,
+                   run_relay=False, housekeeping=False),
+    ):  # fmt: skip
         await seed(client, {"SKU-1": [("A-01-01-1", 20)], "SKU-2": [("A-01-02-1", 20)]})
         first = await _picked_order(client, engine, topics, "qc-1", "T0001")
-        async with engine.begin() as conn:
-            await qc.open_check(conn, first, "QC1", "scan-qc")
+        await _scan(bench, "T0001")
 
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
@@ -95,12 +103,12 @@ async def test_qc_and_pack_station_screens(
                 await expect(page.locator("#tote")).to_have_text("T0001")
 
                 # Scans arrive: the counts move without a reload.
-                assert await _scan(engine, topics, first, "SKU-1") == "counting"
+                await _scan(bench, "SKU-1")
                 await expect(page.locator('#lines tr[data-sku="SKU-1"] td.n')).to_have_text(
                     "1 / 2", timeout=LIVE_MS
                 )
-                await _scan(engine, topics, first, "SKU-1")
-                assert await _scan(engine, topics, first, "SKU-2") == "counting"
+                await _scan(bench, "SKU-1")
+                await _scan(bench, "SKU-2")
                 await expect(banner).to_contain_text("3 of 3 counted", timeout=LIVE_MS)
                 await expect(page.locator('#lines tr[data-sku="SKU-2"]')).to_have_class("done")
                 await page.screenshot(path=str(artifacts / "station-qc-counting-en.png"))
@@ -125,11 +133,10 @@ async def test_qc_and_pack_station_screens(
                 assert order["state"] == "qc_passed"
 
                 # A wrong item: QC fails at once and the screen says what to do.
-                second = await _picked_order(client, engine, topics, "qc-2", "T0002")
-                async with engine.begin() as conn:
-                    await qc.open_check(conn, second, "QC1", "scan-qc")
-                await _scan(engine, topics, second, "SKU-1")
-                assert await _scan(engine, topics, second, "SKU-9") == "failed"
+                await _picked_order(client, engine, topics, "qc-2", "T0002")
+                await _scan(bench, "T0002")
+                await _scan(bench, "SKU-1")
+                await _scan(bench, "SKU-9")
                 await expect(banner).to_contain_text("QC failed", timeout=LIVE_MS)
                 await expect(banner).to_contain_text("exception lane")
                 await expect(banner).to_have_class("banner bad")

@@ -3,9 +3,12 @@ restarts and kills a PostgreSQL server of its own, never the machine's."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.faults.rig import DrillReport, describe, table
+from wcs.persistence.private_postgres import PrivatePostgres
 
 _REPORTS: list[DrillReport] = []
 
@@ -17,6 +20,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 1 if "tests/faults/" in item.nodeid else 0
 
     items.sort(key=rank)  # stable: the order inside each group stays as collected
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PrivatePostgres]:
+    """The drills' own PostgreSQL server: they restart and kill it, never the machine's."""
+    with PrivatePostgres() as server:
+        yield server
 
 
 @pytest.fixture

@@ -53,6 +53,8 @@ class Verdict:
     violations: list[str] = field(default_factory=list)
     picks: int = 0
     mispicks: int = 0
+    # Refused scans by cause (wcs.domain.floor.pick: wrong_item, ahead, past_end, ...).
+    refusals: Counter[str] = field(default_factory=Counter)
     orders_checked: int = 0
     # Order events written per controller instance ("controller:c1" ...).
     actors: Counter[str] = field(default_factory=Counter)
@@ -111,6 +113,11 @@ async def _events(conn: asyncpg.Connection, sent: Mapping[str, set[str]], v: Ver
             v.mispicks += row["n"]
         elif row["kind"] == "failed":
             v.violation(f"{row['n']} event(s) from {row['device_id']} failed inside the controller")
+    causes = await conn.fetch(
+        "SELECT coalesce(detail->>'cause', 'unknown') AS cause, count(*) AS n FROM activity"
+        " WHERE kind = 'mispick' GROUP BY 1"
+    )
+    v.refusals.update({row["cause"]: row["n"] for row in causes})
     for device, ids in sorted(sent.items()):
         v.events_sent += len(ids)
         missing = [m for m in ids if f"{device}/{m}" not in inbox]

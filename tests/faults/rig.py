@@ -3,7 +3,7 @@
 A private Mosquitto with persistence and a scratch database on the drills' private
 PostgreSQL server (never the machine's: the drill restarts and kills it); the
 floor of ``bench/b_controller.py`` seeded in mid-shift; ``wcs controller`` (one or
-more, sharing the work through MQTT 5 shared subscriptions), ``wcs api`` and
+more, sharing the floor's stations by leases), ``wcs api`` and
 ``wcs drivers`` as real processes; simulated devices for a few stations; pickers and
 an office generating load; faults injected at random moments. Then the load stops,
 every process is brought back, the events still unacknowledged are published until
@@ -60,6 +60,7 @@ class DrillPlan:
     sim_pace_s: float = 0.4
     orders_per_station: int = 120
     seed: int = 1
+    broker: str = "mosquitto"  # or "nats": NATS's MQTT gateway
 
 
 @dataclass
@@ -121,7 +122,8 @@ def describe(report: DrillReport) -> str:
     v = report.verdict
     lines = [
         f"drill {report.plan.name} (seed {report.plan.seed}): "
-        f"{v.picks} picks, {v.mispicks} mispicks, {report.republished} scans re-published "
+        f"{v.picks} picks, {v.mispicks} mispicks {dict(v.refusals)}, "
+        f"{report.republished} scans re-published "
         f"without a PUBACK, {report.witness_deliveries} event deliveries seen for "
         f"{v.events_sent} events; simulated scanners fired {report.sim_triggered} "
         f"({report.sim_unheard} while no driver was attached: lost at the device); "
@@ -150,13 +152,21 @@ async def _until(predicate: Callable[[], bool], timeout_s: float, what: str) -> 
         await asyncio.sleep(0.1)
 
 
+def _broker(kind: str) -> PrivateMosquitto:
+    if kind == "nats":
+        from wcs.mqtt.nats import PrivateNats
+
+        return PrivateNats()
+    return PrivateMosquitto(persistence=True)
+
+
 def run_drill(plan: DrillPlan, postgres: PrivatePostgres) -> DrillReport:
     """Run ``plan`` end to end; every process and server it starts is gone afterwards."""
     started = time.monotonic()
     site = "f" + uuid.uuid4().hex[:8]
     with (
         tempfile.TemporaryDirectory(prefix="wcs-faults-") as tmp,
-        PrivateMosquitto(persistence=True) as broker,
+        _broker(plan.broker) as broker,
         scratch_postgres(postgres.url) as db_url,
     ):
         work = Path(tmp)
@@ -173,7 +183,6 @@ def run_drill(plan: DrillPlan, postgres: PrivatePostgres) -> DrillReport:
             "WCS_LOG_LEVEL": "WARNING",
             "WCS_CONTROLLER__AUTO_RELEASE": "false",
             "WCS_CONTROLLER__WAVE_INTERVAL_S": "0.3",
-            "WCS_CONTROLLER__SHARED_SUBSCRIPTION": "true" if plan.controllers > 1 else "false",
             "WCS_NOTIFY__ENABLED": "false",
         }
         with api_process(env) as api_url, services(work, env) as group:

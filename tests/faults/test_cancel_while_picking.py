@@ -4,8 +4,8 @@
 pick tasks lit, so the station kept picking for a cancelled order and, when the task
 completed, took its units off ``reserved`` a second time: the pile then held fewer
 units reserved than its active reservations promised - the next intake could oversell.
-Cancelling now ends the order's open pick tasks and switches their lights off in the
-same transaction; the station's next stop lights on the controller's next round.
+The cancel is now a request the station's owner applies in order with its scans: it
+ends the order's tasks, switches their lights off and lights the next stop at once.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from tests.integration.controller.support import FakeFloor, fake_floor, floor_fo
 from tests.integration.persistence.helpers import new_order
 from wcs.contract.topics import Topics
 from wcs.persistence.tables import reservations, stock
+from wcs.services import floor_requests
 from wcs.services.catalog import LocationData, SkuData, upsert_location, upsert_sku
-from wcs.services.orders import cancel_order, receive_stock, submit_order
+from wcs.services.orders import receive_stock, submit_order
 from wcs.settings import MqttEndpoint, Settings
 
 BARCODE = "4006381333931"
@@ -67,11 +68,17 @@ async def test_cancel_while_picking_keeps_reserved_equal_to_reservations(
     await floor.event("scan-pk", "scan", code=BARCODE, symbology="]E0")
     await floor.wait_command("ptl-1", "light", lambda b: b["qty"] == 1)
     first = (await _task_orders(engine))[0]
-    await cancel_order(engine, topics, first, actor="customer_service", reason="changed mind")
-    # The picker still sees the slot lit and scans the second unit.
+    asked = await floor_requests.ask(
+        engine, "cancel", actor="customer_service", order_id=first, body={"reason": "changed mind"}
+    )
+    n = len(floor.commands)
+    answer = await floor_requests.wait(engine, asked, 10)
+    assert (answer.station, answer.state) == ("PK1", "done")
+    await floor.wait_command("ptl-1", "clear", lambda b: b["slot"] == 1, start=n)
+    # The picker scans the second unit anyway: it is the next order's now.
     await floor.event("scan-pk", "scan", code=BARCODE, symbology="]E0")
     async with asyncio.timeout(10):
-        while controller.stats.applied < 3:
+        while controller.stats.applied < 4:
             await asyncio.sleep(0.02)
     async with engine.connect() as conn:
         held = await conn.scalar(select(stock.c.reserved).where(stock.c.sku == "SKU-A"))

@@ -1,10 +1,11 @@
 """A deadlock is the database giving up on a transaction, not on an event.
 
-Two controllers sharing a floor (or two committers) lock the same rows in different
-orders now and then; PostgreSQL breaks the cycle by aborting one transaction. The
-controller replays a failed batch with a savepoint per event so that one bad event
-cannot take its neighbours down - and a deadlock met during that replay used to be
-taken for the event's own failure: dead-lettered and acknowledged, its effect lost.
+A station's batches never meet another writer of its rows, but the shared rows
+(stock, orders) can still meet intake's transactions, and PostgreSQL breaks a lock
+cycle by aborting one of them. The controller replays a failed batch with a
+savepoint per event so that one bad event cannot take its neighbours down - and a
+deadlock met during that replay must not be taken for the event's own failure
+(dead-lettered and acknowledged, its effect lost): the whole batch is tried again.
 Here a real deadlock error is raised at exactly that moment.
 """
 
@@ -13,14 +14,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import controller.runtime as runtime
-from controller.dispatch import Inbound
+from controller.edge import Inbound
+from controller.lane import Lane
 from controller.runtime import Controller
 from tests.integration.controller.support import FakeFloor, fake_floor, floor_for
 from tests.integration.persistence.helpers import new_order
@@ -81,7 +83,7 @@ def scan(controller: Controller, msg_id: str, code: str) -> Inbound:
     topic = controller.topics.dev_evt("scan-pk", "scan")
     payload = ScanEvent(msg_id=msg_id, code=code, symbology="]E0")
     return Inbound(
-        topic, controller.topics.parse(topic), payload, payload.to_json(), 0, 0, time.perf_counter()
+        "PK1", "evt", "scan-pk", payload, topic, payload.to_json(), 0, 0, time.perf_counter()
     )
 
 
@@ -99,24 +101,28 @@ async def test_a_deadlock_in_the_replay_retries_the_batch_instead_of_losing_the_
     )
     await controller.housekeeping_once()
     await floor.wait_command("ptl-1", "light", lambda b: b["slot"] == 1)
-    await controller._commit([scan(controller, "tote", "T0001")])
+    lane = Lane(engine)
+    await controller._commit([scan(controller, "tote", "T0001")], lane)
     deadlock = await real_deadlock(engine)
 
-    real = runtime.dispatch
+    real = controller.edge.apply
     calls: list[str] = []
 
-    async def dispatch(ctx: object, item: Inbound) -> None:
+    async def apply(unit: Any, owned: Any, state: Any, item: Inbound) -> Any:
         msg_id = item.payload.msg_id
         calls.append(msg_id)
         if msg_id == "bad":
             raise ValidationFailed("this event is refused")  # sends the batch to the replay
         if msg_id == "good" and calls.count("good") == 1:
             raise deadlock  # first seen in the replay with savepoints
-        await real(ctx, item)  # type: ignore[arg-type]
+        return await real(unit, owned, state, item)
 
-    monkeypatch.setattr(runtime, "dispatch", dispatch)
+    monkeypatch.setattr(controller.edge, "apply", apply)
     batch = [scan(controller, "bad", BARCODE), scan(controller, "good", BARCODE)]
-    await controller._commit_with_retry(batch)
+    try:
+        await controller._commit_with_retry(batch, lane)
+    finally:
+        await lane.close()
 
     async with engine.connect() as conn:
         kinds = (await conn.scalars(select(activity.c.kind).order_by(activity.c.id))).all()
@@ -124,26 +130,3 @@ async def test_a_deadlock_in_the_replay_retries_the_batch_instead_of_losing_the_
     assert kinds.count("pick") == 1  # the good scan, once
     assert kinds.count("refused") == 1  # the bad one, once
     assert controller.stats.commit_errors == 1  # the deadlock: one whole-batch retry
-
-
-def test_a_batch_is_applied_station_by_station_each_device_in_its_own_order(site: str) -> None:
-    settings = Settings(database_url="sqlite+aiosqlite:///:memory:", site=site)
-    controller = Controller(settings, floor_for(site))
-
-    def event(device: str, n: int) -> Inbound:
-        topic = controller.topics.dev_evt(device, "scan")
-        payload = ScanEvent(msg_id=f"{device}#{n}", code="x", symbology=None)
-        return Inbound(topic, controller.topics.parse(topic), payload, b"", 0, 0, 0.0)
-
-    batch = [
-        event("scan-pk", 1),
-        event("div-1", 1),
-        event("scan-p1", 1),
-        event("ptl-1", 1),
-        event("scan-pk", 2),
-        event("scan-p1", 2),
-    ]
-    ordered = [item.payload.msg_id for item in controller._lock_order(batch)]
-    # Stations P1, PK1 (scanner and panel together, as they came), then devices
-    # without a station; two controllers therefore lock stations in the same order.
-    assert ordered == ["scan-p1#1", "scan-p1#2", "scan-pk#1", "ptl-1#1", "scan-pk#2", "div-1#1"]

@@ -84,6 +84,9 @@ async def test_other_devices_coming_online_send_no_lights(
     station: tuple[Controller, FakeFloor],
 ) -> None:
     controller, floor = station
+    # The station's own repaint when its session came up is done before we look.
+    await controller.until_quiet(0.3)
+    await asyncio.sleep(0.3)
     n = len(floor.commands)
     await floor.status("scan-pk", "scanner", "pick", "online")
     await floor.status("ptl-1", "ptl", "pick", "fault", "link down")

@@ -1,12 +1,11 @@
-"""A controller's MQTT session outlives its connection, in MQTT 3.1.1 and in MQTT 5.
+"""A station's MQTT session outlives its connection, in MQTT 3.1.1 and in MQTT 5,
+and a broker restart.
 
-Controllers acknowledge an event only after its effect committed, on a persistent
-session, so a controller that dies gets what it had not acknowledged - and what
-arrived meanwhile - when it connects again under the same name. With shared
-subscriptions the controller speaks MQTT 5, where a session ends with its connection
-unless the client asks for an expiry interval and does not start clean: without
-that, a killed controller's share of the events was gone. The drills with two
-controllers found it.
+A station's owner acknowledges an event only after its effect committed, on a
+persistent session named after the station, so whoever connects under that name next
+- the same process restarted, or the instance that took the station over - gets what
+was not acknowledged and what arrived meanwhile. In MQTT 5 a session ends with its
+connection unless the client asks for an expiry interval and does not start clean.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from typing import Literal
 import aiomqtt
 import pytest
 
-from wcs.mqtt.client import make_client
+from wcs.mqtt.client import acknowledge_manually, make_client
 from wcs.mqtt.mosquitto import PrivateMosquitto
 
 
@@ -38,15 +37,15 @@ async def receive(client: aiomqtt.Client, count: int) -> list[str]:
     return got
 
 
-@pytest.mark.parametrize(("protocol", "topic"), [(3, "t/#"), (5, "$share/controllers/t/#")])
+@pytest.mark.parametrize(("protocol", "topic"), [(3, "t/#"), (5, "t/#")])
 async def test_what_was_not_acknowledged_comes_back_after_the_connection_died(
     broker: PrivateMosquitto, protocol: Literal[3, 5], topic: str
 ) -> None:
     def controller() -> aiomqtt.Client:
         client = make_client(
-            broker.endpoint, identifier="ctl-c1", protocol=protocol, clean_session=False
+            broker.endpoint, identifier="wcs-x-st-PK1", protocol=protocol, clean_session=False
         )
-        client._client._manual_ack = True  # acknowledged after commit, as the controller does
+        acknowledge_manually(client)  # acknowledged after commit, as the controller does
         return client
 
     async with controller() as first:
@@ -72,24 +71,18 @@ async def test_a_clean_mqtt5_client_still_starts_clean(broker: PrivateMosquitto)
             await receive(again, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Mosquitto 2.0 does not restore shared subscriptions from its persistence file",
-)
-async def test_a_shared_subscription_survives_a_broker_restart() -> None:
-    """What a restarted Mosquitto accepts before the controllers subscribe again is lost
-    to the share group (it keeps what was already queued). docs/scale-out.md says what
-    that means for running several controllers on Mosquitto; a broker that restores the
-    subscription makes this test pass, and the expected failure must then go."""
+async def test_a_station_session_survives_a_broker_restart() -> None:
+    """What a restarted Mosquitto accepts before the station's owner is back reaches it:
+    a plain persistent subscription is restored from the broker's persistence file."""
     with PrivateMosquitto(persistence=True) as broker:
         async with make_client(
-            broker.endpoint, identifier="ctl-c1", protocol=5, clean_session=False
-        ) as controller:
-            await controller.subscribe("$share/controllers/t/#", qos=1)
+            broker.endpoint, identifier="wcs-x-st-PK1", clean_session=False
+        ) as station:
+            await station.subscribe("t/#", qos=1)
         await asyncio.to_thread(broker.restart)
         async with make_client(broker.endpoint) as device:
             await device.publish("t/scan", b"after the restart", qos=1)
         async with make_client(
-            broker.endpoint, identifier="ctl-c1", protocol=5, clean_session=False
-        ) as controller:
-            assert await receive(controller, 1) == ["after the restart"]
+            broker.endpoint, identifier="wcs-x-st-PK1", clean_session=False
+        ) as station:
+            assert await receive(station, 1) == ["after the restart"]

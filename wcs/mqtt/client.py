@@ -291,3 +291,14 @@ def handle_in_callback(
         yield
     finally:
         paho.on_message = previous
+
+
+def acknowledge_manually(client: aiomqtt.Client) -> None:
+    """QoS 1 messages are acknowledged only by ``acknowledge`` (after their effect is
+    durable), not when the callback returns. Call before connecting."""
+    client._client.manual_ack_set(True)
+
+
+def acknowledge(client: aiomqtt.Client, mid: int) -> None:
+    """Send the PUBACK of a QoS 1 message received with manual acknowledgement."""
+    client._client.ack(mid, 1)

@@ -64,6 +64,8 @@ def find_mosquitto(binary: str | None = None) -> str:
 class PrivateMosquitto:
     """A Mosquitto process of our own; a context manager that cleans up after itself."""
 
+    name = "mosquitto"
+
     def __init__(
         self,
         *,
@@ -76,7 +78,7 @@ class PrivateMosquitto:
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self.binary = find_mosquitto(binary)
+        self.binary = self._find(binary)
         self.persistence = persistence
         self.start_timeout_s = start_timeout_s
         self.config_file = config_file
@@ -84,6 +86,10 @@ class PrivateMosquitto:
             raise ConfigError("a given config file needs the port its listener uses")
         self._dir = Path(tempfile.mkdtemp(prefix="wcs-mosquitto-"))
         self._process: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def _find(binary: str | None) -> str:
+        return find_mosquitto(binary)
 
     @property
     def endpoint(self) -> MqttEndpoint:
@@ -158,7 +164,7 @@ class PrivateMosquitto:
             time.sleep(0.02)
         error = self._failure()
         self.stop()
-        raise WcsError(f"mosquitto did not start on {self.host}:{self.port}: {error}")
+        raise WcsError(f"{self.name} did not start on {self.host}:{self.port}: {error}")
 
     def _failure(self) -> str:
         process = self._process

@@ -42,24 +42,32 @@ async def cancel_order(
 ) -> OrderEvent:
     """Cancel before shipping; reservations are released in the same transaction."""
     async with transaction(engine) as conn:
-        event = await transition(
-            conn, topics, order_id, OrderState.CANCELLED, actor=actor, reason=reason or "cancelled"
-        )
-        await inventory.release(conn, order_id, actor=actor)
-        await _stop_picking(conn, topics, order_id)
-        await conn.execute(
-            update(replenishment_requests)
-            .where(
-                and_(
-                    replenishment_requests.c.order_id == order_id,
-                    replenishment_requests.c.state == "open",
-                )
+        return await cancel_in(conn, topics, order_id, actor=actor, reason=reason)
+
+
+async def cancel_in(
+    conn: AsyncConnection, topics: Topics, order_id: str, *, actor: str, reason: str | None
+) -> OrderEvent:
+    """Cancel inside the caller's transaction (an order at no station, or the owner of
+    the station the order is at, after it took the order's tasks off its floor)."""
+    event = await transition(
+        conn, topics, order_id, OrderState.CANCELLED, actor=actor, reason=reason or "cancelled"
+    )
+    await inventory.release(conn, order_id, actor=actor)
+    await _stop_picking(conn, topics, order_id)
+    await conn.execute(
+        update(replenishment_requests)
+        .where(
+            and_(
+                replenishment_requests.c.order_id == order_id,
+                replenishment_requests.c.state == "open",
             )
-            .values(state="cancelled")
         )
-        # Whatever was wrong with the order ended with it.
-        await close_alerts_about(conn, order_id, resolved_by=f"order cancelled by {actor}")
-        return event
+        .values(state="cancelled")
+    )
+    # Whatever was wrong with the order ended with it.
+    await close_alerts_about(conn, order_id, resolved_by=f"order cancelled by {actor}")
+    return event
 
 
 async def _stop_picking(conn: AsyncConnection, topics: Topics, order_id: str) -> None:

@@ -185,118 +185,159 @@ async def record_operator_result(
 ) -> str:
     """``photo``: (path under the data directory, SHA-256) of the operator's photo."""
     async with transaction(engine) as conn:
-        head = await lock_order(conn, order_id)
-        if head.state != OrderState.PICKED:
-            raise IllegalTransition(
-                order_id, head.state, "qc_passed", "QC results are for picked orders"
-            )
-        result = await conn.execute(
-            select(qc_checks.c.order_id, qc_checks.c.result).where(qc_checks.c.order_id == order_id)
+        return await operator_result_in(
+            conn,
+            topics,
+            order_id,
+            packaging_ok=packaging_ok,
+            appearance_ok=appearance_ok,
+            note=note,
+            actor=actor,
+            require_operator=require_operator,
+            photo=photo,
         )
-        check = result.first()
-        if check is None or check.result is not None:
-            # No check yet, or one from an earlier pass (the order came back to QC):
-            # this verdict starts a fresh one.
-            await open_check(conn, order_id, None, actor)
-        await conn.execute(
-            update(qc_checks)
-            .where(qc_checks.c.order_id == order_id)
-            .values(
-                packaging_ok=packaging_ok,
-                appearance_ok=appearance_ok,
-                note=note,
-                updated_at=utcnow(),
-                **({"photo": photo[0], "photo_sha256": photo[1]} if photo else {}),
-            )
+
+
+async def operator_result_in(
+    conn: AsyncConnection,
+    topics: Topics,
+    order_id: str,
+    *,
+    packaging_ok: bool,
+    appearance_ok: bool,
+    note: str | None,
+    actor: str,
+    require_operator: bool,
+    photo: tuple[str, str] | None = None,
+) -> str:
+    """The verdict for an order that is on no QC bench (its tote not scanned yet): it
+    is kept on the order's check, which its bench then counts against. ``photo``:
+    (path under the data directory, SHA-256) of the operator's photo."""
+    head = await lock_order(conn, order_id)
+    if head.state != OrderState.PICKED:
+        raise IllegalTransition(
+            order_id, head.state, "qc_passed", "QC results are for picked orders"
         )
-        return await evaluate(
-            conn, topics, order_id, actor=actor, require_operator=require_operator
+    result = await conn.execute(
+        select(qc_checks.c.order_id, qc_checks.c.result).where(qc_checks.c.order_id == order_id)
+    )
+    check = result.first()
+    if check is None or check.result is not None:
+        # No check yet, or one from an earlier pass (the order came back to QC):
+        # this verdict starts a fresh one.
+        await open_check(conn, order_id, None, actor)
+    await conn.execute(
+        update(qc_checks)
+        .where(qc_checks.c.order_id == order_id)
+        .values(
+            packaging_ok=packaging_ok,
+            appearance_ok=appearance_ok,
+            note=note,
+            updated_at=utcnow(),
+            **({"photo": photo[0], "photo_sha256": photo[1]} if photo else {}),
         )
+    )
+    return await evaluate(conn, topics, order_id, actor=actor, require_operator=require_operator)
+
+
+async def attach_photo(conn: AsyncConnection, order_id: str, photo: tuple[str, str]) -> None:
+    """The operator's photo (path under the data directory, SHA-256) with the order's check."""
+    await conn.execute(
+        update(qc_checks)
+        .where(qc_checks.c.order_id == order_id)
+        .values(photo=photo[0], photo_sha256=photo[1])
+    )
 
 
 async def resolve_failure(
     engine: AsyncEngine, topics: Topics, order_id: str, *, action: str, actor: str
+) -> str:
+    async with transaction(engine) as conn:
+        return await resolve_in(conn, topics, order_id, action=action, actor=actor)
+
+
+async def resolve_in(
+    conn: AsyncConnection, topics: Topics, order_id: str, *, action: str, actor: str
 ) -> str:
     """After a QC failure: ``repick`` (units back to their shelves, order picked anew)
     or ``write_off`` (units damaged, written off; order to exception)."""
     if action not in ("repick", "write_off"):
         raise ValidationFailed("action must be 'repick' or 'write_off'")
     now = utcnow()
-    async with transaction(engine) as conn:
-        head = await lock_order(conn, order_id)
-        if head.state != OrderState.QC_FAILED:
-            raise IllegalTransition(
-                order_id,
-                head.state,
-                "picking" if action == "repick" else "exception",
-                "only a failed QC can be resolved",
+    head = await lock_order(conn, order_id)
+    if head.state != OrderState.QC_FAILED:
+        raise IllegalTransition(
+            order_id,
+            head.state,
+            "picking" if action == "repick" else "exception",
+            "only a failed QC can be resolved",
+        )
+    picked = (
+        await conn.execute(
+            select(reservations).where(
+                and_(reservations.c.order_id == order_id, reservations.c.state == "picked")
             )
-        picked = (
+        )
+    ).all()
+    kind = "restock" if action == "repick" else "writeoff"
+    for r in picked:
+        if action == "repick":
             await conn.execute(
-                select(reservations).where(
-                    and_(reservations.c.order_id == order_id, reservations.c.state == "picked")
-                )
-            )
-        ).all()
-        kind = "restock" if action == "repick" else "writeoff"
-        for r in picked:
-            if action == "repick":
-                await conn.execute(
-                    update(stock)
-                    .where(and_(stock.c.sku == r.sku, stock.c.location == r.location))
-                    .values(on_hand=stock.c.on_hand + r.qty, updated_at=now)
-                )
-            await conn.execute(
-                insert(stock_moves).values(
-                    sku=r.sku,
-                    location=r.location,
-                    kind=kind,
-                    qty=r.qty if action == "repick" else 0,
-                    order_id=order_id,
-                    actor=actor,
-                    at=now,
-                )
+                update(stock)
+                .where(and_(stock.c.sku == r.sku, stock.c.location == r.location))
+                .values(on_hand=stock.c.on_hand + r.qty, updated_at=now)
             )
         await conn.execute(
-            update(reservations)
-            .where(and_(reservations.c.order_id == order_id, reservations.c.state == "picked"))
-            .values(state="restocked" if action == "repick" else "written_off")
-        )
-        await conn.execute(
-            update(order_lines).where(order_lines.c.order_id == order_id).values(qty_picked=0)
-        )
-        await conn.execute(
-            update(totes)
-            .where(totes.c.order_id == order_id)
-            .values(state="free", order_id=None, updated_at=now)
-        )
-        if action == "write_off":
-            await transition(
-                conn,
-                topics,
-                order_id,
-                OrderState.EXCEPTION,
+            insert(stock_moves).values(
+                sku=r.sku,
+                location=r.location,
+                kind=kind,
+                qty=r.qty if action == "repick" else 0,
+                order_id=order_id,
                 actor=actor,
-                reason="QC failed, units written off as damaged",
+                at=now,
             )
-            return "exception"
-        demand = await inventory.order_demand(conn, order_id)
-        plan = await inventory.reserve(conn, order_id, demand)
-        if not plan.complete:
-            await transition(
-                conn,
-                topics,
-                order_id,
-                OrderState.EXCEPTION,
-                actor=actor,
-                reason="QC failed and no stock to pick again",
-            )
-            return "exception"
-        await _replan(conn, order_id, now)
+        )
+    await conn.execute(
+        update(reservations)
+        .where(and_(reservations.c.order_id == order_id, reservations.c.state == "picked"))
+        .values(state="restocked" if action == "repick" else "written_off")
+    )
+    await conn.execute(
+        update(order_lines).where(order_lines.c.order_id == order_id).values(qty_picked=0)
+    )
+    await conn.execute(
+        update(totes)
+        .where(totes.c.order_id == order_id)
+        .values(state="free", order_id=None, updated_at=now)
+    )
+    if action == "write_off":
         await transition(
-            conn, topics, order_id, OrderState.PICKING, actor=actor, reason="re-pick after QC"
+            conn,
+            topics,
+            order_id,
+            OrderState.EXCEPTION,
+            actor=actor,
+            reason="QC failed, units written off as damaged",
         )
-        return "picking"
+        return "exception"
+    demand = await inventory.order_demand(conn, order_id)
+    plan = await inventory.reserve(conn, order_id, demand)
+    if not plan.complete:
+        await transition(
+            conn,
+            topics,
+            order_id,
+            OrderState.EXCEPTION,
+            actor=actor,
+            reason="QC failed and no stock to pick again",
+        )
+        return "exception"
+    await _replan(conn, order_id, now)
+    await transition(
+        conn, topics, order_id, OrderState.PICKING, actor=actor, reason="re-pick after QC"
+    )
+    return "picking"
 
 
 async def _replan(conn: AsyncConnection, order_id: str, now: Any) -> None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.contract.topics import Topics
 from wcs.domain.batching import order_by_order
@@ -122,101 +122,114 @@ async def release_wave(
     policy: WavePolicy | None = None,
     now: datetime | None = None,
 ) -> ReleasedWave:
+    """Release reserved orders now, in a transaction of its own (see ``release_in``)."""
+    async with transaction(engine) as conn:
+        return await release_in(conn, topics, floor, actor=actor, policy=policy, now=now)
+
+
+async def release_in(
+    conn: AsyncConnection,
+    topics: Topics,
+    floor: Floor | None,
+    *,
+    actor: str,
+    policy: WavePolicy | None = None,
+    now: datetime | None = None,
+) -> ReleasedWave:
     """Release reserved orders now; answers the batches with stops and distances."""
     now = now or utcnow()
     policy = policy or WavePolicy()
-    async with transaction(engine) as conn:
-        candidates = await _pickable(conn, policy.max_orders * 3)
-        if not candidates:
-            return ReleasedWave(None, [], 0.0, 0.0, [], [])
-        all_locations = [
-            Location(r.code, r.aisle, r.bay, r.level, r.zone)
-            for r in await conn.execute(select(locations).where(locations.c.zone == "pick"))
-        ]
-        layouts = layouts_for(all_locations)
-        plan = plan_wave(candidates, now, layouts, policy)
-        released = {o.order_id: o for o in plan.selection.released}
-        baseline = sum(b.distance_m for b in order_by_order(list(released.values()), layouts))
-        wave_id = new_id("w")
-        await conn.execute(
-            insert(waves).values(
-                id=wave_id,
-                released_at=now,
-                released_by=actor,
-                orders=len(released),
-                distance_m=plan.distance_m,
-                baseline_m=baseline,
-            )
+    candidates = await _pickable(conn, policy.max_orders * 3)
+    if not candidates:
+        return ReleasedWave(None, [], 0.0, 0.0, [], [])
+    all_locations = [
+        Location(r.code, r.aisle, r.bay, r.level, r.zone)
+        for r in await conn.execute(select(locations).where(locations.c.zone == "pick"))
+    ]
+    layouts = layouts_for(all_locations)
+    plan = plan_wave(candidates, now, layouts, policy)
+    released = {o.order_id: o for o in plan.selection.released}
+    baseline = sum(b.distance_m for b in order_by_order(list(released.values()), layouts))
+    wave_id = new_id("w")
+    await conn.execute(
+        insert(waves).values(
+            id=wave_id,
+            released_at=now,
+            released_by=actor,
+            orders=len(released),
+            distance_m=plan.distance_m,
+            baseline_m=baseline,
         )
-        stations = [s.id for s in floor.stations if s.kind == "pick"] if floor else []
-        load = await _station_load(conn, stations) if stations else Counter[str]()
-        out: list[ReleasedBatch] = []
-        task_rows: list[dict[str, Any]] = []
-        batch_rows: list[dict[str, Any]] = []
-        for batch in plan.batches:
-            station = min(stations, key=lambda s: (load[s], s)) if stations else None
-            if station:
-                load[station] += 1
-            batch_id = new_id("b")
-            batch_rows.append(
-                {
-                    "id": batch_id,
-                    "wave_id": wave_id,
-                    "station": station,
-                    "state": "open",
-                    "zone": ",".join(batch.zones),
-                    "distance_m": batch.distance_m,
-                    "stops": list(batch.stops),
-                    "created_at": now,
-                }
-            )
-            stop_rank = {code: n for n, code in enumerate(batch.stops)}
-            line_ids = await _line_ids(conn, [t.line for pl in batch.pick_lists for t in pl.tasks])
-            for pick_list in batch.pick_lists:
-                for task in pick_list.tasks:
-                    slot = floor.slot_of(task.location.code) if floor else None
-                    task_rows.append(
-                        {
-                            "batch_id": batch_id,
-                            "seq": stop_rank.get(task.location.code, len(stop_rank)),
-                            "order_id": task.order_id,
-                            "line_id": line_ids[task.line],
-                            "reservation_id": task.line,
-                            "sku": task.sku,
-                            "location": task.location.code,
-                            "qty": task.qty,
-                            "qty_picked": 0,
-                            "state": "open",
-                            "ptl_device": slot[0] if slot else None,
-                            "ptl_slot": slot[1] if slot else None,
-                            "updated_at": now,
-                        }
-                    )
-            out.append(
-                ReleasedBatch(
-                    batch_id, station, list(batch.orders), list(batch.stops), batch.distance_m
+    )
+    stations = [s.id for s in floor.stations if s.kind == "pick"] if floor else []
+    load = await _station_load(conn, stations) if stations else Counter[str]()
+    out: list[ReleasedBatch] = []
+    task_rows: list[dict[str, Any]] = []
+    batch_rows: list[dict[str, Any]] = []
+    for batch in plan.batches:
+        station = min(stations, key=lambda s: (load[s], s)) if stations else None
+        if station:
+            load[station] += 1
+        batch_id = new_id("b")
+        batch_rows.append(
+            {
+                "id": batch_id,
+                "wave_id": wave_id,
+                "station": station,
+                "state": "open",
+                "zone": ",".join(batch.zones),
+                "distance_m": batch.distance_m,
+                "stops": list(batch.stops),
+                "created_at": now,
+            }
+        )
+        stop_rank = {code: n for n, code in enumerate(batch.stops)}
+        line_ids = await _line_ids(conn, [t.line for pl in batch.pick_lists for t in pl.tasks])
+        for pick_list in batch.pick_lists:
+            for task in pick_list.tasks:
+                slot = floor.slot_of(task.location.code) if floor else None
+                task_rows.append(
+                    {
+                        "batch_id": batch_id,
+                        "seq": stop_rank.get(task.location.code, len(stop_rank)),
+                        "order_id": task.order_id,
+                        "line_id": line_ids[task.line],
+                        "reservation_id": task.line,
+                        "sku": task.sku,
+                        "location": task.location.code,
+                        "qty": task.qty,
+                        "qty_picked": 0,
+                        "state": "open",
+                        "ptl_device": slot[0] if slot else None,
+                        "ptl_slot": slot[1] if slot else None,
+                        "updated_at": now,
+                    }
                 )
+        out.append(
+            ReleasedBatch(
+                batch_id, station, list(batch.orders), list(batch.stops), batch.distance_m
             )
-        await conn.execute(insert(pick_batches), batch_rows)
-        await conn.execute(insert(pick_tasks), task_rows)
-        for order_id in released:
-            await transition(
-                conn,
-                topics,
-                order_id,
-                OrderState.PICK_PLANNED,
-                actor=actor,
-                reason=f"wave {wave_id}",
-                at=now,
-            )
-        return ReleasedWave(
-            wave_id,
-            out,
-            plan.distance_m,
-            baseline,
-            [o.order_id for o in plan.selection.held],
-            list(plan.selection.at_risk),
         )
+    await conn.execute(insert(pick_batches), batch_rows)
+    await conn.execute(insert(pick_tasks), task_rows)
+    for order_id in released:
+        await transition(
+            conn,
+            topics,
+            order_id,
+            OrderState.PICK_PLANNED,
+            actor=actor,
+            reason=f"wave {wave_id}",
+            at=now,
+        )
+    return ReleasedWave(
+        wave_id,
+        out,
+        plan.distance_m,
+        baseline,
+        [o.order_id for o in plan.selection.held],
+        list(plan.selection.at_risk),
+    )
 
 
 async def _line_ids(conn: Any, reservation_ids: list[int]) -> dict[int, int]:

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from controller.runtime import Controller
 from tests.integration.api.conftest import Served
 from tests.integration.api.test_orders_api import order_body, seed
+from wcs.floor import Floor
 
 
-async def test_release_wave_answers_batches_with_walking_order(api: Served) -> None:
-    async with api.client() as client:
+async def test_release_wave_answers_batches_with_walking_order(
+    api: Served, engine: AsyncEngine
+) -> None:
+    # The floor's controller applies the release; the API answers with its result.
+    settings = api.settings
+    async with (
+        Controller(settings, Floor(site=settings.site), engine=engine, run_relay=False,
+                   housekeeping=False),
+        api.client() as client,
+    ):  # fmt: skip
         await seed(
             client,
             {
@@ -41,6 +53,23 @@ async def test_release_wave_answers_batches_with_walking_order(api: Served) -> N
 
         again = (await client.post("/api/v1/waves")).json()
         assert again["batches"] == [] and again["wave_id"] is None
+
+
+async def test_a_wave_asked_while_no_controller_runs_is_followed_by_its_request(
+    api: Served,
+) -> None:
+    # The API waits its few seconds for the owner, then hands the request over.
+    async with api.client() as client:
+        r = await client.post("/api/v1/waves", json={"max_orders": 10})
+        assert r.status_code == 202, r.text
+        href = r.headers["location"]
+        assert href == r.json()["href"]
+        followed = (await client.get(href)).json()
+        assert (followed["state"], followed["kind"], followed["station"]) == (
+            "pending",
+            "wave",
+            "floor",
+        )
 
 
 async def test_qc_result_needs_a_picked_order(api: Served) -> None:

@@ -72,6 +72,8 @@ def served(
         admin_token=ADMIN,
         embedded_broker=False,
         notify={"enabled": False},  # type: ignore[arg-type]
+        # No controller runs here: floor actions answer 202 (asked) after a short wait.
+        controller={"answer_wait_s": 0.1},  # type: ignore[arg-type]
     )
     yield from serve(settings)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 
@@ -66,6 +67,15 @@ class SaveTask:
     state: str
     panel: str | None
     slot: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceTask:
+    """A task planned into the batch after it started (a short pick's replacement):
+    its place in the walking order."""
+
+    task_id: int
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +167,28 @@ class SavePackage:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceUnit:
+    """A unit picked with traceable label data (lot, date, serial): kept for recalls."""
+
+    order_id: str
+    sku: str
+    gtin: str | None
+    lot: str | None
+    use_by: date | None
+    serial: str | None
+    station: str
+    device: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """The event itself goes to ``dlq`` with this reason (a wrong GS1 label: where
+    operations look), besides what the station did about it."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class StationDown:
     station: str
     down: bool
@@ -198,6 +230,7 @@ Effect = (
     | Alert
     | OrderMove
     | SaveTask
+    | PlaceTask
     | SaveBatch
     | Shelf
     | LinePicked
@@ -208,6 +241,8 @@ Effect = (
     | SaveCheck
     | SavePackage
     | StationDown
+    | TraceUnit
+    | DeadLetter
     | Reallocate
     | NextBatch
     | NextSscc

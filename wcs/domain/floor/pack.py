@@ -11,7 +11,7 @@ plus an outbound document. Outside tolerance the tote goes back to QC.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from wcs.domain.floor.effects import (
@@ -72,11 +72,23 @@ class Tolerance:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelSetup:
+    """What the parcel label needs besides the parcel: each printer's resolution (the
+    GS1 minimum sizes are laid out in its dots), the ship-from block, the length of
+    the company prefix (the readable SSCC is grouped by it)."""
+
+    dpi: Mapping[str, int] = field(default_factory=dict)
+    ship_from: tuple[str, ...] = ()
+    company_prefix_length: int = 7
+
+
+@dataclass(frozen=True, slots=True)
 class PackStation:
     id: str
     scale: str | None = None
     printers: tuple[str, ...] = ()  # the station's printer, then its backup
     tolerance: Tolerance = Tolerance()
+    label: LabelSetup = LabelSetup()
     packages: tuple[Package, ...] = ()  # open ones: weighing, labelling, awaiting scan
     # Devices reported down (fault or offline); a device never heard of counts as up.
     down_devices: frozenset[str] = frozenset()
@@ -126,6 +138,7 @@ class LabelScan:
 class UnknownScan:
     device: str
     code: str
+    reason: str = "not an SSCC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +149,16 @@ class DeviceState:
     state: str
 
 
-PackEvent = ToteAtPack | Weight | SsccDrawn | PrintAck | LabelScan | UnknownScan | DeviceState
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """The station's link to its devices is (back) up: a weighing package asks its scale
+    again (a request sent while the link was down went nowhere; a second one only
+    brings a second reading, and the first stable one counts)."""
+
+
+PackEvent = (
+    ToteAtPack | Weight | SsccDrawn | PrintAck | LabelScan | UnknownScan | DeviceState | Resume
+)
 
 
 def decide(station: PackStation, event: PackEvent) -> tuple[PackStation, list[Effect]]:
@@ -158,9 +180,20 @@ def decide(station: PackStation, event: PackEvent) -> tuple[PackStation, list[Ef
         case UnknownScan():
             effects.append(
                 _record(
-                    station, "pack_unknown_scan", False, None, event.device, code=event.code[:64]
+                    station,
+                    "pack_unknown_scan",
+                    False,
+                    None,
+                    event.device,
+                    code=event.code[:64],
+                    reason=event.reason,
                 )
             )
+        case Resume():
+            if station.scale:
+                for package in station.packages:
+                    if package.state == PackageState.WEIGHING:
+                        effects.append(Command(station.scale, "weigh", {}, subject=package.id))
         case DeviceState():
             down = (
                 station.down_devices - {event.device}
@@ -374,6 +407,9 @@ def _print(
         carrier="pending",
         weight_g=package.measured_g or package.expected_g,
         carton=package.carton,
+        dpi=station.label.dpi.get(printer, 203),
+        ship_from=station.label.ship_from,
+        company_prefix_length=station.label.company_prefix_length,
     )
     package = replace(package, printer=printer)
     effects.append(

@@ -21,16 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 
+from wcs.domain import pick_scan
 from wcs.domain.floor.effects import (
     Alert,
     CancelOrder,
     Command,
+    DeadLetter,
     Effect,
     LinePicked,
     MoveTotes,
     NextBatch,
     OrderMove,
+    PlaceTask,
     Reallocate,
     Record,
     ReservationPicked,
@@ -38,6 +42,7 @@ from wcs.domain.floor.effects import (
     SaveTask,
     SaveTote,
     Shelf,
+    TraceUnit,
 )
 from wcs.domain.floor.machines import (
     TASK_MOVES,
@@ -83,7 +88,10 @@ class PickStation:
     batch: str | None = None
     tasks: tuple[Task, ...] = ()  # open and lit, by (seq, id)
     totes: Mapping[str, str] = field(default_factory=dict)  # order -> its tote (picking)
-    codes: Mapping[str, str] = field(default_factory=dict)  # item code -> SKU
+    codes: Mapping[str, str] = field(default_factory=dict)  # item code or GTIN -> SKU
+    # Days of life a unit must have left when picked, per SKU (else ``shelf_life_days``).
+    shelf_life: Mapping[str, int] = field(default_factory=dict)
+    shelf_life_days: int = 7
     started: frozenset[str] = frozenset()  # orders whose first unit is picked
     # SKUs of the last tasks finished here: a scan of one of them is a unit too many.
     recent: tuple[str, ...] = ()
@@ -107,6 +115,8 @@ class PickStation:
 class ItemScan:
     device: str
     code: str
+    symbology: str | None = None
+    today: date | None = None  # the site's date, for the shelf life on GS1 labels
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +144,7 @@ class BatchStarted:
     codes: Mapping[str, str]
     totes: Mapping[str, str]
     started: frozenset[str]
+    shelf_life: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,8 +180,23 @@ class Idle:
     """Look for work: the station has no batch (or its batch has nothing left)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """The station's link to its devices is (back) up: every panel shows its state
+    again (what was sent while it was down went nowhere)."""
+
+
 PickEvent = (
-    ItemScan | ToteScan | Confirm | BatchStarted | Reallocated | NoStock | Cancel | Repaint | Idle
+    ItemScan
+    | ToteScan
+    | Confirm
+    | BatchStarted
+    | Reallocated
+    | NoStock
+    | Cancel
+    | Repaint
+    | Idle
+    | Resume
 )
 
 # Why a scan was refused (the activity row's ``cause``).
@@ -180,7 +206,10 @@ PAST_END = "past_end"  # an item whose task just ended: one unit too many
 NO_TOTE = "no_tote"  # the right item, but its order has no tote yet
 NO_BATCH = "no_batch"
 NOTHING_LIT = "nothing_lit"
-CAUSES = (WRONG_ITEM, AHEAD, PAST_END, NO_TOTE, NO_BATCH, NOTHING_LIT)
+UNREADABLE = "unreadable"  # a GS1 label that is wrong (unit_refused)
+SHELF_LIFE = "shelf_life"  # expired or too short-dated (unit_refused)
+CAUSES = (WRONG_ITEM, AHEAD, PAST_END, NO_TOTE, NO_BATCH, NOTHING_LIT, UNREADABLE, SHELF_LIFE)
+UNIT_REFUSED = "unit_refused"
 RECENT = 8
 
 FIRST_UNIT = "first unit picked"
@@ -261,7 +290,9 @@ def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effe
             run.tasks = sorted(event.tasks, key=lambda t: (t.seq, t.id))
             run.totes = dict(event.totes)
             run.started = event.started
-            run.state = replace(state, batch=event.batch, codes=event.codes)
+            run.state = replace(
+                state, batch=event.batch, codes=event.codes, shelf_life=event.shelf_life
+            )
             run.effects.append(SaveBatch(event.batch, BatchState.ACTIVE, state.id))
             if run.tasks:
                 _next_stop(run)
@@ -275,6 +306,9 @@ def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effe
             _cancel(run, event)
         case Repaint():
             _repaint(run, event.panel)
+        case Resume():
+            for panel in run.state.slots:
+                _repaint(run, panel)
         case Idle():
             if not run.tasks:
                 _batch_over(run)
@@ -294,22 +328,43 @@ def _first_unit(run: _Run, order_id: str) -> None:
         )
 
 
-def _refuse(run: _Run, device: str, code: str, sku: str | None, cause: str, reason: str) -> None:
-    """A mispick: nothing is counted; the lit slots blink red so the picker looks again."""
-    run.record(
-        "mispick", ok=False, device=device, code=code[:64], sku=sku, cause=cause, reason=reason
-    )
-    for task in run.tasks:
+def _refuse(
+    run: _Run,
+    device: str,
+    code: str,
+    sku: str | None,
+    cause: str,
+    reason: str,
+    *,
+    kind: str = "mispick",
+) -> None:
+    """A refused scan: nothing is counted; the lit slots blink red so the picker looks
+    again. ``kind``: a mispick (the wrong item), or ``unit_refused`` (the right item,
+    but not a unit to ship: unreadable label, too close to its date)."""
+    run.record(kind, ok=False, device=device, code=code[:64], sku=sku, cause=cause, reason=reason)
+    for task in _stop(run):
         if task.state == TaskState.LIT:
             run.light(task, color="red", blink=True)
 
 
 def _item_scan(run: _Run, event: ItemScan) -> None:
-    sku = run.state.codes.get(event.code)
+    # What the label says (GS1: GTIN, lot, dates, serial; else the code as scanned).
+    item = pick_scan.read_item(event.code, event.symbology)
+    if isinstance(item, pick_scan.Refused):
+        _refuse(run, event.device, event.code, None, UNREADABLE, item.reason, kind=UNIT_REFUSED)
+        run.effects.append(DeadLetter(item.reason))
+        return
+    sku = pick_scan.sku_of(item, run.state.codes)
+    if sku is not None and item.use_by is not None and event.today is not None:
+        days = run.state.shelf_life.get(sku, run.state.shelf_life_days)
+        too_old = pick_scan.shelf_life_refusal(item.use_by, event.today, days)
+        if too_old is not None:
+            _refuse(run, event.device, event.code, sku, SHELF_LIFE, too_old, kind=UNIT_REFUSED)
+            return
     if run.state.batch is None:
         _refuse(run, event.device, event.code, sku, NO_BATCH, "no batch is active at this station")
         return
-    lit = [t for t in run.tasks if t.state == TaskState.LIT]
+    lit = [t for t in _stop(run) if t.state == TaskState.LIT]
     if not lit:
         _refuse(
             run,
@@ -336,7 +391,7 @@ def _item_scan(run: _Run, event: ItemScan) -> None:
         _refuse(run, event.device, event.code, sku, NO_TOTE, f"scan a tote for order {order} first")
         return
     task = ready[0]
-    _count(run, task, 1, event.device)
+    _count(run, task, 1, event.device, item)
     task = run.find(task.id) or task
     if task.left <= 0:
         _finish(run, task)
@@ -344,17 +399,32 @@ def _item_scan(run: _Run, event: ItemScan) -> None:
         run.light(task)  # the display counts down so the picker sees what is left
 
 
-def _count(run: _Run, task: Task, units: int, device: str) -> Task:
+def _count(
+    run: _Run, task: Task, units: int, device: str, item: pick_scan.ItemCode | None = None
+) -> Task:
     counted = replace(task, picked=task.picked + units)
     run.put(counted)
-    run.record(
-        "pick",
-        order_id=task.order_id,
-        device=device,
-        sku=task.sku,
-        qty=units,
-        location=task.location,
-    )
+    label: dict[str, str] = {}
+    if item is not None:
+        found = {"gtin": item.gtin, "lot": item.lot, "serial": item.serial}
+        if item.use_by is not None:
+            found["use_by"] = item.use_by.isoformat()
+        label = {k: v for k, v in found.items() if v is not None}
+    detail = {"station": run.state.id, "sku": task.sku, "qty": units, "location": task.location}
+    run.effects.append(Record("pick", True, task.order_id, device, {**detail, **label}))
+    if item is not None and item.traced:
+        run.effects.append(
+            TraceUnit(
+                task.order_id,
+                task.sku,
+                item.gtin,
+                item.lot,
+                item.use_by,
+                item.serial,
+                run.state.id,
+                device,
+            )
+        )
     _first_unit(run, task.order_id)
     return counted
 
@@ -426,13 +496,27 @@ def _batch_over(run: _Run) -> None:
     run.effects.append(NextBatch(run.state.id))
 
 
+def _stop(run: _Run) -> list[Task]:
+    """The tasks of the current stop (the lowest walking-order position with work left).
+    Lit tasks are always among them: a stop lights only once the ones before it end."""
+    if not run.tasks:
+        return []
+    first = run.tasks[0].seq
+    current: list[Task] = []
+    for task in run.tasks:
+        if task.seq != first:
+            break
+        current.append(task)
+    return current
+
+
 def _next_stop(run: _Run) -> None:
     """Light every open task of the current stop whose slot is free (one per slot)."""
     if not run.tasks:
         return
     stop = run.tasks[0].seq
     busy = {
-        (t.panel, t.slot) for t in run.tasks if t.state == TaskState.LIT and t.panel is not None
+        (t.panel, t.slot) for t in _stop(run) if t.state == TaskState.LIT and t.panel is not None
     }
     for task in list(run.tasks):
         if task.seq != stop:
@@ -471,7 +555,7 @@ def _reallocated(run: _Run, event: Reallocated) -> None:
     for new in event.tasks:
         placed = replace(new, seq=last + 1, state=TaskState.OPEN)
         run.tasks.append(placed)
-        run.effects.append(placed.saved())
+        run.effects.append(PlaceTask(placed.id, placed.seq))
     # The replacements exist before this one closes, so the order is not mistaken for
     # complete and the batch lights them in turn.
     _finish(run, task)
@@ -564,8 +648,5 @@ def _repaint(run: _Run, panel: str) -> None:
 
 
 def repaint_all(state: PickStation) -> list[Effect]:
-    """Every panel of the station as its state says (after the station is taken over)."""
-    effects: list[Effect] = []
-    for panel in state.slots:
-        effects.extend(decide(state, Repaint(panel))[1])
-    return effects
+    """Every panel of the station as its state says (what ``Resume`` sends)."""
+    return decide(state, Resume())[1]

@@ -11,7 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from wcs.domain.floor.effects import Effect, MoveTotes, OrderMove, Record, SaveCheck, SaveTote
+from wcs.domain import pick_scan
+from wcs.domain.floor.effects import (
+    DeadLetter,
+    Effect,
+    MoveTotes,
+    OrderMove,
+    Record,
+    SaveCheck,
+    SaveTote,
+)
 from wcs.domain.floor.machines import CHECK_MOVES, CheckState, ToteState, step
 from wcs.domain.states import OrderState
 
@@ -20,7 +29,7 @@ from wcs.domain.states import OrderState
 class Check:
     order_id: str
     expected: Mapping[str, int]  # SKU -> units ordered
-    codes: Mapping[str, str]  # item code -> SKU, for the order's SKUs
+    codes: Mapping[str, str]  # item code or GTIN -> SKU, for the order's SKUs
     scanned: Mapping[str, int] = field(default_factory=dict)
     packaging_ok: bool | None = None
     appearance_ok: bool | None = None
@@ -51,6 +60,7 @@ class ToteAtBench:
 class ItemScan:
     device: str
     code: str
+    symbology: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +98,16 @@ def decide(bench: QcBench, event: QcEvent) -> tuple[QcBench, list[Effect], str |
                     )
                 )
                 return bench, effects, None
-            sku = check.codes.get(event.code)
+            # A GS1 label that is wrong is no count either way: scan the unit again.
+            item = pick_scan.read_item(event.code, event.symbology)
+            if isinstance(item, pick_scan.Refused):
+                detail = {"station": bench.id, "code": event.code[:64], "reason": item.reason}
+                effects.append(
+                    Record("qc_scan_refused", False, check.order_id, event.device, detail)
+                )
+                effects.append(DeadLetter(item.reason))
+                return bench, effects, None
+            sku = pick_scan.sku_of(item, check.codes)
             if sku is None or sku not in check.expected:
                 return _finish(
                     bench, check, False, f"item {event.code[:40]} is not in the order", effects

@@ -382,7 +382,13 @@ def test_an_unknown_scan_is_logged() -> None:
     after, effects = run(before, UnknownScan("PS", "X" * 100))
     assert after == before
     assert effects == [
-        Record("pack_unknown_scan", False, None, "PS", {"station": STATION, "code": "X" * 64})
+        Record(
+            "pack_unknown_scan",
+            False,
+            None,
+            "PS",
+            {"station": STATION, "code": "X" * 64, "reason": "not an SSCC"},
+        )
     ]
 
 

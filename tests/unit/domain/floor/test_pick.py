@@ -33,6 +33,7 @@ from wcs.domain.floor.effects import (
     MoveTotes,
     NextBatch,
     OrderMove,
+    PlaceTask,
     Reallocate,
     Record,
     ReservationPicked,
@@ -236,7 +237,14 @@ def test_the_display_counts_down_and_the_first_unit_starts_the_order() -> None:
             True,
             "O1",
             "S1",
-            {"station": STATION, "sku": "SKU-A", "qty": 1, "location": "L-1"},
+            # The label's GTIN goes with the pick (an EAN-13 read as GTIN-14).
+            {
+                "station": STATION,
+                "sku": "SKU-A",
+                "qty": 1,
+                "location": "L-1",
+                "gtin": "04006381333931",
+            },
         ),
         OrderMove("O1", OrderState.PICK_PLANNED, OrderState.PICKING, FIRST_UNIT),
     ]
@@ -369,12 +377,9 @@ def test_reallocated_units_are_appended_and_the_short_task_ends() -> None:
         replace(task(8, 0, "O1", "SKU-A", 1, 0, panel=PANEL2), location="L-8"),
     )
     state, effects = run(state, Reallocated(1, new))
-    saved = of(SaveTask, effects)
-    assert saved[:3] == [
-        SaveTask(7, 0, OPEN, PANEL, 3),
-        SaveTask(8, 0, OPEN, PANEL2, 0),
-        SaveTask(1, 1, TaskState.SHORT, PANEL, 0),
-    ]
+    # The new tasks' rows exist (the edge inserted them); they get their place.
+    assert of(PlaceTask, effects) == [PlaceTask(7, 3), PlaceTask(8, 3)]
+    assert of(SaveTask, effects)[0] == SaveTask(1, 1, TaskState.SHORT, PANEL, 0)
     assert of(Shelf, effects) == [Shelf("SKU-A", "L-1", -1, "pick", "O1")]
     assert of(LinePicked, effects) == [LinePicked(10, 1)]
     assert of(ReservationPicked, effects) == [ReservationPicked(100, 1)]

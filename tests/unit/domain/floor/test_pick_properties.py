@@ -72,13 +72,17 @@ from wcs.domain.floor.pick import (
     decide,
     repaint_all,
 )
+from wcs.domain.gs1 import with_check_digit
 from wcs.domain.states import CANCELLABLE, OrderState, find_transition
 
 STATION = "PS1"
 P1, P2 = "PS1-PTL-1", "PS1-PTL-2"
 SLOTS: Mapping[str, tuple[int, ...]] = {P1: tuple(range(6)), P2: (0, 1, 2)}
 SKUS = ("SKU-A", "SKU-B", "SKU-C", "SKU-D", "SKU-E")
-CODES = {f"40063813339{n}": sku for n, sku in enumerate(SKUS)} | {s: s for s in SKUS}
+# Valid EAN-13s (a wrong check digit is refused as an unreadable label).
+CODES = {with_check_digit(f"400638133{n:03d}"): sku for n, sku in enumerate(SKUS)} | {
+    s: s for s in SKUS
+}
 BARCODE = {sku: code for code, sku in CODES.items() if code != sku}
 # Two locations per SKU; the second of SKU-E has no light. The walking order is this
 # list's order.

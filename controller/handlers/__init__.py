@@ -1,1 +1,0 @@
-"""Event handlers: one module per floor process (pick, conveyor, QC, pack, devices)."""
