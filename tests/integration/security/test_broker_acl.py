@@ -18,6 +18,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from controller.session import session_id
 from wcs.broker_config import BrokerOptions, Listener, TlsFiles, Written, write_broker_config
 from wcs.children import spawn
 from wcs.contract.topics import Topics
@@ -222,10 +223,10 @@ async def _drain(client: aiomqtt.Client, count: int, within: float = 5.0) -> lis
 
 
 async def test_a_device_account_cannot_take_the_controllers_session(secured: Secured) -> None:
-    """The controller's client id is predictable. A device account presenting it gets
-    its own account name as client id instead: the controller stays connected, and
-    what its persistent session holds while it is away stays there for it."""
-    ctl_id = f"wcs-ctl-{SITE}-c1"
+    """The controller's session ids are predictable (one per station). A device account
+    presenting one gets its own account name as client id instead: the controller stays
+    connected, and what its persistent session holds while it is away stays there."""
+    ctl_id = session_id(SITE, "pick-1")
     events = T.dev_evt("scan-a", "scan")
     controller = secured.endpoint("controller")
     async with make_client(controller, identifier=ctl_id, clean_session=False) as ctl:
