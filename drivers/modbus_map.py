@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from drivers.modbus_link import ModbusHub
 from wcs.errors import ProtocolError
-from wcs.register_maps import BIT_TABLES, Heartbeat, Reg, WordOrder
+from wcs.register_maps import BIT_TABLES, DiverterMap, Heartbeat, PtlMap, Reg, WordOrder
 
 # Most registers (bits) one read may ask for (Modbus application protocol, 6.3/6.1).
 MAX_REGISTERS = 125
@@ -78,6 +79,16 @@ class MappedRegisters:
         self.numbering = numbering
         self.order = order
         self._gapless: set[Reg] = set()  # blocks the device will not read across
+
+    @classmethod
+    def of(cls, hub: ModbusHub, unit: int, register_map: PtlMap | DiverterMap) -> MappedRegisters:
+        return cls(hub, unit, register_map.numbering, register_map.word_order)
+
+    def heartbeat(self, register_map: PtlMap | DiverterMap, period_s: float) -> dict[str, Any]:
+        """The heartbeat loop the map asks for, as a named task (none without one)."""
+        if register_map.heartbeat is None:
+            return {}
+        return {"heartbeat": heartbeat_loop(self, register_map.heartbeat, period_s)}
 
     async def _raw(self, table: str, start: int, count: int) -> list[int]:
         hub, unit = self.hub, self.unit

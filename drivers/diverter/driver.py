@@ -22,7 +22,7 @@ from drivers.counters import CounterTracker
 from drivers.diverter import codec
 from drivers.frame import BadFrame
 from drivers.modbus_link import ModbusHub
-from drivers.modbus_map import MappedRegisters, heartbeat_loop
+from drivers.modbus_map import MappedRegisters
 from drivers.options import DriverOptions
 from wcs.contract import ArrivalEvent, Command, RouteCommand
 from wcs.errors import DeviceUnavailable
@@ -47,9 +47,7 @@ class DiverterDriver(Driver):
         self.device = device
         self.hub = hub
         self.map = register_map
-        self.regs = MappedRegisters(
-            hub, device.link.unit, register_map.numbering, register_map.word_order
-        )
+        self.regs = MappedRegisters.of(hub, device.link.unit, register_map)
         self.seq = 0
         self._tracker: CounterTracker | None = None
 
@@ -80,10 +78,8 @@ class DiverterDriver(Driver):
 
     async def serve(self) -> None:
         loops = {f"{self.device_id}/poll": self._poll_loop()}
-        if self.map.heartbeat is not None:
-            loops[f"{self.device_id}/heartbeat"] = heartbeat_loop(
-                self.regs, self.map.heartbeat, self.options.heartbeat_s
-            )
+        for name, loop in self.regs.heartbeat(self.map, self.options.heartbeat_s).items():
+            loops[f"{self.device_id}/{name}"] = loop
         await run_all(loops)
 
     async def _poll_loop(self) -> None:

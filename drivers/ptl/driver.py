@@ -29,7 +29,7 @@ from drivers.base import Driver
 from drivers.bridge import MqttBridge
 from drivers.counters import CounterTracker
 from drivers.modbus_link import ModbusHub
-from drivers.modbus_map import MappedRegisters, heartbeat_loop
+from drivers.modbus_map import MappedRegisters
 from drivers.options import DriverOptions
 from drivers.ptl import codec
 from wcs.contract import ClearCommand, Command, ConfirmEvent, LightCommand
@@ -55,9 +55,7 @@ class PtlDriver(Driver):
         self.device = device
         self.hub = hub
         self.map = register_map
-        self.regs = MappedRegisters(
-            hub, device.link.unit, register_map.numbering, register_map.word_order
-        )
+        self.regs = MappedRegisters.of(hub, device.link.unit, register_map)
         self.span = max(device.slots)  # registers cover slots 1..span
         self._tracker: CounterTracker | None = None
 
@@ -86,10 +84,8 @@ class PtlDriver(Driver):
             f"{self.device_id}/poll": self._poll_loop(),
             f"{self.device_id}/controller": self._controller_loop(),
         }
-        if self.map.heartbeat is not None:
-            loops[f"{self.device_id}/heartbeat"] = heartbeat_loop(
-                self.regs, self.map.heartbeat, self.options.heartbeat_s
-            )
+        for name, loop in self.regs.heartbeat(self.map, self.options.heartbeat_s).items():
+            loops[f"{self.device_id}/{name}"] = loop
         await run_all(loops)
 
     async def _controller_loop(self) -> None:
