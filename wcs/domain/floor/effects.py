@@ -12,7 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wcs.domain.floor.counts import Count
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +198,107 @@ class StationDown:
     reason: str | None
 
 
+# --- stock work: counts, adjustments, replenishment moves ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SaveCount:
+    """A count's row as the owner's decision left it (``counted``: the units found by
+    the count just keyed, kept for the audit)."""
+
+    count_id: int
+    state: str
+    first_delta: int | None
+    first_by: str | None
+    last_delta: int | None
+    last_by: str | None
+    result: str | None
+    counted: int | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Adjust:
+    """A counted difference booked: ``delta`` units on the pile (never below what is
+    reserved there: the reservations in ``release`` are released first and their
+    orders planned again), a ``stock_moves`` row and an audit row."""
+
+    count_id: int
+    sku: str
+    location: str
+    delta: int
+    book: int
+    counted: int
+    reason: str
+    counted_by: str
+    accepted_by: str
+    release: tuple[int, ...]
+    value_minor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SaveMove:
+    move_id: int
+    state: str
+    moved: int
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """``qty`` units moved from a reserve pile to a face; the waiting orders'
+    reservations go with them (``wcs.domain.floor.replenish.carry``)."""
+
+    move_id: int
+    sku: str
+    src: str
+    dst: str
+    qty: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewCount:
+    sku: str
+    location: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewMove:
+    sku: str
+    src: str
+    dst: str
+    qty: int
+    reason: str
+
+
 # --- facts the edge must fetch: it answers with a follow-up event ---------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OpenWork:
+    """Open counts and moves (a pile with an open count gets no second one); answered
+    with ``WorkOpened``: those the station itself carries out, ids drawn."""
+
+    station: str
+    counts: tuple[NewCount, ...] = ()
+    moves: tuple[NewMove, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LookForWork:
+    """A pick station between batches: answered with ``WorkRead`` (its faces, their
+    reserve, its open counts and moves, the count schedule's facts)."""
+
+    station: str
+
+
+@dataclass(frozen=True, slots=True)
+class Judge:
+    """A count finished at the station: answered with ``Keyed`` (the book now)."""
+
+    count: Count
+    qty: int
+    by: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,7 +346,14 @@ Effect = (
     | StationDown
     | TraceUnit
     | DeadLetter
+    | SaveCount
+    | Adjust
+    | SaveMove
+    | Transfer
     | Reallocate
     | NextBatch
     | NextSscc
+    | OpenWork
+    | LookForWork
+    | Judge
 )

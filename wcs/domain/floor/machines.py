@@ -65,6 +65,27 @@ class PackageState(StrEnum):
     REJECTED = "rejected"  # weight outside tolerance: back to QC
 
 
+class CountState(StrEnum):
+    """A count of one SKU at one location (blind: the counter is never shown the book)."""
+
+    OPEN = "open"  # to be counted
+    COUNTING = "counting"  # its slot is lit at the station: location scan, units, confirm
+    RECOUNT = "recount"  # the difference was above the threshold: someone else counts again
+    REVIEW = "review"  # the counts disagree, or the difference cannot be booked yet
+    DONE = "done"  # matched, or its difference booked
+    CANCELLED = "cancelled"
+
+
+class MoveState(StrEnum):
+    """A replenishment move: units from a reserve location to a pick face."""
+
+    OPEN = "open"
+    ACTIVE = "active"  # the face's slot shows the units to bring
+    DONE = "done"  # every unit moved
+    SHORT = "short"  # the reserve held fewer: what was found moved, the reserve counted
+    CANCELLED = "cancelled"
+
+
 TASK_MOVES: Mapping[TaskState, frozenset[TaskState]] = {
     TaskState.OPEN: frozenset({TaskState.LIT, TaskState.CANCELLED}),
     TaskState.LIT: frozenset({TaskState.DONE, TaskState.SHORT, TaskState.CANCELLED}),
@@ -120,6 +141,29 @@ PACKAGE_MOVES: Mapping[PackageState, frozenset[PackageState]] = {
     PackageState.REJECTED: frozenset(),
 }
 
+COUNT_MOVES: Mapping[CountState, frozenset[CountState]] = {
+    # Keyed over the API without being lit first, or lit at the station.
+    CountState.OPEN: frozenset(
+        {CountState.COUNTING, CountState.RECOUNT, CountState.REVIEW, CountState.DONE}
+        | {CountState.CANCELLED}
+    ),
+    CountState.COUNTING: frozenset(
+        {CountState.RECOUNT, CountState.REVIEW, CountState.DONE, CountState.CANCELLED}
+    ),
+    CountState.RECOUNT: frozenset({CountState.REVIEW, CountState.DONE, CountState.CANCELLED}),
+    CountState.REVIEW: frozenset({CountState.DONE, CountState.RECOUNT, CountState.CANCELLED}),
+    CountState.DONE: frozenset(),
+    CountState.CANCELLED: frozenset(),
+}
+
+MOVE_MOVES: Mapping[MoveState, frozenset[MoveState]] = {
+    MoveState.OPEN: frozenset({MoveState.ACTIVE, MoveState.CANCELLED}),
+    MoveState.ACTIVE: frozenset({MoveState.DONE, MoveState.SHORT, MoveState.CANCELLED}),
+    MoveState.DONE: frozenset(),
+    MoveState.SHORT: frozenset(),
+    MoveState.CANCELLED: frozenset(),
+}
+
 S = TypeVar("S", bound=StrEnum)
 
 
@@ -136,4 +180,6 @@ ALL_TABLES: Mapping[str, Mapping[StrEnum, frozenset[StrEnum]]] = {
     "tote": TOTE_MOVES,  # type: ignore[dict-item]
     "check": CHECK_MOVES,  # type: ignore[dict-item]
     "package": PACKAGE_MOVES,  # type: ignore[dict-item]
+    "count": COUNT_MOVES,  # type: ignore[dict-item]
+    "move": MOVE_MOVES,  # type: ignore[dict-item]
 }

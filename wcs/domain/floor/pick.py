@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 
 from wcs.domain import pick_scan
+from wcs.domain.floor import counts, facework
 from wcs.domain.floor.effects import (
     Alert,
     CancelOrder,
@@ -32,7 +33,6 @@ from wcs.domain.floor.effects import (
     Effect,
     LinePicked,
     MoveTotes,
-    NextBatch,
     OrderMove,
     PlaceTask,
     Reallocate,
@@ -44,6 +44,7 @@ from wcs.domain.floor.effects import (
     Shelf,
     TraceUnit,
 )
+from wcs.domain.floor.facework import Accepted, Keyed, StockWork, WorkOpened, WorkRead
 from wcs.domain.floor.machines import (
     TASK_MOVES,
     BatchState,
@@ -95,6 +96,8 @@ class PickStation:
     started: frozenset[str] = frozenset()  # orders whose first unit is picked
     # SKUs of the last tasks finished here: a scan of one of them is a unit too many.
     recent: tuple[str, ...] = ()
+    # Moves and counts between batches (``facework``); None: the station does none.
+    stock: StockWork | None = None
 
     def lit(self) -> list[Task]:
         return [t for t in self.tasks if t.state == TaskState.LIT]
@@ -197,6 +200,10 @@ PickEvent = (
     | Repaint
     | Idle
     | Resume
+    | WorkRead
+    | WorkOpened
+    | Keyed
+    | Accepted
 )
 
 # Why a scan was refused (the activity row's ``cause``).
@@ -280,6 +287,23 @@ class _Run:
 def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effect]]:
     run = _Run(state)
     match event:
+        case ItemScan() if facework.busy(state.stock):
+            item = pick_scan.read_item(event.code, event.symbology)
+            sku = (
+                None if isinstance(item, pick_scan.Refused) else pick_scan.sku_of(item, state.codes)
+            )
+            facework.scan(run, event, sku)
+        case Confirm() if facework.busy(state.stock):
+            if not facework.confirm(run, event):
+                _confirm(run, event)
+        case WorkRead():
+            facework.read(run, event)
+        case WorkOpened():
+            facework.opened(run, event)
+        case Keyed():
+            facework.keyed(run, event)
+        case Accepted():
+            facework.accepted(run, event)
         case ItemScan():
             _item_scan(run, event)
         case ToteScan():
@@ -294,6 +318,7 @@ def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effe
                 state, batch=event.batch, codes=event.codes, shelf_life=event.shelf_life
             )
             run.effects.append(SaveBatch(event.batch, BatchState.ACTIVE, state.id))
+            facework.batch_started(run)
             if run.tasks:
                 _next_stop(run)
             else:
@@ -309,6 +334,8 @@ def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effe
         case Resume():
             for panel in run.state.slots:
                 _repaint(run, panel)
+        case Idle() if facework.busy(state.stock):
+            pass  # a move or count is at hand: the batch waits for it
         case Idle():
             if not run.tasks:
                 _batch_over(run)
@@ -342,9 +369,12 @@ def _refuse(
     again. ``kind``: a mispick (the wrong item), or ``unit_refused`` (the right item,
     but not a unit to ship: unreadable label, too close to its date)."""
     run.record(kind, ok=False, device=device, code=code[:64], sku=sku, cause=cause, reason=reason)
-    for task in _stop(run):
-        if task.state == TaskState.LIT:
-            run.light(task, color="red", blink=True)
+    lit = [t for t in _stop(run) if t.state == TaskState.LIT]
+    for task in lit:
+        run.light(task, color="red", blink=True)
+    if cause == WRONG_ITEM and lit:
+        # Another article where this one was expected: the shelf may hold misplaced units.
+        facework.trigger(run, lit[0].sku, lit[0].location, counts.MISPICK)
 
 
 def _item_scan(run: _Run, event: ItemScan) -> None:
@@ -467,6 +497,7 @@ def _finish(run: _Run, task: Task) -> None:
     ended = task.moved(TaskState.DONE if whole else TaskState.SHORT)
     run.put(ended)
     run.recent = (*run.recent[-(RECENT - 1) :], task.sku)
+    facework.touch(run, task.location)
     if task.picked > 0:
         run.effects.append(Shelf(task.sku, task.location, -task.picked, "pick", task.order_id))
         run.effects.append(LinePicked(task.line_id, task.picked))
@@ -493,7 +524,7 @@ def _batch_over(run: _Run) -> None:
         run.state = replace(run.state, batch=None, codes={})
         run.totes = {}
         run.started = frozenset()
-    run.effects.append(NextBatch(run.state.id))
+    facework.look(run)
 
 
 def _stop(run: _Run) -> list[Task]:
@@ -545,6 +576,7 @@ def _short(run: _Run, task: Task, missing: int, device: str) -> None:
     )
     run.effects.append(Shelf(task.sku, task.location, -missing, "shortage", task.order_id))
     run.effects.append(Reallocate(task.id, task.order_id, task.line_id, task.sku, missing))
+    facework.trigger(run, task.sku, task.location, counts.SHORT_PICK)
 
 
 def _reallocated(run: _Run, event: Reallocated) -> None:
@@ -639,10 +671,13 @@ def _tote_scan(run: _Run, event: ToteScan) -> None:
 
 def _repaint(run: _Run, panel: str) -> None:
     shown = replace(run.state, tasks=tuple(run.tasks)).shown(panel)
+    work = facework.shown(run.state.stock)
     for slot in run.state.slots.get(panel, ()):
         task = shown.get(slot)
         if task is not None:
             run.light(task)
+        elif work is not None and work[:2] == (panel, slot):
+            run.effects.append(work[2])
         else:
             run.effects.append(Command(panel, "clear", {"slot": slot}))
 

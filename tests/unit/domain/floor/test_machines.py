@@ -11,12 +11,16 @@ from wcs.domain.floor.machines import (
     ALL_TABLES,
     BATCH_MOVES,
     CHECK_MOVES,
+    COUNT_MOVES,
+    MOVE_MOVES,
     PACKAGE_MOVES,
     TASK_MOVES,
     TOTE_MOVES,
     BatchState,
     CheckState,
+    CountState,
     IllegalFloorMove,
+    MoveState,
     PackageState,
     TaskState,
     ToteState,
@@ -29,6 +33,8 @@ INITIAL: dict[str, StrEnum] = {
     "tote": ToteState.FREE,
     "check": CheckState.COUNTING,
     "package": PackageState.WEIGHING,
+    "count": CountState.OPEN,
+    "move": MoveState.OPEN,
 }
 FINAL: dict[str, set[StrEnum]] = {
     "task": {TaskState.DONE, TaskState.SHORT, TaskState.CANCELLED},
@@ -36,6 +42,8 @@ FINAL: dict[str, set[StrEnum]] = {
     "tote": set(),  # totes are reused: none is final
     "check": {CheckState.PASSED, CheckState.FAILED},
     "package": {PackageState.PACKED, PackageState.REJECTED},
+    "count": {CountState.DONE, CountState.CANCELLED},
+    "move": {MoveState.DONE, MoveState.SHORT, MoveState.CANCELLED},
 }
 
 
@@ -69,6 +77,8 @@ def test_tables_are_the_named_ones() -> None:
         "tote": TOTE_MOVES,
         "check": CHECK_MOVES,
         "package": PACKAGE_MOVES,
+        "count": COUNT_MOVES,
+        "move": MOVE_MOVES,
     }
 
 
@@ -95,6 +105,10 @@ def test_step_allows_exactly_the_table() -> None:
         (CHECK_MOVES, CheckState.FAILED, CheckState.PASSED),
         (PACKAGE_MOVES, PackageState.WEIGHING, PackageState.PACKED),  # no label unseen
         (PACKAGE_MOVES, PackageState.REJECTED, PackageState.LABELLING),
+        (COUNT_MOVES, CountState.DONE, CountState.RECOUNT),  # a booked count stays booked
+        (COUNT_MOVES, CountState.RECOUNT, CountState.COUNTING),  # recounts: another person
+        (MOVE_MOVES, MoveState.OPEN, MoveState.DONE),  # units move only once it is shown
+        (MOVE_MOVES, MoveState.SHORT, MoveState.ACTIVE),
     ],
 )
 def test_moves_the_floor_must_never_make(
