@@ -26,6 +26,7 @@ from api.routes import (
     fleet,
     floor,
     health,
+    inventory,
     monitoring,
     notifications,
     orders,
@@ -136,6 +137,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(health.router)
     app.include_router(orders.router)
     app.include_router(catalog.router)
+    app.include_router(inventory.router)
     app.include_router(floor.router)
     app.include_router(delivery.router)
     app.include_router(fleet.router)

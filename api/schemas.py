@@ -174,7 +174,7 @@ class SkuOut(BaseModel):
 
 
 class LocationIn(_In):
-    zone: Literal["pick", "qc", "pack", "outbound", "exception", "returns"]
+    zone: Literal["pick", "reserve", "qc", "pack", "outbound", "exception", "returns"]
     aisle: int = Field(ge=1, le=999)
     bay: int = Field(ge=1, le=999)
     level: int = Field(ge=0, le=99, strict=True)

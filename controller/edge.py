@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +20,8 @@ from sqlalchemy import and_, update
 
 from controller import reads
 from controller.stations import FloorPlan, StationSpec
+from controller.stock import REQUESTS as STOCK_REQUESTS
+from controller.stock import STOCK_ASKS, StockDesk
 from controller.store import Unit
 from wcs.contract.payloads import (
     Ack,
@@ -108,6 +110,7 @@ class Edge:
         self.tolerance = pack.Tolerance(
             pack_cfg.weight_tolerance_pct, pack_cfg.weight_tolerance_min_g
         )
+        self.stock = StockDesk(settings, plan)  # counts and replenishment moves
 
     def resume(self, state: State) -> object | None:
         """The event that puts a station's devices right after its link came (back) up."""
@@ -127,7 +130,8 @@ class Edge:
         match spec.kind:
             case "pick":
                 shelf_life = self.settings.controller.min_shelf_life_days
-                return await reads.load_pick(conn, spec, self.plan, shelf_life)
+                station = await reads.load_pick(conn, spec, self.plan, shelf_life)
+                return replace(station, stock=await self.stock.load(unit, spec.id))
             case "qc":
                 return await reads.load_qc(conn, spec, self.settings.controller.qc_require_operator)
             case "pack":
@@ -250,6 +254,7 @@ class Edge:
             case _:
                 return state
         unit.apply(effects)
+        await self.stock.write(unit, effects)
         for effect in effects:
             match effect:
                 case fx.Reallocate():
@@ -267,6 +272,11 @@ class Edge:
                     prefix = self.settings.pack.gs1_company_prefix
                     number = await reads.next_sscc(unit.conn, prefix)
                     follow.append(pack.SsccDrawn(effect.package_id, number))
+                case _ if isinstance(effect, STOCK_ASKS):
+                    assert isinstance(state, pick.PickStation)
+                    answer = await self.stock.answer(unit, state.id, effect)
+                    if answer is not None:
+                        follow.append(answer)
         for event_ in follow:
             state = await self._decide(unit, state, event_)
         return state
@@ -405,6 +415,8 @@ class Edge:
         from wcs.services.waves import release_in
 
         conn = unit.conn
+        if kind in STOCK_REQUESTS:
+            return await self.stock.request(unit, owned.id, state, kind, body, actor, self._decide)
         reason = body.get("reason") or "cancelled"
         if kind == "cancel" and order_id:
             if isinstance(state, pick.PickStation) and any(

@@ -190,8 +190,12 @@ async def reallocate(
     conn: AsyncConnection, batch_id: str, ask: Any, plan: FloorPlan, now: datetime
 ) -> pick.Reallocated | pick.NoStock:
     """Reserve a short task's missing units elsewhere and plan them as new tasks."""
+    # Face stock only: the picker is at the faces now (reserve units would wait a move).
     result = await inventory.reserve(
-        conn, ask.order_id, [LineDemand(ask.line_id, ask.sku, ask.qty)]
+        conn,
+        ask.order_id,
+        [LineDemand(ask.line_id, ask.sku, ask.qty)],
+        zones=(inventory.PICKABLE_ZONE,),
     )
     if not result.complete:
         return pick.NoStock(ask.task_id)

@@ -8,11 +8,14 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from wcs.domain.floor.counts import CountPolicy
 
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_DB_FILE = "wcs.db"
@@ -157,6 +160,53 @@ class ControllerSettings(BaseModel):
         description="a unit with fewer days of life left (the expiry or best-before date "
         "on its GS1 label) is refused at pick; a SKU's own min_shelf_life_days wins",
     )
+
+
+class InventorySettings(BaseModel):
+    """Cycle counts and replenishment of pick faces (``WCS_INVENTORY__*``)."""
+
+    counts: bool = Field(
+        default=True,
+        description="open counts by rule (short pick, wrong item, a face picked empty, the "
+        "ABC schedule); off: only the counts supervisors ask for",
+    )
+    recount_units: int = Field(
+        default=2, ge=0, description="a counted difference above this many units is counted again"
+    )
+    recount_pct: float = Field(
+        default=5.0,
+        ge=0,
+        le=100,
+        description="... or above this share of the book, whichever is larger",
+    )
+    count_period_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="the ABC schedule's period: every pile is counted at least once in it",
+    )
+    counts_a: int = Field(default=4, ge=1, description="counts per period of an A pile")
+    counts_b: int = Field(default=2, ge=1, description="counts per period of a B pile")
+    counts_c: int = Field(default=1, ge=1, description="counts per period of a C pile")
+    counts_per_gap: int = Field(
+        default=2,
+        ge=0,
+        description="counts a pick station makes between two batches while a batch waits",
+    )
+    adjusted_twice_s: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="a pile whose book is adjusted twice within this raises an alert",
+    )
+
+    def policy(self) -> CountPolicy:
+        from wcs.domain.floor.counts import CountPolicy
+
+        return CountPolicy(
+            recount_units=self.recount_units,
+            recount_pct=self.recount_pct,
+            period_s=self.count_period_s,
+            per_period={"A": self.counts_a, "B": self.counts_b, "C": self.counts_c},
+        )
 
 
 class IntakeSettings(BaseModel):
@@ -348,6 +398,7 @@ class Settings(BaseSettings):
     pack: PackSettings = PackSettings()
     controller: ControllerSettings = ControllerSettings()
     intake: IntakeSettings = IntakeSettings()
+    inventory: InventorySettings = InventorySettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     notify: NotifySettings = NotifySettings()
     fleet: FleetSettings = FleetSettings()

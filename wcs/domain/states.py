@@ -76,6 +76,10 @@ _ORDER_MOVES: tuple[Transition, ...] = (
     Transition(S.VALIDATED, S.BACKORDERED, N_("shortage"), "contingency"),
     Transition(S.BACKORDERED, S.RESERVED, N_("stock arrived")),
     Transition(S.RESERVED, S.PICK_PLANNED, N_("wave released")),
+    # A stock count found fewer units than were reserved and none elsewhere.
+    Transition(S.RESERVED, S.BACKORDERED, N_("count found fewer, none elsewhere"), "contingency"),
+    # A stock count took its units: the order leaves its batch (not begun) to be planned again.
+    Transition(S.PICK_PLANNED, S.RESERVED, N_("re-planned after a count"), "contingency"),
     Transition(S.PICK_PLANNED, S.PICKING, N_("first pick")),
     # The first task confirmed short (nothing picked yet) with no stock elsewhere.
     Transition(S.PICK_PLANNED, S.EXCEPTION, N_("short pick, no stock elsewhere"), "contingency"),

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcs.domain.reservation import Availability, take
 from wcs.errors import Conflict
-from wcs.persistence.inventory import RESERVABLE_ZONE, TAKE, availability
+from wcs.persistence.inventory import RESERVABLE_ZONES, TAKE, availability
 from wcs.persistence.tables import (
     alerts,
     notify_requests,
@@ -197,6 +197,8 @@ class SqlIntakeStore:
 
 # --- PostgreSQL, straight to asyncpg -------------------------------------------------
 
+_ZONES = ", ".join(f"'{zone}'" for zone in RESERVABLE_ZONES)  # faces and reserve
+
 # The batch's total demand per SKU, taken from its reservable piles in one statement.
 # The piles are locked first, in id order (every batch takes them in that order, so two
 # batches cannot wait on each other in a cycle); a pile another transaction changed
@@ -215,7 +217,7 @@ WITH known AS (
          l.aisle * 10000 + l.bay AS walk_rank
   FROM stock s
   JOIN want w ON w.sku = s.sku
-  JOIN locations l ON l.code = s.location AND l.zone = '{RESERVABLE_ZONE}'
+  JOIN locations l ON l.code = s.location AND l.zone IN ({_ZONES})
   WHERE s.on_hand > s.reserved
   ORDER BY s.id
   FOR UPDATE OF s

@@ -3,9 +3,12 @@
 A reservation is applied with one conditional update per location,
 ``reserved = reserved + q WHERE on_hand - reserved >= q``. PostgreSQL re-checks the
 condition on the newest row version after waiting for a concurrent writer, and SQLite
-serialises writers, so two orders can never both take the last unit. Only stock in
-``pick`` zone locations is reservable; units elsewhere (returns, exception lanes)
-are counted but not promised to customers.
+serialises writers, so two orders can never both take the last unit. Stock in pick
+faces (zone ``pick``) and in reserve locations (zone ``reserve``) is reservable; an
+order holding reserve units waits for a replenishment move to bring them to a face
+before it is released to the floor. Units elsewhere (returns, exception lanes) are
+counted but not promised to customers. Re-plans on the floor (a short pick's rest, a
+re-pick) take face stock only.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from wcs.persistence.tables import (
 )
 from wcs.timeutil import utcnow
 
-RESERVABLE_ZONE = "pick"
+PICKABLE_ZONE = "pick"
+RESERVE_ZONE = "reserve"
+RESERVABLE_ZONES = (PICKABLE_ZONE, RESERVE_ZONE)
 PLAN_ATTEMPTS = 5
 
 
@@ -47,7 +52,7 @@ _AVAILABLE = (
         and_(
             stock.c.sku.in_(bindparam("wanted", expanding=True)),
             stock.c.on_hand > stock.c.reserved,
-            locations.c.zone == RESERVABLE_ZONE,
+            locations.c.zone.in_(bindparam("zones", expanding=True)),
         )
     )
 )
@@ -65,9 +70,11 @@ TAKE = (
 _INSERT_RESERVATIONS = insert(reservations)
 
 
-async def availability(conn: AsyncConnection, skus: Iterable[str]) -> dict[str, list[Availability]]:
+async def availability(
+    conn: AsyncConnection, skus: Iterable[str], zones: Sequence[str] = RESERVABLE_ZONES
+) -> dict[str, list[Availability]]:
     wanted = sorted(set(skus))
-    rows = await conn.execute(_AVAILABLE, {"wanted": wanted})
+    rows = await conn.execute(_AVAILABLE, {"wanted": wanted, "zones": list(zones)})
     result: dict[str, list[Availability]] = {sku: [] for sku in wanted}
     for row in rows:
         result[row.sku].append(
@@ -114,6 +121,7 @@ async def reserve(
     lines: Sequence[LineDemand],
     *,
     savepoints: bool = True,
+    zones: Sequence[str] = RESERVABLE_ZONES,
 ) -> Plan:
     """Reserve every line or nothing. Returns the applied plan, or one with shortages.
 
@@ -124,7 +132,7 @@ async def reserve(
     """
     now = utcnow()
     for _ in range(PLAN_ATTEMPTS):
-        plan = plan_reservation(lines, await availability(conn, (ln.sku for ln in lines)))
+        plan = plan_reservation(lines, await availability(conn, (ln.sku for ln in lines), zones))
         if not plan.complete:
             return plan
         if not savepoints:

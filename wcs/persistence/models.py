@@ -112,11 +112,14 @@ class StockMove(Base):
     """Ledger of every stock change, so stock can be reconciled after any incident."""
 
     __tablename__ = "stock_moves"
+    __table_args__ = (Index("ix_stock_moves_kind_at", "kind", "at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     sku: Mapped[str] = mapped_column(String(64), index=True)
     location: Mapped[str | None] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(24))  # receipt, pick, ship, writeoff, restock
+    # receipt, pick, shortage, writeoff, restock, count (a booked count difference),
+    # move_out and move_in (replenishment)
+    kind: Mapped[str] = mapped_column(String(24))
     qty: Mapped[int] = mapped_column(Integer)
     order_id: Mapped[str | None] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(64))

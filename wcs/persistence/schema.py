@@ -14,6 +14,7 @@ from wcs.persistence import (
     models_monitoring,
     models_notify,
     models_service,
+    models_stock,
 )
 from wcs.persistence.models import Base
 
@@ -29,4 +30,5 @@ __all__ = [
     "models_monitoring",
     "models_notify",
     "models_service",
+    "models_stock",
 ]

@@ -1,7 +1,8 @@
 """Bearer tokens and roles.
 
 Roles (design §6): customer_service, supervisor, dispatcher, courier, after_sales,
-customer, device; qc_operator and pack_operator for the station screens.
+customer, device; qc_operator and pack_operator for the station screens; stock_controller
+for counts keyed over the API.
 ``WCS_ADMIN_TOKEN``, when set, holds every role so an operator can issue the others
 (``wcs users create``). Tokens are random 32-byte strings; only their
 SHA-256 is stored.
@@ -41,6 +42,8 @@ ROLES: tuple[str, ...] = (
     # token opens (a token per station), else any station of that kind (per person).
     "qc_operator",
     "pack_operator",
+    # Counts and recounts stock over the API (a handheld), sees no book quantities.
+    "stock_controller",
 )
 
 

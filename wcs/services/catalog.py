@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from wcs.domain import gs1
 from wcs.errors import Conflict, NotFound, ValidationFailed
 from wcs.persistence.db import reading, transaction
+from wcs.persistence.inventory import RESERVABLE_ZONES
 from wcs.persistence.tables import locations, reservations, sku_gtins, skus, stock
 from wcs.timeutil import utcnow
 
@@ -181,7 +182,7 @@ async def stock_view(engine: AsyncEngine, sku: str) -> dict[str, Any]:
         "sku": sku,
         "on_hand": on_hand,
         "reserved": reserved,
-        "available": sum(r.on_hand - r.reserved for r in rows if r.zone == "pick"),
+        "available": sum(r.on_hand - r.reserved for r in rows if r.zone in RESERVABLE_ZONES),
         "in_totes": int(in_totes or 0),
         "locations": [
             {

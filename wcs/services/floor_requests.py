@@ -29,7 +29,7 @@ from wcs.persistence.tables import floor_requests, packages, pick_batches, pick_
 from wcs.timeutil import utcnow
 
 FLOOR = "floor"
-KINDS = ("cancel", "qc_verdict", "qc_resolve", "wave")
+KINDS = ("cancel", "qc_verdict", "qc_resolve", "wave", "count_create", "count_key", "count_accept")
 OPEN_PACKAGE = (PackageState.WEIGHING, PackageState.LABELLING, PackageState.AWAITING_SCAN)
 
 

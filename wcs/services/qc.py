@@ -322,7 +322,8 @@ async def resolve_in(
         )
         return "exception"
     demand = await inventory.order_demand(conn, order_id)
-    plan = await inventory.reserve(conn, order_id, demand)
+    # A re-pick goes straight back to the floor: face stock only.
+    plan = await inventory.reserve(conn, order_id, demand, zones=(inventory.PICKABLE_ZONE,))
     if not plan.complete:
         await transition(
             conn,

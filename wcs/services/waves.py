@@ -4,6 +4,9 @@ One transaction: the released orders are locked, planned with the pure wave/batc
 planner, written as a wave, its batches and one pick task per reservation (in
 walking order), and moved ``reserved -> pick_planned``. Pick stations get batches
 round-robin by their open work, so no picker idles while another has a queue.
+
+Only orders whose units are all at pick faces are released; one holding units in
+reserve waits until a replenishment move has brought them to a face.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from wcs.domain.waves import WavePolicy, plan_wave
 from wcs.floor import Floor
 from wcs.ids import new_id
 from wcs.persistence.db import transaction
+from wcs.persistence.inventory import PICKABLE_ZONE
 from wcs.persistence.orders import transition
 from wcs.persistence.tables import (
     locations,
@@ -56,6 +60,15 @@ class ReleasedWave:
     at_risk: list[str]
 
 
+# Orders holding units in reserve wait for a replenishment move to bring them to a
+# face (``wcs.domain.floor.replenish``): pickers are never sent to a reserve shelf.
+_WAITING_FOR_A_MOVE = (
+    select(reservations.c.order_id)
+    .join(locations, locations.c.code == reservations.c.location)
+    .where(and_(reservations.c.state == "active", locations.c.zone != PICKABLE_ZONE))
+)
+
+
 async def _pickable(conn: Any, limit: int) -> list[PickOrder]:
     rows = (
         await conn.execute(
@@ -75,7 +88,13 @@ async def _pickable(conn: Any, limit: int) -> list[PickOrder]:
             )
             .join(reservations, reservations.c.order_id == orders.c.id)
             .join(locations, locations.c.code == reservations.c.location)
-            .where(and_(orders.c.state == OrderState.RESERVED, reservations.c.state == "active"))
+            .where(
+                and_(
+                    orders.c.state == OrderState.RESERVED,
+                    reservations.c.state == "active",
+                    orders.c.id.not_in(_WAITING_FOR_A_MOVE),
+                )
+            )
             .order_by(orders.c.priority.desc(), orders.c.created_at, orders.c.id)
             .limit(limit * 20)
         )

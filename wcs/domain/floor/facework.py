@@ -64,6 +64,9 @@ class StockWork:
     batch_waiting: bool = False
     touched: frozenset[str] = frozenset()  # locations picked from in this batch
     asked: frozenset[tuple[str, str]] = frozenset()  # piles a count was opened for
+    # The station's pick faces: rules count only there (a supervisor counts anything).
+    faces: frozenset[str] = frozenset()
+    codes: Mapping[str, str] = field(default_factory=dict)  # item codes of the work's SKUs
 
 
 # --- events ---------------------------------------------------------------------------
@@ -82,6 +85,7 @@ class WorkRead:
     piles: tuple[Pile, ...] = ()  # every pile at its locations (schedule, zero check)
     picked: Mapping[str, int] = field(default_factory=dict)  # units per SKU, last period
     batch_waiting: bool = False
+    codes: Mapping[str, str] = field(default_factory=dict)  # item codes of these SKUs
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class WorkOpened:
 
     counts: tuple[Count, ...] = ()
     moves: tuple[Move, ...] = ()
+    codes: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,16 +155,17 @@ def read(run: _Run, event: WorkRead) -> None:
         waiting = event.waiting.get(face.sku, 0)
         moves += replenish.plan(face, event.reserves.get(face.sku, ()), waiting)
     new_counts: list[NewCount] = []
+    faces = frozenset(f.location for f in event.faces)
     if sw.counting:
+        piles = [p for p in event.piles if p.location in faces]
         wanted: list[tuple[str, str, str]] = [
             (p.sku, p.location, counts.ZERO)
-            for p in event.piles
+            for p in piles
             if p.location in sw.touched and p.on_hand == 0
         ]
-        klass = counts.classes(event.picked, {p.sku for p in event.piles}, sw.policy)
+        klass = counts.classes(event.picked, {p.sku for p in piles}, sw.policy)
         wanted += [
-            (p.sku, p.location, counts.ABC)
-            for p in counts.due(event.piles, klass, event.now, sw.policy)
+            (p.sku, p.location, counts.ABC) for p in counts.due(piles, klass, event.now, sw.policy)
         ]
         for sku, location, reason in wanted:
             if (sku, location) not in open_piles:
@@ -171,6 +177,8 @@ def read(run: _Run, event: WorkRead) -> None:
         batch_waiting=event.batch_waiting,
         touched=frozenset(),
         asked=frozenset(),
+        faces=faces,
+        codes=dict(event.codes),
     )
     if moves or new_counts:
         run.effects.append(OpenWork(run.state.id, tuple(new_counts), tuple(moves)))
@@ -183,15 +191,18 @@ def opened(run: _Run, event: WorkOpened) -> None:
     known = {(type(w), w.id) for w in sw.todo}
     new: list[Work] = [*event.moves, *event.counts]
     fresh = [w for w in new if (type(w), w.id) not in known]
-    _set(run, todo=(*sw.todo, *fresh))
+    _set(run, todo=(*sw.todo, *fresh), codes={**sw.codes, **event.codes})
     if run.state.batch is None and sw.work is None:
         _next(run)
 
 
 def trigger(run: _Run, sku: str, location: str, reason: str) -> None:
-    """A count asked for by a rule during a batch (short pick, wrong item)."""
+    """A count asked for by a rule: a short pick or a wrong item at a face, a short
+    move at a reserve pile."""
     sw = run.state.stock
     if sw is None or not sw.counting or (sku, location) in sw.asked:
+        return
+    if location not in sw.faces and reason != counts.MOVE_SHORT:
         return
     _set(run, asked=sw.asked | {(sku, location)})
     run.effects.append(OpenWork(run.state.id, (NewCount(sku, location, reason),)))
@@ -199,7 +210,7 @@ def trigger(run: _Run, sku: str, location: str, reason: str) -> None:
 
 def touch(run: _Run, location: str) -> None:
     sw = run.state.stock
-    if sw is not None and location not in sw.touched:
+    if sw is not None and location in sw.faces and location not in sw.touched:
         _set(run, touched=sw.touched | {location})
 
 

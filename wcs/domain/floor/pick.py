@@ -289,9 +289,8 @@ def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effe
     match event:
         case ItemScan() if facework.busy(state.stock):
             item = pick_scan.read_item(event.code, event.symbology)
-            sku = (
-                None if isinstance(item, pick_scan.Refused) else pick_scan.sku_of(item, state.codes)
-            )
+            codes = {**state.codes, **state.stock.codes}  # type: ignore[union-attr]
+            sku = None if isinstance(item, pick_scan.Refused) else pick_scan.sku_of(item, codes)
             facework.scan(run, event, sku)
         case Confirm() if facework.busy(state.stock):
             if not facework.confirm(run, event):

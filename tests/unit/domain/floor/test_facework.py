@@ -55,8 +55,16 @@ FACE = "L-1"  # slot 0 of PANEL
 BY = f"station:{STATION}"
 
 
+FACES = frozenset({"L-1", "L-2"})
+
+
 def stocked(**changes: object) -> PickStation:
+    changes.setdefault("faces", FACES)
     return station(codes=CODES, stock=StockWork(CountPolicy(), **changes))  # type: ignore[arg-type]
+
+
+def face_at(location: str, sku: str, on_hand: int = 9) -> Face:
+    return Face(location, sku, 0, 20, on_hand, 0)
 
 
 def move(qty: int = 5, *, id: int = 31) -> Move:
@@ -125,7 +133,10 @@ def test_a_short_move_moves_what_was_found_and_counts_the_reserve() -> None:
 
 def test_a_blind_count_at_the_station() -> None:
     due = Pile("SKU-B", "L-2", NOW - timedelta(days=30), on_hand=9)
-    state, effects = run(stocked(), WorkRead(NOW, piles=(due,)))
+    # A pile that is no pick face is not counted by the schedule.
+    other = Pile("SKU-C", "L-3", NOW - timedelta(days=30), on_hand=4)
+    read = WorkRead(NOW, faces=(face_at("L-2", "SKU-B"),), piles=(due, other))
+    state, effects = run(stocked(), read)
     assert effects == [OpenWork(STATION, (NewCount("SKU-B", "L-2", counts.ABC),), ())]
     state, effects = run(state, WorkOpened(counts=(a_count(),)))
     assert commands(effects) == [yellow(0)]  # never the book
@@ -216,10 +227,13 @@ def test_a_short_pick_and_a_wrong_item_open_counts_once() -> None:
 
 def test_a_face_picked_empty_is_counted_and_counting_can_be_switched_off() -> None:
     empty = Pile("SKU-A", "L-1", NOW, on_hand=0)
-    state = replace(stocked(), stock=StockWork(touched=frozenset({"L-1"})))
-    _, effects = run(state, WorkRead(NOW, piles=(empty,)))
-    assert effects == [OpenWork(STATION, (NewCount("SKU-A", "L-1", counts.ZERO),), ())]
-    quiet = replace(stocked(), stock=StockWork(counting=False, touched=frozenset({"L-1"})))
+    faces = (face_at("L-1", "SKU-A", 0),)
+    state = replace(stocked(), stock=StockWork(touched=frozenset({"L-1"}), faces=FACES))
+    _, effects = run(state, WorkRead(NOW, faces=faces, piles=(empty,)))
+    assert effects[0] == OpenWork(STATION, (NewCount("SKU-A", "L-1", counts.ZERO),), ())
+    quiet = replace(
+        stocked(), stock=StockWork(counting=False, touched=frozenset({"L-1"}), faces=FACES)
+    )
     assert run(quiet, WorkRead(NOW, piles=(empty,)))[1] == [NextBatch(STATION)]
     # Switched off, short picks open no count either; moves still run.
     low = Face(FACE, "SKU-A", 4, 20, 0, 0)
