@@ -317,6 +317,13 @@ class Controller:
             ]
             if rows:
                 await conn.execute(insert(stations), rows)
+            # A restarted instance under the same name holds nothing yet: leases its
+            # previous run left would otherwise be renewed by name and never served.
+            await conn.execute(
+                update(stations)
+                .where(stations.c.holder == self.instance)
+                .values(holder=None, expires_at=None, updated_at=now)
+            )
             await self._heartbeat(conn, now)
 
     async def _heartbeat(self, conn: Any, now: Any) -> None:
@@ -359,7 +366,12 @@ class Controller:
                 r.id: int(r.epoch)
                 for r in await conn.execute(
                     update(stations)
-                    .where(stations.c.holder == self.instance)
+                    .where(
+                        and_(
+                            stations.c.holder == self.instance,
+                            stations.c.id.in_(list(self.owned)),
+                        )
+                    )
                     .values(expires_at=now + ttl)
                     .returning(stations.c.id, stations.c.epoch)
                 )

@@ -4,7 +4,8 @@ The database is held locked by another writer (what a long vacuum or a stuck
 migration does) while devices keep publishing. Nothing is acknowledged before it
 commits, so each station's session stops receiving once the broker's window of
 unacknowledged messages is full (``max_inflight_messages``, 20 by default): the
-controller's queues stay within stations x window, the broker keeps the rest, and
+controller's queues stay within sessions x window (plus at most one idle look per
+station, queued when its session comes up), the broker keeps the rest, and
 once the database is back every event is applied exactly once.
 """
 
@@ -53,6 +54,7 @@ async def test_slow_database_pushes_back_to_the_broker(
         async with Controller(
             settings, floor_for(site), engine=engine, housekeeping=False, run_relay=False
         ) as controller:
+            bound += len(controller.owned)  # one idle look per station at most
             await asyncio.to_thread(lock.execute, "BEGIN IMMEDIATE")  # no more writes
             try:
                 stream.start()
