@@ -163,3 +163,41 @@ async def test_a_killed_instance_loses_its_stations_within_seconds_and_nothing(
     print(f"stations of the killed instance taken over in {took:.1f} s")
     assert took <= 5.0
     assert await stable_weights_recorded(pg_engine) == stable_sent(stream)
+
+
+async def test_an_instance_restarted_under_its_name_serves_its_stations_again(
+    pg_only_url: str, pg_engine: AsyncEngine, mqtt_endpoint: MqttEndpoint, site: str, tmp_path: Path
+) -> None:
+    """Killed and started again with the same instance name (what a supervisor's restart
+    does): the rows still name it as holder, yet the new process serves nothing yet."""
+    settings = settings_for(pg_only_url, mqtt_endpoint, site)
+    floor = floor_for(site)
+    mqtt_url = f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}"
+    first = ControllerProcess(
+        write_floor(tmp_path, site), pg_only_url, mqtt_url, site, tmp_path / "a.log", "a"
+    )
+    first.start()
+    stream = EventStream(mqtt_endpoint, site, rate_per_s=100)
+    try:
+        every = set(plan_floor(floor).specs)
+        async with asyncio.timeout(20):
+            while {s for s, h in (await holders(pg_engine)).items() if h == "a"} != every:
+                await asyncio.sleep(0.1)
+        first.kill()
+        async with Controller(
+            settings, floor, engine=pg_engine, instance="a", run_relay=False
+        ) as again:
+            took = await until(lambda: set(again.owned) == every, 10, "a serves all again")
+            stream.start()
+            await asyncio.sleep(1.0)
+            await stream.stop()
+            sent = set(stream.accepted)
+            async with asyncio.timeout(20):
+                while not sent <= await inbox_keys(pg_engine):
+                    await asyncio.sleep(0.1)
+    finally:
+        first.kill()
+        await stream.stop()
+    print(f"restarted instance serves its stations after {took:.1f} s")
+    assert len(sent) > 50
+    assert await stable_weights_recorded(pg_engine) == stable_sent(stream)
