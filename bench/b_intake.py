@@ -168,7 +168,7 @@ async def open_loop(
         delay = began + n / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(start + n)))
+        tasks.append(asyncio.create_task(one(start + n), name=f"bench-order-{start + n}"))
     await asyncio.gather(*tasks)
     took = time.perf_counter() - began
     return Loop(total / took, latencies, statuses, took)

@@ -95,7 +95,9 @@ async def serve(host: str, port: int, dsn: str) -> None:
     client.loop_start()
     await subscribed.wait()
     print("ready", flush=True)
-    tasks = [asyncio.create_task(responder.commit_loop(conn)) for conn in conns]
+    tasks = [
+        asyncio.create_task(responder.commit_loop(conn), name="durable-committer") for conn in conns
+    ]
     try:
         await stop.wait()
     finally:
