@@ -58,6 +58,21 @@ class SatisfactionOut(BaseModel):
     distribution: dict[str, int]
 
 
+class AdjustmentValueOut(BaseModel):
+    currency: str = Field(description="ISO 4217 of the SKUs' price; XXX: a price without one")
+    net_minor: int = Field(description="value of the units found less those lost, minor units")
+    gross_minor: int = Field(description="value of every unit found or lost, minor units")
+
+
+class AdjustmentsOut(BaseModel):
+    count: int = Field(description="count differences booked in the window")
+    units_net: int = Field(description="units found less units lost")
+    units_gross: int = Field(description="units found plus units lost")
+    value: list[AdjustmentValueOut] = Field(
+        description="per currency; SKUs without a price count in units only"
+    )
+
+
 class ThroughputOut(BaseModel):
     hour: datetime
     received: int
@@ -78,6 +93,12 @@ class KpisOut(BaseModel):
     )
     returns_rate: RatioOut | None = Field(
         description="orders delivered in the window with a return requested so far"
+    )
+    inventory_accuracy: RatioOut = Field(
+        description="cycle counts closed in the window whose book matched / counts closed"
+    )
+    stock_adjustments: AdjustmentsOut = Field(
+        description="count differences booked in the window, in units and value"
     )
     orders_by_state: dict[str, int] = Field(description="now, not limited to the window")
     throughput: list[ThroughputOut] = Field(description="orders received and packed per hour")

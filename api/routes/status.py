@@ -111,6 +111,8 @@ def _environment() -> Environment:
     )
     env.filters["pct"] = _pct
     env.filters["dur"] = _dur
+    env.filters["signed"] = _signed
+    env.filters["money"] = _money
     env.filters["ts"] = _ts
     env.filters["hhmm"] = lambda m: m.strftime("%H:%M") if isinstance(m, datetime) else "–"
     return env
@@ -129,6 +131,17 @@ def _dur(seconds: Any) -> str:
     if seconds is None:
         return "–"
     return duration_text(timedelta(seconds=float(seconds)))
+
+
+def _signed(value: Any) -> str:
+    return "–" if value is None else f"{int(value):+d}" if value else "0"
+
+
+def _money(values: Any) -> str:
+    """Net values per currency (minor units of two decimals): ``-12.50 CNY``."""
+    if not values:
+        return "–"
+    return ", ".join(f"{v['net_minor'] / 100:+.2f} {v['currency']}" for v in values)
 
 
 def _ts(moment: Any) -> str:

@@ -399,6 +399,13 @@
     if (value === null || value === undefined) return "–";
     if (kind === "pct") return (value * 100).toFixed(1) + " %";
     if (kind === "rating") return value.toFixed(2) + " / 5";
+    if (kind === "signed") return value > 0 ? "+" + value : String(value);
+    if (kind === "money") {
+      if (!value.length) return "–";
+      return value
+        .map((v) => (v.net_minor >= 0 ? "+" : "") + (v.net_minor / 100).toFixed(2) + " " + v.currency)
+        .join(", ");
+    }
     if (kind === "dur") {
       const s = Math.max(0, Math.floor(value));
       const d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600);

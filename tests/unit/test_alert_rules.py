@@ -315,8 +315,9 @@ def test_every_default_limit_is_a_real_state() -> None:
 def _raised_codes() -> list[tuple[str, str, str]]:
     """(code, severity, where) of every alert raised in the product's source.
 
-    Two call shapes exist: ``raise_alert(conn, topics, code=..., severity=..., ...)`` and
-    the controller's ``ctx.alert(code, severity, message, subject)``.
+    Three call shapes exist: ``raise_alert(conn, topics, code=..., severity=..., ...)``,
+    the controller's ``ctx.alert(code, severity, message, subject)`` and the floor
+    domain's effect ``Alert(code, severity, message, subject)``.
     """
     import ast
     from pathlib import Path
@@ -334,7 +335,7 @@ def _raised_codes() -> list[tuple[str, str, str]]:
                 if name == "raise_alert":
                     kw = {k.arg: k.value for k in node.keywords}
                     code, severity = kw.get("code"), kw.get("severity")
-                elif name == "alert" and len(node.args) >= 2:
+                elif name in ("alert", "Alert") and len(node.args) >= 2:
                     code, severity = node.args[0], node.args[1]
                 else:
                     continue
@@ -346,6 +347,8 @@ def _raised_codes() -> list[tuple[str, str, str]]:
 def test_every_alert_raised_in_the_product_is_catalogued() -> None:
     raised = _raised_codes()
     assert any(code == "order_invalid" for code, _, _ in raised)  # the scan sees intake
+    # ... and the floor domain's alert effects (a count booked twice at one location)
+    assert any(code == "location_adjusted_twice" for code, _, _ in raised)
     for code, severity, where in raised:
         assert code in ALERT_CATALOGUE, f"{where} raises {code!r}: add it to ALERT_CATALOGUE"
         expected = ALERT_CATALOGUE[code].severity

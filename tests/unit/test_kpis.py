@@ -185,3 +185,57 @@ def test_build_report_without_delivery_tables() -> None:
 def test_build_report_refuses_empty_window() -> None:
     with pytest.raises(ValueError, match="window"):
         kpis.build_report(KpiInputs(start=T0, end=T0))
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ({}, Ratio(0, 0)),
+        ({"matched": 7, "adjusted": 3}, Ratio(7, 10)),
+        ({"adjusted": 2}, Ratio(0, 2)),
+        ({"matched": 4}, Ratio(4, 4)),
+    ],
+)
+def test_inventory_accuracy_is_counts_whose_book_matched(
+    counts: dict[str, int], expected: Ratio
+) -> None:
+    assert kpis.inventory_accuracy(counts) == expected
+    assert kpis.inventory_accuracy(counts).rate == expected.rate
+
+
+def test_adjustments_add_units_and_value_per_currency() -> None:
+    totals = [
+        # ten lost and four found, priced in CNY: -6 net, 14 gross
+        kpis.AdjustmentTotal("CNY", 3, -6, 14, -600, 1400),
+        kpis.AdjustmentTotal("EUR", 1, 2, 2, 500, 500),
+        # a SKU without a price counts in units only
+        kpis.AdjustmentTotal(None, 2, -3, 5, None, None),
+    ]
+    result = kpis.adjustments(totals)
+    assert (result.count, result.units_net, result.units_gross) == (6, -7, 21)
+    assert result.values == (
+        kpis.AdjustmentValue("CNY", -600, 1400),
+        kpis.AdjustmentValue("EUR", 500, 500),
+    )
+    # a price without a currency: ISO 4217's "no currency"
+    priced = kpis.adjustments([kpis.AdjustmentTotal(None, 1, -1, 1, -250, 250)])
+    assert priced.values == (kpis.AdjustmentValue("XXX", -250, 250),)
+    empty = kpis.adjustments([])
+    assert (empty.count, empty.units_net, empty.units_gross, empty.values) == (0, 0, 0, ())
+
+
+def test_build_report_carries_inventory_accuracy_and_adjustments() -> None:
+    report = kpis.build_report(
+        KpiInputs(
+            start=T0,
+            end=T0 + timedelta(hours=1),
+            counts={"matched": 9, "adjusted": 1},
+            adjustments=[kpis.AdjustmentTotal("CNY", 1, -3, 3, -750, 750)],
+        )
+    )
+    assert report.inventory_accuracy == Ratio(9, 10)
+    assert report.adjustments.units_net == -3
+    assert report.adjustments.values == (kpis.AdjustmentValue("CNY", -750, 750),)
+    assert kpis.build_report(KpiInputs(start=T0, end=T0 + timedelta(hours=1))).adjustments == (
+        kpis.Adjustments(0, 0, 0, ())
+    )

@@ -227,6 +227,21 @@ ALERT_CATALOGUE: Mapping[str, AlertSpec] = _spec(
         auto_resolve=False,
     ),
     AlertSpec(
+        "location_adjusted_twice",
+        "warning",
+        N_("Location adjusted again"),
+        "location code",
+        "A count booked a difference at a location whose book had already been adjusted "
+        "for the same SKU within the alert period (WCS_INVENTORY__ADJUSTED_TWICE_S). One "
+        "difference is a slip; two in a row mean something keeps going wrong there.",
+        "Look at the location's adjustments (GET /api/v1/adjustments) and at the shelf: "
+        "units stored in the neighbouring slot, a label on the wrong bin, a case size "
+        "different from what is booked, damage or theft. Fix the cause (relabel, move "
+        "the stock, brief the pickers), then ask for a count (POST /api/v1/counts) to "
+        "confirm the location holds what the books say. Acknowledge when done.",
+        auto_resolve=False,
+    ),
+    AlertSpec(
         "carrier_booking_failed",
         "warning",
         N_("Carrier booking failed"),

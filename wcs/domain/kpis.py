@@ -1,9 +1,9 @@
 """Key performance indicators (design §1 step 9), computed from plain rows.
 
 The services read facts from the event log (``order_events``), the floor activity
-log (``activity``), the orders table and the delivery tables, and hand them here as
-plain values; everything below is arithmetic, so it is table-tested without a
-database.
+log (``activity``), the orders table, the delivery tables and the cycle counts with
+their booked differences, and hand them here as plain values; everything below is
+arithmetic, so it is table-tested without a database.
 
 Conventions:
 
@@ -12,6 +12,11 @@ Conventions:
 - Durations are seconds. Percentiles interpolate linearly between closest ranks
   (the common "type 7" definition), so p50 of ``[10, 20]`` is 15.
 - Every timestamp is timezone-aware UTC; hourly buckets start on the full hour.
+- Inventory accuracy is counts whose book matched / counts closed in the window (a
+  count is one SKU at one location; a recount that finds the book closes as matched,
+  any booked difference, however small, does not). Adjustments are summed in units
+  and, per currency, in value (minor units), net and gross: ten units lost and ten
+  found elsewhere are 0 net and 20 gross.
 """
 
 from __future__ import annotations
@@ -27,6 +32,10 @@ HOUR = timedelta(hours=1)
 PICK_OK, MISPICK = "pick", "mispick"
 QC_PASS, QC_FAIL = "qc_pass", "qc_fail"
 WEIGHT_OK, WEIGHT_MISMATCH = "weight_ok", "weight_mismatch"
+# Results of a closed count (``count_tasks.result``).
+COUNT_MATCHED, COUNT_ADJUSTED = "matched", "adjusted"
+# ISO 4217's code for "no currency": a priced SKU that names none.
+NO_CURRENCY = "XXX"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +96,34 @@ class HourCount:
 
 
 @dataclass(frozen=True, slots=True)
+class AdjustmentTotal:
+    """Booked count differences of the SKUs of one currency (None: the SKU names
+    none); ``value_*`` sum the differences that have a value (the SKU has a price)."""
+
+    currency: str | None
+    count: int
+    units_net: int
+    units_gross: int
+    value_net_minor: int | None = None
+    value_gross_minor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustmentValue:
+    currency: str
+    net_minor: int
+    gross_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustments:
+    count: int
+    units_net: int
+    units_gross: int
+    values: tuple[AdjustmentValue, ...]  # per currency, by currency code
+
+
+@dataclass(frozen=True, slots=True)
 class KpiInputs:
     """Everything one KPI report is computed from, read for the window [start, end)."""
 
@@ -105,6 +142,9 @@ class KpiInputs:
     orders_by_state: Mapping[str, int] = field(default_factory=dict)
     received_per_hour: Mapping[datetime, int] = field(default_factory=dict)
     packed_per_hour: Mapping[datetime, int] = field(default_factory=dict)
+    # result -> counts closed with it in the window (matched, adjusted)
+    counts: Mapping[str, int] = field(default_factory=dict)
+    adjustments: Sequence[AdjustmentTotal] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +162,8 @@ class KpiReport:
     orders_by_state: Mapping[str, int]
     received_per_hour: tuple[HourCount, ...]
     packed_per_hour: tuple[HourCount, ...]
+    inventory_accuracy: Ratio = field(default_factory=lambda: Ratio(0, 0))
+    adjustments: Adjustments = field(default_factory=lambda: Adjustments(0, 0, 0, ()))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -212,6 +254,30 @@ def returns_rate(delivered: Iterable[Deadline], returned: frozenset[str]) -> Rat
     return Ratio(len(cohort & returned), len(cohort))
 
 
+def inventory_accuracy(counts: Mapping[str, int]) -> Ratio:
+    """Counts whose book matched / counts closed with a result."""
+    matched = counts.get(COUNT_MATCHED, 0)
+    return Ratio(matched, matched + counts.get(COUNT_ADJUSTED, 0))
+
+
+def adjustments(totals: Iterable[AdjustmentTotal]) -> Adjustments:
+    """Booked differences in units, and in value per currency."""
+    rows = list(totals)
+    values: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        if row.value_net_minor is None:
+            continue
+        code = row.currency or NO_CURRENCY
+        net, gross = values.get(code, (0, 0))
+        values[code] = (net + row.value_net_minor, gross + (row.value_gross_minor or 0))
+    return Adjustments(
+        count=sum(r.count for r in rows),
+        units_net=sum(r.units_net for r in rows),
+        units_gross=sum(r.units_gross for r in rows),
+        values=tuple(AdjustmentValue(c, n, g) for c, (n, g) in sorted(values.items())),
+    )
+
+
 def floor_hour(moment: datetime) -> datetime:
     moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment.replace(minute=0, second=0, microsecond=0)
@@ -254,4 +320,6 @@ def build_report(inputs: KpiInputs) -> KpiReport:
         orders_by_state=dict(sorted(inputs.orders_by_state.items())),
         received_per_hour=hourly_series(inputs.received_per_hour, inputs.start, inputs.end),
         packed_per_hour=hourly_series(inputs.packed_per_hour, inputs.start, inputs.end),
+        inventory_accuracy=inventory_accuracy(inputs.counts),
+        adjustments=adjustments(inputs.adjustments),
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from wcs.domain.kpis import Ratio
+from wcs.domain.kpis import AdjustmentValue, Ratio
 from wcs.i18n.catalogues import offered
 from wcs.i18n.markers import N_
 from wcs.i18n.translator import translator
@@ -47,6 +47,10 @@ LABELS: Mapping[str, str] = {
     "on_time_delivery": N_("On-time delivery"),
     "satisfaction": N_("Customer satisfaction (1-5)"),
     "returns_rate": N_("Returns rate"),
+    "inventory_accuracy": N_("Inventory accuracy"),
+    "adjusted_units": N_("Stock adjustments (units, net)"),
+    "adjusted_value": N_("Stock adjustments (value, net)"),
+    "adjusted_gross": N_("Stock adjustments (value, gross)"),
     "chart_rates": N_("Daily rates"),
     "chart_volume": N_("Orders per day"),
     "chart_processing": N_("Processing time per day (minutes)"),
@@ -73,7 +77,14 @@ LABELS: Mapping[str, str] = {
     "no_data": N_("No data in this period."),
 }
 
-RATES = ("pick_accuracy", "pack_pass_rate", "qc_pass_rate", "on_time_shipping", "on_time_delivery")
+RATES = (
+    "pick_accuracy",
+    "pack_pass_rate",
+    "qc_pass_rate",
+    "on_time_shipping",
+    "on_time_delivery",
+    "inventory_accuracy",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,15 @@ def _hours(seconds: float | None) -> str:
     return "–" if seconds is None else f"{seconds / 3600:.1f}"
 
 
+def _money(values: tuple[AdjustmentValue, ...], *, gross: bool) -> str:
+    """Per currency, in major units of two decimals: ``-12.50 CNY``."""
+    if not values:
+        return "–"
+    if gross:
+        return ", ".join(f"{v.gross_minor / 100:.2f} {v.currency}" for v in values)
+    return ", ".join(f"{v.net_minor / 100:+.2f} {v.currency}" for v in values)
+
+
 def _ratio_row(label: str, ratio: Ratio | None) -> dict[str, str]:
     if ratio is None:
         return {"label": label, "value": "–", "measured": "–"}
@@ -125,6 +145,25 @@ def _context(data: ReviewData, lang: str) -> dict[str, Any]:
             "measured": "0" if sat is None else str(sat.count),
         }
     )
+    adjusted = period.adjustments
+    measured = str(adjusted.count)
+    kpi_rows += [
+        {
+            "label": t["adjusted_units"],
+            "value": f"{adjusted.units_net:+d}" if adjusted.units_net else "0",
+            "measured": measured,
+        },
+        {
+            "label": t["adjusted_value"],
+            "value": _money(adjusted.values, gross=False),
+            "measured": measured,
+        },
+        {
+            "label": t["adjusted_gross"],
+            "value": _money(adjusted.values, gross=True),
+            "measured": measured,
+        },
+    ]
     pt = period.processing_time
     for key, value in (("processing_p50", pt.p50_s), ("processing_p95", pt.p95_s)):
         minutes = _minutes(value)

@@ -4,7 +4,9 @@ Sources: ``order_events`` (the append-only state log) for processing time, shipp
 and delivery times and hourly throughput; ``orders`` for the ship-by deadline and
 the current count per state; ``activity`` for picks, mispicks, QC and weight checks;
 ``shipments.delivery_due`` for the promised delivery time, ``sign_offs`` for the
-customers' ratings and ``returns`` for the returns rate.
+customers' ratings, ``returns`` for the returns rate, ``count_tasks`` (closed in the
+window, by result) for inventory accuracy and ``stock_adjustments`` (booked in the
+window, per currency of their SKU) for the adjustments.
 Aggregation happens in SQL where it can (counts per kind, per hour) so a busy window
 costs one row per hour or per kind, not one per event; processing-time percentiles
 need one row per packed order.
@@ -16,15 +18,25 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.domain import kpis
-from wcs.domain.kpis import ActivityCount, Deadline, KpiInputs, KpiReport
+from wcs.domain.kpis import ActivityCount, AdjustmentTotal, Deadline, KpiInputs, KpiReport
 from wcs.domain.states import OrderState
 from wcs.errors import ValidationFailed
 from wcs.persistence.db import reading
-from wcs.persistence.tables import activity, order_events, orders, returns, shipments, sign_offs
+from wcs.persistence.tables import (
+    activity,
+    count_tasks,
+    order_events,
+    orders,
+    returns,
+    shipments,
+    sign_offs,
+    skus,
+    stock_adjustments,
+)
 from wcs.timeutil import as_utc
 
 ACTIVITY_KINDS = (
@@ -158,6 +170,54 @@ async def _activity(conn: AsyncConnection, start: datetime, end: datetime) -> li
     return [ActivityCount(kind, bool(ok), int(n)) for kind, ok, n in rows]
 
 
+async def _counts(conn: AsyncConnection, start: datetime, end: datetime) -> dict[str, int]:
+    rows = await conn.execute(
+        select(count_tasks.c.result, func.count())
+        .where(
+            and_(
+                count_tasks.c.result.in_((kpis.COUNT_MATCHED, kpis.COUNT_ADJUSTED)),
+                _in_window(count_tasks.c.closed_at, start, end),
+            )
+        )
+        .group_by(count_tasks.c.result)
+    )
+    return {str(result): int(n) for result, n in rows}
+
+
+def _abs(column: Any) -> ColumnElement[Any]:
+    return case((column < 0, -column), else_=column)
+
+
+async def _adjustments(
+    conn: AsyncConnection, start: datetime, end: datetime
+) -> list[AdjustmentTotal]:
+    a = stock_adjustments.c
+    rows = await conn.execute(
+        select(
+            skus.c.currency,
+            func.count(),
+            func.sum(a.delta),
+            func.sum(_abs(a.delta)),
+            func.sum(a.value_minor),
+            func.sum(_abs(a.value_minor)),
+        )
+        .select_from(stock_adjustments.outerjoin(skus, skus.c.sku == a.sku))
+        .where(_in_window(a.at, start, end))
+        .group_by(skus.c.currency)
+    )
+    return [
+        AdjustmentTotal(
+            currency,
+            int(n),
+            int(net or 0),
+            int(gross or 0),
+            None if value is None else int(value),
+            None if value_gross is None else int(value_gross),
+        )
+        for currency, n, net, gross, value, value_gross in rows
+    ]
+
+
 async def orders_by_state(conn: AsyncConnection) -> dict[str, int]:
     rows = await conn.execute(select(orders.c.state, func.count()).group_by(orders.c.state))
     return {state: int(n) for state, n in rows}
@@ -204,6 +264,8 @@ async def kpi_report(engine: AsyncEngine, start: datetime, end: datetime) -> Kpi
                     _in_window(order_events.c.at, start, end),
                 ),
             ),
+            counts=await _counts(conn, start, end),
+            adjustments=await _adjustments(conn, start, end),
         )
     return kpis.build_report(inputs)
 
@@ -241,6 +303,16 @@ def report_as_dict(report: KpiReport) -> dict[str, Any]:
             }
         ),
         "returns_rate": None if report.returns_rate is None else _ratio(report.returns_rate),
+        "inventory_accuracy": _ratio(report.inventory_accuracy),
+        "stock_adjustments": {
+            "count": report.adjustments.count,
+            "units_net": report.adjustments.units_net,
+            "units_gross": report.adjustments.units_gross,
+            "value": [
+                {"currency": v.currency, "net_minor": v.net_minor, "gross_minor": v.gross_minor}
+                for v in report.adjustments.values
+            ],
+        },
         "orders_by_state": dict(report.orders_by_state),
         "throughput": [
             {"hour": r.hour, "received": r.count, "packed": p.count}

@@ -13,7 +13,16 @@ from tests.integration.persistence.helpers import new_order, seed_catalogue
 from wcs.contract.topics import Topics
 from wcs.domain.states import OrderState
 from wcs.errors import ValidationFailed
-from wcs.persistence.tables import activity, orders, returns, shipments, sign_offs
+from wcs.persistence.tables import (
+    activity,
+    count_tasks,
+    orders,
+    returns,
+    shipments,
+    sign_offs,
+    stock_adjustments,
+)
+from wcs.services.catalog import SkuData, upsert_sku
 from wcs.services.kpis import kpi_report, report_as_dict
 from wcs.services.orders import submit_order
 from wcs.timeutil import utcnow
@@ -135,6 +144,84 @@ async def test_kpis_from_events_activity_and_delivery_tables(engine: AsyncEngine
     assert sum(h["packed"] for h in hours) == 3  # e's packing is outside the window
 
 
+async def test_inventory_accuracy_and_adjustments_from_counts(engine: AsyncEngine) -> None:
+    await upsert_sku(engine, SkuData("SKU-P", "priced", 100.0, 10, 10, 10, None, price_minor=250))
+    await upsert_sku(
+        engine,
+        SkuData("SKU-E", "euro", 100.0, 10, 10, 10, None, price_minor=1000, currency="EUR"),
+    )
+    await upsert_sku(engine, SkuData("SKU-N", "no price", 100.0, 10, 10, 10, None))
+    now = utcnow()
+
+    def m(minutes: float) -> datetime:
+        return now + timedelta(minutes=minutes)
+
+    def count(result: str | None, closed: datetime | None, state: str = "done") -> dict:
+        return {
+            "sku": "SKU-P",
+            "location": "A-01-01-1",
+            "station": "PK1",
+            "reason": "abc",
+            "state": state,
+            "created_by": "test",
+            "created_at": m(-300),
+            "updated_at": m(-300),
+            "result": result,
+            "closed_at": closed,
+        }
+
+    def adjusted(sku: str, delta: int, price: int | None, at: datetime) -> dict:
+        return {
+            "sku": sku,
+            "location": "A-01-01-1",
+            "book": 10,
+            "counted": 10 + delta,
+            "delta": delta,
+            "value_minor": None if price is None else delta * price,
+            "reason": "abc",
+            "counted_by": "ann",
+            "accepted_by": "ann",
+            "replanned": [],
+            "at": at,
+        }
+
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(count_tasks),
+            [count("matched", m(-10))] * 3
+            + [count("adjusted", m(-5))]
+            # outside the window, still open, cancelled: not judged
+            + [
+                count("adjusted", m(-200)),
+                count(None, None, "recount"),
+                count(None, m(-1), "cancelled"),
+            ],
+        )
+        await conn.execute(
+            insert(stock_adjustments),
+            [
+                adjusted("SKU-P", -4, 250, m(-5)),
+                adjusted("SKU-P", 1, 250, m(-4)),
+                adjusted("SKU-E", -2, 1000, m(-4)),
+                adjusted("SKU-N", -3, None, m(-3)),
+                adjusted("SKU-P", -50, 250, m(-200)),  # outside the window
+            ],
+        )
+
+    report = report_as_dict(await kpi_report(engine, m(-60), m(1)))
+    assert report["inventory_accuracy"] == {"good": 3, "total": 4, "rate": 0.75}
+    adjustments = report["stock_adjustments"]
+    assert (adjustments["count"], adjustments["units_net"], adjustments["units_gross"]) == (
+        4,
+        -8,
+        10,
+    )
+    assert adjustments["value"] == [
+        {"currency": "EUR", "net_minor": -2000, "gross_minor": 2000},
+        {"currency": "XXX", "net_minor": -750, "gross_minor": 1250},
+    ]
+
+
 async def test_empty_window_reports_nothing_measured(engine: AsyncEngine) -> None:
     now = utcnow()
     report = report_as_dict(await kpi_report(engine, now - timedelta(hours=1), now))
@@ -142,6 +229,13 @@ async def test_empty_window_reports_nothing_measured(engine: AsyncEngine) -> Non
     assert report["pick_accuracy"]["rate"] is None
     assert report["customer_satisfaction"] == {"count": 0, "average": None, "distribution": {}}
     assert report["returns_rate"] == {"good": 0, "total": 0, "rate": None}
+    assert report["inventory_accuracy"] == {"good": 0, "total": 0, "rate": None}
+    assert report["stock_adjustments"] == {
+        "count": 0,
+        "units_net": 0,
+        "units_gross": 0,
+        "value": [],
+    }
 
 
 @pytest.mark.parametrize(

@@ -68,6 +68,8 @@ async def test_kpis_endpoint_and_roles(mon_api: Served, engine: AsyncEngine) -> 
         "on_time_delivery",
         "customer_satisfaction",
         "returns_rate",
+        "inventory_accuracy",
+        "stock_adjustments",
         "orders_by_state",
         "throughput",
     }

@@ -176,3 +176,66 @@ async def test_page_assets(mon_api: Served) -> None:
         assert css.status_code == 200 and "url(" not in css.text and "@import" not in css.text
         assert (await anon.get("/status/static/app.py")).status_code == 404
         assert (await anon.get("/status/static/..%2Fapp.py")).status_code == 404
+
+
+async def test_status_page_shows_inventory_accuracy_in_both_languages(
+    mon_api: Served, engine: AsyncEngine
+) -> None:
+    from sqlalchemy import insert
+
+    from wcs.persistence.tables import count_tasks, stock_adjustments
+    from wcs.services.catalog import SkuData, upsert_sku
+    from wcs.timeutil import utcnow
+
+    await upsert_sku(
+        engine, SkuData("SKU-R", "mug", 340.0, 110, 90, 95, None, price_minor=250, currency="CNY")
+    )
+    now = utcnow()
+    count = {
+        "sku": "SKU-R",
+        "location": "A-01-01-1",
+        "station": "PK1",
+        "reason": "abc",
+        "state": "done",
+        "created_by": "rule",
+        "created_at": now,
+        "updated_at": now,
+        "closed_at": now,
+    }
+    adjusted = {
+        "sku": "SKU-R",
+        "location": "A-01-01-1",
+        "book": 10,
+        "counted": 7,
+        "delta": -3,
+        "value_minor": -750,
+        "reason": "abc",
+        "counted_by": "ann",
+        "accepted_by": "ann",
+        "replanned": [],
+        "at": now,
+    }
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(count_tasks),
+            [{**count, "result": "matched"}] * 3 + [{**count, "result": "adjusted"}],
+        )
+        await conn.execute(insert(stock_adjustments), adjusted)
+
+    def dd(html: str, element_id: str) -> str:
+        match = re.search(rf'<dd[^>]*id="{element_id}"[^>]*>(.*?)</dd>', html, re.S)
+        assert match is not None, element_id
+        return re.sub(r"<.*?>", "", match.group(1)).strip()
+
+    async with mon_api.client(None) as viewer:
+        hop = await viewer.get("/status", params={"token": ADMIN})
+        viewer.cookies = hop.cookies
+        html = (await viewer.get("/status")).text
+        assert "Inventory accuracy" in html
+        assert dd(html, "kpi-inventory-accuracy") == "75.0 %"
+        assert dd(html, "kpi-adjustments") == "-3 / -7.50 CNY"
+        chosen = await viewer.get("/status", params={"lang": "zh-CN"})
+        viewer.cookies.update(chosen.cookies)
+        html = (await viewer.get("/status")).text
+        assert "库存准确率" in html and "库存调整（件数 / 金额）" in html
+        assert dd(html, "kpi-inventory-accuracy") == "75.0 %"

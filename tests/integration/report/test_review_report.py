@@ -18,9 +18,18 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wcs.persistence.tables import activity, alerts, feedback, order_events, orders
+from wcs.persistence.tables import (
+    activity,
+    alerts,
+    count_tasks,
+    feedback,
+    order_events,
+    orders,
+    stock_adjustments,
+)
 from wcs.report.data import review_data
 from wcs.report.render import render_html, write_review
+from wcs.services.catalog import SkuData, upsert_sku
 
 DAY1 = datetime(2026, 3, 2, tzinfo=UTC)
 FIRST, LAST = date(2026, 3, 2), date(2026, 3, 4)
@@ -134,6 +143,52 @@ async def _seed(engine: AsyncEngine) -> None:
                 )
             ],
         )
+    await _seed_counts(engine)
+
+
+async def _seed_counts(engine: AsyncEngine) -> None:
+    """Day 1: three counts matched, one found 4 units fewer; day 2: one found 1 more."""
+    await upsert_sku(
+        engine, SkuData("SKU-R", "mug", 340.0, 110, 90, 95, None, price_minor=250, currency="CNY")
+    )
+    rows: list[dict[str, Any]] = []
+    adjusted: list[dict[str, Any]] = []
+    for day, results, deltas in ((0, ["matched"] * 3 + ["adjusted"], [-4]), (1, ["adjusted"], [1])):
+        at = DAY1 + timedelta(days=day, hours=11)
+        rows += [
+            {
+                "sku": "SKU-R",
+                "location": "A-01-01-1",
+                "station": "PK1",
+                "reason": "abc",
+                "state": "done",
+                "created_by": "rule",
+                "created_at": at,
+                "updated_at": at,
+                "result": result,
+                "closed_at": at,
+            }
+            for result in results
+        ]
+        adjusted += [
+            {
+                "sku": "SKU-R",
+                "location": "A-01-01-1",
+                "book": 10,
+                "counted": 10 + delta,
+                "delta": delta,
+                "value_minor": delta * 250,
+                "reason": "abc",
+                "counted_by": "ann",
+                "accepted_by": "ann",
+                "replanned": [],
+                "at": at,
+            }
+            for delta in deltas
+        ]
+    async with engine.begin() as conn:
+        await conn.execute(insert(count_tasks), rows)
+        await conn.execute(insert(stock_adjustments), adjusted)
 
 
 def _row(html: str, table_id: str, first_cell: str) -> list[str]:
@@ -153,9 +208,15 @@ async def test_review_numbers_tables_and_charts(engine: AsyncEngine, tmp_path: P
     assert _row(html, "kpi-summary", "Pick accuracy") == ["Pick accuracy", "95.0 %", "19/20"]
     assert _row(html, "kpi-summary", "Pack pass rate")[1:] == ["100.0 %", "2/2"]
     assert _row(html, "kpi-summary", "Processing p50 (min)")[1:] == ["75.0", "2"]
+    assert _row(html, "kpi-summary", "Inventory accuracy")[1:] == ["60.0 %", "3/5"]
+    assert _row(html, "kpi-summary", "Stock adjustments (units, net)")[1:] == ["-3", "2"]
+    assert _row(html, "kpi-summary", "Stock adjustments (value, net)")[1:] == ["-7.50 CNY", "2"]
+    assert _row(html, "kpi-summary", "Stock adjustments (value, gross)")[1] == "12.50 CNY"
     day1 = _row(html, "kpi-daily", "2026-03-02")
     assert day1[:4] == ["2026-03-02", "1", "1", "90.0 %"]
     assert _row(html, "kpi-daily", "2026-03-03")[:4] == ["2026-03-03", "2", "1", "100.0 %"]
+    # inventory accuracy is the last rate of the daily table
+    assert day1[8] == "75.0 %" and _row(html, "kpi-daily", "2026-03-03")[8] == "0.0 %"
     assert _row(html, "kpi-daily", "2026-03-04")[:4] == ["2026-03-04", "0", "0", "–"]
 
     assert _row(html, "alert-table", "order_stuck") == ["order_stuck", "warning", "3"]
@@ -237,6 +298,8 @@ async def test_review_in_chinese_and_an_empty_period(engine: AsyncEngine) -> Non
     html = render_html(data, "zh-CN")
     assert 'lang="zh-CN"' in html and "拣货准确率" in html and "表现最差的环节" in html
     assert _row(html, "kpi-summary", "拣货准确率")[1:] == ["–", "0/0"]
+    assert _row(html, "kpi-summary", "库存准确率")[1:] == ["–", "0/0"]
+    assert _row(html, "kpi-summary", "库存调整（金额，净额）")[1:] == ["–", "0"]
     assert "本区间无数据。" in html
     assert html.count("<svg") == 5
 
