@@ -22,7 +22,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -250,27 +262,61 @@ class Unit:
 
         Raises LostStations when a station's lease moved on (its epoch changed): the
         batch must not commit. On PostgreSQL the lease rows are read FOR SHARE, so an
-        instance taking one of them over waits for this batch to end first."""
-        if held:
-            rows = await self.conn.execute(
-                select(stations.c.id, stations.c.holder, stations.c.epoch)
-                .where(stations.c.id.in_(list(held)))
-                .with_for_update(read=True)
-            )
-            mine = {r.id for r in rows if r.holder == holder and r.epoch == held[r.id]}
-            lost = set(held) - mine
-            if lost:
-                raise LostStations(lost)
+        instance taking one of them over waits for this batch to end first.
+
+        One statement in the usual case: the keys are inserted only while every lease
+        still holds. Nothing inserted is either all duplicates or a lost lease; only
+        then is the fence read on its own to tell which."""
         if not keys:
+            await self._fence(held, holder)
             return set()
+        leases = [(sid, holder, epoch) for sid, epoch in held.items()]
+        holding = (
+            select(func.count())
+            .select_from(
+                select(stations.c.id)
+                .where(tuple_(stations.c.id, stations.c.holder, stations.c.epoch).in_(leases))
+                .with_for_update(read=True)
+                .subquery()
+            )
+            .scalar_subquery()
+        )
+        source = union_all(
+            *(select(literal(k, processed_messages.c.msg_id.type).label("msg_id")) for k in keys)
+        ).subquery()
+        rows = (
+            select(
+                source.c.msg_id,
+                literal("", processed_messages.c.topic.type),
+                literal(self.now, processed_messages.c.at.type),
+            )
+            # Also what SQLite needs to read ON CONFLICT after INSERT ... SELECT.
+            .where(holding == len(leases))
+        )
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         stmt = (
             dialect.insert(processed_messages)
-            .values([{"msg_id": k, "topic": "", "at": self.now} for k in keys])
+            .from_select(["msg_id", "topic", "at"], rows)
             .on_conflict_do_nothing(index_elements=["msg_id"])
             .returning(processed_messages.c.msg_id)
         )
-        return set((await self.conn.scalars(stmt)).all())
+        fresh = set((await self.conn.scalars(stmt)).all())
+        if not fresh:
+            await self._fence(held, holder)
+        return fresh
+
+    async def _fence(self, held: dict[str, int], holder: str) -> None:
+        if not held:
+            return
+        rows = await self.conn.execute(
+            select(stations.c.id, stations.c.holder, stations.c.epoch)
+            .where(stations.c.id.in_(list(held)))
+            .with_for_update(read=True)
+        )
+        mine = {r.id for r in rows if r.holder == holder and r.epoch == held[r.id]}
+        lost = set(held) - mine
+        if lost:
+            raise LostStations(lost)
 
     async def flush(self) -> None:
         """Write everything buffered so far (the batch's transaction stays open)."""
