@@ -85,8 +85,17 @@ def test_a_run_killed_half_way_leaves_nothing_behind(tmp_path: Path) -> None:
             time.sleep(0.2)
         else:
             pytest.fail("the drill's PostgreSQL was never restarted")
-        commands = " ".join(running.values())
-        for part in ("cli controller", "cli drivers", "cli api", "mosquitto", "postgres -D"):
+        # The drill kills and restarts its controller and drivers too: wait until every
+        # kind of process is up at the same moment, so the kill below leaves each behind.
+        parts = ("cli controller", "cli drivers", "cli api", "mosquitto", "postgres -D")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            commands = " ".join(running.values())
+            if all(part in commands for part in parts):
+                break
+            time.sleep(0.1)
+            running = marked(marker)
+        for part in parts:
             assert part in commands, (part, running)
         os.kill(run.pid, signal.SIGKILL)  # the pytest process alone, as a time limit does
         run.wait(10)
