@@ -46,7 +46,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +64,7 @@ from wcs.contract.payloads import ScanEvent
 from wcs.contract.topics import Topics
 from wcs.mqtt.client import make_client
 from wcs.settings import MqttEndpoint
+from wcs.tasks import background
 
 NAME = "scale-out: two controllers sharing the floor by station leases vs one, same run"
 CPU_RATIO_MAX = 1.15  # CPU per scan, two controllers vs one
@@ -236,7 +237,7 @@ async def measure(
                     await asyncio.sleep(0.05)
             await loop.drive(client, Step(window=1, seconds=2.0))  # warm-up
             for window in windows:
-                async with LockWatch(db_url) as locks:
+                async with lock_watch(db_url) as locks:
                     step = await loop.drive(client, Step(window, seconds), meter)
                 step.lock_samples, step.lock_waits = locks.samples, locks.waiting
                 steps.append(step)
@@ -275,40 +276,35 @@ def longest_gap(loop: ClosedLoop, step: Step) -> float:
     return gap
 
 
-class LockWatch:
-    """Samples PostgreSQL's lock table while a step runs: a backend waiting for a lock
-    another holds is two writers meeting on one row, which one owner per station rules
-    out."""
+@dataclass
+class LockWaits:
+    samples: int = 0
+    waiting: int = 0  # samples that saw a backend waiting
 
-    def __init__(self, db_url: str) -> None:
-        self.dsn = db_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-        self.samples = 0
-        self.waiting = 0  # samples that saw a backend waiting
-        self._task: asyncio.Task[None] | None = None
 
-    async def _watch(self) -> None:
-        conn = await asyncpg.connect(self.dsn)
+@contextlib.asynccontextmanager
+async def lock_watch(db_url: str) -> AsyncIterator[LockWaits]:
+    """Samples PostgreSQL's lock table while the block runs: a backend waiting for a
+    lock another holds is two writers meeting on one row, which one owner per station
+    rules out."""
+    seen = LockWaits()
+
+    async def watch() -> None:
+        conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg://", "postgresql://", 1))
         try:
             while True:
                 waiting = await conn.fetchval(
                     "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database"
                     " WHERE NOT l.granted AND d.datname = current_database()"
                 )
-                self.samples += 1
-                self.waiting += 1 if waiting else 0
+                seen.samples += 1
+                seen.waiting += 1 if waiting else 0
                 await asyncio.sleep(0.02)
         finally:
             await conn.close()
 
-    async def __aenter__(self) -> LockWatch:
-        self._task = asyncio.create_task(self._watch(), name="bench-lock-watch")
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async with background("bench-lock-watch", watch()):
+        yield seen
 
 
 async def watch_takeover(db_url: str, victim: str, failover: Failover) -> None:

@@ -54,3 +54,9 @@ def test_scaleout_benchmark_measures_both_setups_in_one_run() -> None:
     for label in ("1 controller", "2 controllers"):
         assert 0 < float(values[f"{label}: machine busy at saturation"]) <= 100
         assert float(values[f"{label}: controller CPU per scan"]) > 0
+    # One owner per station: nothing refused, nobody waiting on another's lock, and a
+    # killed controller's stations served again by the other with no scan lost.
+    assert values["2 controllers: mispicks (red lights)"] == 0
+    assert values["2 controllers: pg_locks samples with a lock wait"] == 0
+    assert values["kill -9 of one of two: scans never answered"] == 0
+    assert float(values["kill -9 of one of two: its stations held by the other after"]) <= 10
