@@ -34,13 +34,14 @@ from typing import Any
 
 import aiomqtt
 from paho.mqtt.client import MQTTMessage
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller import presence
 from controller.allocation import Allocator
 from controller.edge import Edge, Inbound, Owned
 from controller.lane import Lane
+from controller.leases import Leases
 from controller.session import StationSession, session_id
 from controller.stations import FLOOR, StationSpec, plan_floor
 from controller.store import LostStations, Outgoing, Unit
@@ -54,11 +55,9 @@ from wcs.mqtt.client import make_client, publish_all
 from wcs.persistence.db import make_engine, reading
 from wcs.persistence.outbox import OutboxRelay, collecting, mark_published
 from wcs.persistence.tables import (
-    controller_instances,
     floor_requests,
     orders,
     pick_batches,
-    stations,
 )
 from wcs.retry import Backoff, Outage, Reconnect
 from wcs.services.shipments import CarrierDesk
@@ -134,6 +133,7 @@ class Controller:
         self._requests: set[str] = set()  # request ids queued, not committed yet
         self._ticking: set[str] = set()  # stations with an idle tick queued
         self._changing = asyncio.Lock()  # takes and hand-overs, one at a time
+        self.leases = Leases(self.engine, self.instance, timedelta(seconds=self.cfg.lease_ttl_s))
         self._lease_round_done = asyncio.Event()
         self._client_up = asyncio.Event()
         self.allocator: Allocator | None = None
@@ -144,7 +144,7 @@ class Controller:
 
     async def __aenter__(self) -> Controller:
         try:
-            await self._register()
+            await self.leases.register(self.plan.specs.values())
         except Exception:
             if self._own_engine:
                 await self.engine.dispose()
@@ -232,12 +232,7 @@ class Controller:
         for owned in list(self.owned.values()):
             await self._hand_over(owned, wait=False)
         with contextlib.suppress(Exception):
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    delete(controller_instances).where(
-                        controller_instances.c.instance == self.instance
-                    )
-                )
+            await self.leases.leave()
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await self._stack.aclose()
         # Confirmations still awaited will not be: the relay sends those rows again.
@@ -290,55 +285,6 @@ class Controller:
 
     # --- leases ----------------------------------------------------------------------
 
-    async def _register(self) -> None:
-        """The instance is alive, and every station of the floor has its lease row."""
-        now = utcnow()
-        async with self.engine.begin() as conn:
-            known = set(
-                (
-                    await conn.scalars(
-                        select(stations.c.id).where(stations.c.id.in_(list(self.plan.specs)))
-                    )
-                ).all()
-            )
-            rows = [
-                {
-                    "id": s.id,
-                    "kind": s.kind,
-                    "holder": None,
-                    "epoch": 0,
-                    "expires_at": None,
-                    "down": False,
-                    "down_reason": None,
-                    "updated_at": now,
-                }
-                for s in self.plan.specs.values()
-                if s.id not in known
-            ]
-            if rows:
-                await conn.execute(insert(stations), rows)
-            # A restarted instance under the same name holds nothing yet: leases its
-            # previous run left would otherwise be renewed by name and never served.
-            await conn.execute(
-                update(stations)
-                .where(stations.c.holder == self.instance)
-                .values(holder=None, expires_at=None, updated_at=now)
-            )
-            await self._heartbeat(conn, now)
-
-    async def _heartbeat(self, conn: Any, now: Any) -> None:
-        result = await conn.execute(
-            update(controller_instances)
-            .where(controller_instances.c.instance == self.instance)
-            .values(seen_at=now)
-        )
-        if result.rowcount == 0:
-            await conn.execute(
-                insert(controller_instances).values(
-                    instance=self.instance, started_at=now, seen_at=now
-                )
-            )
-
     async def _lease_tick(self) -> None:
         """One lease round; when the database cannot be reached, a station whose lease
         ran out meanwhile is let go (its new owner may be taking it)."""
@@ -352,30 +298,8 @@ class Controller:
 
     async def _lease_round(self) -> None:
         """Renew what we hold, learn what we lost, take or hand over toward a fair share."""
-        ttl = timedelta(seconds=self.cfg.lease_ttl_s)
-        now = utcnow()
         started = time.monotonic()
-        async with self.engine.begin() as conn:
-            await self._heartbeat(conn, now)
-            live = await conn.scalar(
-                select(func.count())
-                .select_from(controller_instances)
-                .where(controller_instances.c.seen_at >= now - ttl)
-            )
-            renewed = {
-                r.id: int(r.epoch)
-                for r in await conn.execute(
-                    update(stations)
-                    .where(
-                        and_(
-                            stations.c.holder == self.instance,
-                            stations.c.id.in_(list(self.owned)),
-                        )
-                    )
-                    .values(expires_at=now + ttl)
-                    .returning(stations.c.id, stations.c.epoch)
-                )
-            }
+        live, renewed = await self.leases.renew(list(self.owned))
         until = started + self.cfg.lease_ttl_s - self.cfg.lease_interval_s
         for owned in list(self.owned.values()):
             if renewed.get(owned.id) == owned.epoch:
@@ -386,7 +310,7 @@ class Controller:
         if self._stopping:
             return
         total = len(self.plan.specs)
-        target = math.ceil(total / max(int(live or 1), 1))
+        target = math.ceil(total / max(live, 1))
         held = [o for o in self.owned.values() if not o.leaving]
         if len(held) > target:
             # Hand over the surplus (the floor last), so a newcomer gets its share.
@@ -397,46 +321,15 @@ class Controller:
                 await self._hand_over(owned, wait=True)
             return
         if len(held) < target:
-            await self._take_free(target - len(held), ttl)
+            await self._take_free(target - len(held))
 
-    async def _take_free(self, wanted: int, ttl: timedelta) -> None:
-        now = utcnow()
+    async def _take_free(self, wanted: int) -> None:
         started = time.monotonic()
-        taken: list[tuple[StationSpec, int]] = []
-        async with self.engine.begin() as conn:
-            free = (
-                await conn.scalars(
-                    select(stations.c.id)
-                    .where(
-                        and_(
-                            stations.c.id.in_(list(self.plan.specs)),
-                            or_(stations.c.holder.is_(None), stations.c.expires_at < now),
-                        )
-                    )
-                    .order_by((stations.c.id == FLOOR).desc(), stations.c.id)
-                )
-            ).all()
-            for sid in free[:wanted]:
-                if sid in self.owned:
-                    continue
-                epoch = await conn.scalar(
-                    update(stations)
-                    .where(
-                        and_(
-                            stations.c.id == sid,
-                            or_(stations.c.holder.is_(None), stations.c.expires_at < now),
-                        )
-                    )
-                    .values(
-                        holder=self.instance,
-                        epoch=stations.c.epoch + 1,
-                        expires_at=now + ttl,
-                        updated_at=now,
-                    )
-                    .returning(stations.c.epoch)
-                )
-                if epoch is not None:
-                    taken.append((self.plan.specs[sid], int(epoch)))
+        among = [sid for sid in self.plan.specs if sid not in self.owned]
+        taken = [
+            (self.plan.specs[sid], epoch)
+            for sid, epoch in await self.leases.take_free(among, wanted)
+        ]
         until = started + self.cfg.lease_ttl_s - self.cfg.lease_interval_s
         # Loaded side by side (a few at a time): a large floor taken one by one would
         # outlast its own leases before their first renewal.
@@ -449,7 +342,7 @@ class Controller:
                 except Exception as exc:
                     log.warning("could not take station %s over (%s); giving it back", spec.id, exc)
                     with contextlib.suppress(Exception):
-                        await self._release_row(spec.id, epoch)
+                        await self.leases.release(spec.id, epoch)
 
         await asyncio.gather(*(take(spec, epoch) for spec, epoch in taken))
 
@@ -546,23 +439,9 @@ class Controller:
                         await asyncio.sleep(0.01)
         await self._drop(owned)
         with contextlib.suppress(Exception):
-            await self._release_row(owned.id, owned.epoch)
+            await self.leases.release(owned.id, owned.epoch)
         self.stats.released += 1
         log.info("station %s handed over", owned.id)
-
-    async def _release_row(self, station: str, epoch: int) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(stations)
-                .where(
-                    and_(
-                        stations.c.id == station,
-                        stations.c.holder == self.instance,
-                        stations.c.epoch == epoch,
-                    )
-                )
-                .values(holder=None, expires_at=None, updated_at=utcnow())
-            )
 
     # --- MQTT in ---------------------------------------------------------------------
 
