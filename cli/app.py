@@ -459,10 +459,23 @@ def demo_command(
     mismatch_pct: Annotated[
         float, typer.Option(min=0, max=100, help="% of parcels weighed with something extra.")
     ] = 3.0,
+    lost_pct: Annotated[
+        float,
+        typer.Option(min=0, max=100, help="% of shelves that lost units before the shift."),
+    ] = 20.0,
+    misplaced_pct: Annotated[
+        float,
+        typer.Option(min=0, max=100, help="% of shelves with units put away at another location."),
+    ] = 10.0,
+    counts: Annotated[
+        bool,
+        typer.Option(help="Cycle counts by rule (short pick, empty face, ABC schedule)."),
+    ] = True,
 ) -> None:
     """Run a whole simulated shift on embedded defaults and print the KPIs."""
     from demo.shift import DEFAULT_FLOOR, DemoOptions, main
     from device_sim.scenario import Rates
+    from device_sim.world import Drift
 
     options = DemoOptions(
         orders=orders,
@@ -476,6 +489,8 @@ def demo_command(
         rates=Rates(
             mispick=mispick_pct / 100, short=short_pct / 100, weight_mismatch=mismatch_pct / 100
         ),
+        drift=Drift(lost=lost_pct / 100, misplaced=misplaced_pct / 100),
+        counts=counts,
     )
     raise typer.Exit(main(options))
 

@@ -1,10 +1,12 @@
 """After a shift: do the system's books agree with the floor, and with themselves?
 
 - Stock: every shelf holds what the system's stock table says, and no pile is negative
-  or over-reserved. Per article, what was received is on a shelf, in a tote, in a
-  parcel or in the damage bin, in the world and in the system's ledger alike (units in
-  totes and parcels are the ``picked`` reservations; damaged units the ``shortage``
-  write-offs).
+  or over-reserved, except by drift nobody has found yet: a pile's book less its
+  shelf is exactly what drifted away unseen (:meth:`device_sim.world.World.drift`)
+  less what counts booked and short picks wrote off beyond the damaged units. Per
+  article, what was received is on a shelf, in a tote, in a parcel, in the damage bin
+  or lost, in the world and in the system's ledger alike (units in totes and parcels
+  are the ``picked`` reservations).
 - Orders: every order's event log counts 1, 2, 3 ... without a gap and ends at the
   order's current state and sequence number.
 
@@ -19,7 +21,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from device_sim.world import World
-from wcs.persistence.tables import order_events, orders, reservations, stock, stock_moves
+from wcs.persistence.tables import (
+    count_tasks,
+    order_events,
+    orders,
+    reservations,
+    stock,
+    stock_moves,
+)
 
 
 async def stock_findings(engine: AsyncEngine, world: World) -> list[str]:
@@ -32,9 +41,12 @@ async def stock_findings(engine: AsyncEngine, world: World) -> list[str]:
         ).all()
         moves = (
             await conn.execute(
-                select(stock_moves.c.sku, stock_moves.c.kind, func.sum(stock_moves.c.qty)).group_by(
-                    stock_moves.c.sku, stock_moves.c.kind
-                )
+                select(
+                    stock_moves.c.sku,
+                    stock_moves.c.location,
+                    stock_moves.c.kind,
+                    func.sum(stock_moves.c.qty),
+                ).group_by(stock_moves.c.sku, stock_moves.c.location, stock_moves.c.kind)
             )
         ).all()
         picked = (
@@ -51,28 +63,36 @@ async def stock_findings(engine: AsyncEngine, world: World) -> list[str]:
             findings.append(f"{sku} at {location}: on hand {on_hand}, reserved {reserved}")
         if world.shelves.get(location) is None and on_hand:
             findings.append(f"{sku} at {location}: {on_hand} on the books, no such shelf")
+    ledger: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    here: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for sku, location, kind, qty in moves:
+        ledger[sku][kind] += int(qty or 0)
+        here[location][kind] += int(qty or 0)
     for location, shelf in sorted(world.shelves.items()):
-        if books.get(location, 0) != shelf.units:
+        # Corrected by the system: counts booked, and short picks' write-offs beyond
+        # the units the picker saw damaged (those left the shelf for the damage bin).
+        corrected = here[location]["count"] + here[location]["shortage"]
+        corrected += world.damaged_at[location]
+        unseen = world.drifted[location]
+        if books.get(location, 0) - shelf.units != corrected - unseen:
             findings.append(
                 f"{shelf.sku} at {location}: the system says {books.get(location, 0)}, "
                 f"the shelf holds {shelf.units}"
+                + (f" ({unseen:+d} drifted, {corrected:+d} corrected)" if unseen else "")
             )
-    ledger: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for sku, kind, qty in moves:
-        ledger[sku][kind] += int(qty or 0)
     in_totes = {sku: int(qty or 0) for sku, qty in picked}
     for sku, census in sorted(world.census().items()):
         if census.accounted != census.received:
             findings.append(
                 f"{sku}: {census.received} units put away but {census.accounted} accounted for "
                 f"(shelves {census.on_shelves}, totes {census.in_totes}, parcels "
-                f"{census.in_parcels}, damaged {census.damaged})"
+                f"{census.in_parcels}, damaged {census.damaged}, lost {census.lost})"
             )
         if ledger[sku]["receipt"] != census.received:
             findings.append(
                 f"{sku}: {ledger[sku]['receipt']} units booked in, {census.received} shelved"
             )
-        if -ledger[sku]["shortage"] != census.damaged:
+        if not world.drifted and -ledger[sku]["shortage"] != census.damaged:
             findings.append(
                 f"{sku}: {-ledger[sku]['shortage']} units written off short, "
                 f"{census.damaged} in the damage bin"
@@ -110,6 +130,33 @@ async def order_log_findings(engine: AsyncEngine) -> list[str]:
             last = log[-1] if log else None
             findings.append(f"order {order_id} is '{state}' #{seq} but its log ends at {last}")
     return findings
+
+
+async def counted_findings(engine: AsyncEngine, world: World) -> tuple[int, list[str]]:
+    """Every pile a count closed: its book equals its shelf. (piles counted, findings)"""
+    async with engine.connect() as conn:
+        counted = {
+            (r.sku, r.location)
+            for r in await conn.execute(
+                select(count_tasks.c.sku, count_tasks.c.location).where(
+                    count_tasks.c.state == "done"
+                )
+            )
+        }
+        books = {
+            (r.sku, r.location): int(r.on_hand)
+            for r in await conn.execute(select(stock.c.sku, stock.c.location, stock.c.on_hand))
+        }
+    findings = []
+    for sku, location in sorted(counted):
+        shelf = world.shelves.get(location)
+        units = shelf.units if shelf is not None and shelf.sku == sku else 0
+        if books.get((sku, location), 0) != units:
+            findings.append(
+                f"{sku} at {location} was counted, yet the system says "
+                f"{books.get((sku, location), 0)} and the shelf holds {units}"
+            )
+    return len(counted), findings
 
 
 async def audit(engine: AsyncEngine, world: World) -> list[str]:

@@ -14,9 +14,16 @@ people                :class:`device_sim.scenario.Shift`: pickers, QC, packers .
 shop                  posts the planned orders to ``POST /api/v1/orders`` over time
 ====================  ================================================================
 
-Catalogue, locations and opening stock go in through the API (and onto the
-simulated shelves); the shift ends when every order is in a final state (allocated,
-exception or cancelled), then the KPI table is printed. With ``serve`` everything
+Catalogue, locations, pick faces and opening stock go in through the API (and onto
+the simulated shelves): each stocked article has its pick faces, filled to their
+maximum, and the rest on a reserve shelf. Then the shelves drift from the books
+(:class:`device_sim.world.Drift`: units lost, units put away at another location of
+the article), as they do between counts. During the shift the pick station fills
+its faces from reserve and counts them between batches (on a short pick, a face
+picked empty, and the ABC schedule, compressed so that every face comes due within
+the shift), and a stock controller counts the reserve and makes the recounts. The
+shift ends when every order is in a final state (allocated, exception or
+cancelled), then the KPI table is printed. With ``serve`` everything
 keeps running and the status page URL is printed until Ctrl-C.
 
 Logs go to a file beside the database, so the progress display stays readable.
@@ -49,14 +56,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.runtime import Controller
 from controller.session import end_sessions
-from demo.audit import audit
+from demo.audit import audit, counted_findings
 from demo.delivery import DeliveryDay, DeliveryStats
 from demo.report import FINAL, STATE_ORDER, ShiftReport, collect, kpi_table
 from demo.shop import PlannedOrder, Shop, plan_orders
 from device_sim.floor import SimFloor, SimOptions
 from device_sim.handheld import Handheld
 from device_sim.scenario import Rates, Shift, ShiftOptions
-from device_sim.world import World, plan_slotting
+from device_sim.world import Drift, Drifted, World, plan_slotting
 from drivers.base import Driver
 from drivers.options import DriverOptions
 from drivers.runner import build_drivers, supervise
@@ -107,6 +114,14 @@ class DemoOptions:
     # sign-offs), so the delivery and satisfaction KPIs have values.
     deliver: bool = True
     log_level: str = "WARNING"
+    # How far the shelves drifted from the books before the shift.
+    drift: Drift = field(default_factory=lambda: Drift(lost=0.2, misplaced=0.1))
+    # Counts by rule (short pick, face picked empty, ABC schedule); off: none.
+    counts: bool = True
+    # The ABC schedule's period; None: twice the time the shop takes to place the
+    # orders, at least 20 s, so the faces come due within the shift (fast movers at
+    # least twice) instead of once a week.
+    count_period_s: float | None = None
 
 
 @dataclass
@@ -117,6 +132,7 @@ class DemoResult:
     world: World
     detail: str = ""
     links: dict[str, str] = field(default_factory=dict)
+    drifted: list[Drifted] = field(default_factory=list)
 
 
 def free_port() -> int:
@@ -322,10 +338,17 @@ async def seed_catalogue(client: httpx.AsyncClient, world: World) -> None:
         )
     for location in sorted(world.shelves):
         _, aisle, bay, level = location.split("-")
+        zone = "reserve" if location in world.slotting.reserves else "pick"
         await call(
             "PUT",
             f"/api/v1/locations/{location}",
-            {"zone": "pick", "aisle": int(aisle), "bay": int(bay), "level": int(level)},
+            {"zone": zone, "aisle": int(aisle), "bay": int(bay), "level": int(level)},
+        )
+    for face in world.slotting.faces:
+        await call(
+            "PUT",
+            f"/api/v1/faces/{face.location}",
+            {"sku": face.sku, "min_qty": face.min_qty, "max_qty": face.max_qty},
         )
     for location, qty in sorted(world.slotting.opening.items()):
         if qty > 0:
@@ -436,6 +459,13 @@ async def run_demo(
             pod_dir=options.db_path.parent / "demo-pod",
             # A demo day has a few dozen own-fleet parcels: the solver needs little time.
             fleet=base.fleet.model_copy(update={"solve_budget_s": 2.0}),
+            inventory=base.inventory.model_copy(
+                update={
+                    "counts": options.counts,
+                    "count_period_s": options.count_period_s
+                    or max(20.0, 2 * options.orders * options.arrival_s / speed),
+                }
+            ),
         )
         where = "embedded amqtt" if embedded else "the broker"
         console.print(f"MQTT: {where} at {settings.mqtt.host}:{settings.mqtt.port}, site {site}")
@@ -469,6 +499,7 @@ async def run_demo(
             ),
             expected_orders=options.orders,
             seed=options.seed,
+            reserve=True,
         )
         world = World(slotting, options.seed)
         shop_client = await stack.enter_async_context(
@@ -482,6 +513,15 @@ async def run_demo(
             )
         )
         await seed_catalogue(floor_client, world)
+        drifted = world.drift(options.drift)
+        if drifted:
+            lost = sum(d.units for d in drifted if d.to is None)
+            misplaced = sum(d.units for d in drifted if d.to is not None)
+            console.print(
+                f"shelves drifted from the books at {len({d.location for d in drifted})} "
+                f"locations: {lost} units lost, {misplaced} misplaced; counts "
+                f"{'on' if options.counts else 'off'}"
+            )
         planned = plan_orders(
             options.orders,
             slotting,
@@ -531,9 +571,12 @@ async def run_demo(
             findings=findings,
             delivered=delivered,
         )
+        if findings is not None:
+            report.counted_piles, counted = await counted_findings(engine, world)
+            report.findings = [*findings, *counted]
         links = await ready_links(engine, api_url, admin, floor)
         status_url = f"{api_url}/status"
-        result = DemoResult(outcome, report, status_url, world, detail, links)
+        result = DemoResult(outcome, report, status_url, world, detail, links, drifted)
         _print_report(console, result)
         _print_links(console, links, serving=options.serve and outcome != "interrupted")
         if options.serve and outcome != "interrupted":

@@ -18,6 +18,10 @@ import httpx
 class HandheldError(RuntimeError):
     """The API refused a request, or an expected state did not come in time."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status of a refusal
+
 
 class Handheld:
     """``async with Handheld(base_url, token) as hh: await hh.tasks("PK1")``."""
@@ -51,7 +55,8 @@ class Handheld:
         response = await self._client.request(method, path, **kw)
         if response.status_code not in ok:
             raise HandheldError(
-                f"{method} {path} answered {response.status_code}: {response.text[:300]}"
+                f"{method} {path} answered {response.status_code}: {response.text[:300]}",
+                response.status_code,
             )
         return response.json()
 
@@ -90,6 +95,24 @@ class Handheld:
         result: dict[str, Any] = await self.request("GET", f"/api/v1/inventory/{sku}")
         return result
 
+    async def counts(
+        self, states: Collection[str] = (), *, station: str | None = None
+    ) -> list[dict[str, Any]]:
+        params: list[tuple[str, str | int]] = [("limit", 2000), *(("state", s) for s in states)]
+        if station:
+            params.append(("station", station))
+        result: list[dict[str, Any]] = await self.request("GET", "/api/v1/counts", params=params)
+        return result
+
+    async def moves(
+        self, states: Collection[str] = (), *, station: str | None = None
+    ) -> list[dict[str, Any]]:
+        params: list[tuple[str, str | int]] = [("limit", 2000), *(("state", s) for s in states)]
+        if station:
+            params.append(("station", station))
+        result: list[dict[str, Any]] = await self.request("GET", "/api/v1/moves", params=params)
+        return result
+
     async def wait_order(
         self,
         order_id: str,
@@ -122,6 +145,35 @@ class Handheld:
         body = {"sku": sku, "location": location, "qty": qty}
         result: dict[str, Any] = await self.request("POST", "/api/v1/inventory/receipts", json=body)
         return result
+
+    async def count_result(self, count_id: int, qty: int) -> dict[str, Any]:
+        """Key what a count found; the answer once the station has applied it."""
+        result: dict[str, Any] = await self._floor(
+            f"/api/v1/counts/{count_id}/result", {"qty": qty}
+        )
+        return result
+
+    async def count_accept(self, count_id: int, qty: int) -> dict[str, Any]:
+        """A supervisor books ``qty`` counted now."""
+        result: dict[str, Any] = await self._floor(
+            f"/api/v1/counts/{count_id}/accept", {"qty": qty}
+        )
+        return result
+
+    async def _floor(self, path: str, body: dict[str, Any], timeout_s: float = 30.0) -> Any:
+        """A request the owning station applies: its answer, waiting past a 202."""
+        answer = await self.request("POST", path, json=body, ok=(200, 201, 202))
+        if "request_id" not in answer or answer.get("state") != "pending":
+            return answer
+        async with asyncio.timeout(timeout_s):
+            while True:
+                await asyncio.sleep(0.05)
+                view = await self.request("GET", answer["href"])
+                if view["state"] == "done":
+                    return view["result"]
+                if view["state"] == "refused":
+                    status = (view.get("result") or {}).get("status")
+                    raise HandheldError(f"POST {path} refused: {view['result']}", status)
 
     async def qc_result(
         self, order_id: str, *, packaging_ok: bool, appearance_ok: bool, note: str | None

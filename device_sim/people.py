@@ -3,7 +3,9 @@
 ======================  ==============================================================
 :class:`Picker`         at a pick station: scans an empty tote for every order of the
                         batch, then works the lit slots (PTL confirm, or a scan per
-                        unit); pushes the cart's totes onto the conveyor at the end
+                        unit); pushes the cart's totes onto the conveyor at the end;
+                        between batches fills the faces lit blue from reserve and
+                        counts the ones lit yellow
 :class:`QcOperator`     at a QC bench: scans the tote and every unit in it; now and
                         then rejects the packaging on the handheld, puts the units back
                         on their shelves and has the order picked again
@@ -11,6 +13,9 @@
                         on the scale, scans the tote, takes the label the printer
                         prints, scans it and puts the parcel on the outbound conveyor
 :class:`GoodsIn`        books receipts (and shelves the units) for backordered demand
+:class:`StockController` counts what no pick station counts (reserve shelves), makes
+                        the recounts that must be someone else's and, as supervisor,
+                        books the counts that went to review
 :class:`OutboundDock`   collects the parcels the conveyor brings to outbound
 :class:`ExceptionDesk`  looks at whatever lands in the exception lane: sends it round
                         again when the order can go on, parks it otherwise
@@ -21,8 +26,9 @@ Mistakes are made on purpose, at the rates of :class:`Rates`, and counted in
 
 - mispick: the picker scans a unit of another article first; the controller refuses
   it (the slot blinks red), the unit goes back to its shelf, the right one is picked;
-- short pick: some units on the shelf turn out to be damaged (into the damage bin);
-  the picker confirms fewer, and the controller re-plans the rest;
+- short pick: some units on the shelf turn out to be damaged (into the damage bin),
+  or the shelf holds fewer than the books say (it drifted); the picker confirms
+  fewer, and the controller re-plans the rest;
 - weight mismatch: something that is not the order's (a tape dispenser) lies on the
   parcel when it is weighed; the controller sends the tote back to QC;
 - QC failure: the operator finds crushed packaging and says so on the handheld.
@@ -37,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -49,12 +55,15 @@ from device_sim.ptl import PtlSim
 from device_sim.world import Tote, Unit, World
 from device_sim.zpl import Label
 from wcs.domain.packing import Carton, Item, choose_carton
-from wcs.floor import DiverterDevice, Station
+from wcs.floor import DiverterDevice, PtlDevice, Station
 from wcs.logs import get_logger
 
 TOTE_SYMBOLOGY = "]C0"  # Code 128 tote labels
 ITEM_SYMBOLOGY = "]E0"  # EAN-13 on the units
 LABEL_SYMBOLOGY = "]C1"  # GS1-128 shipping label
+LOCATION_SYMBOLOGY = "]C0"  # Code 128 location labels on the shelves
+# What a lit slot asks for between batches (the manual: blue fill, yellow count).
+MOVE_LIGHT, COUNT_LIGHT = "blue", "yellow"
 # Order states a picker waits for before the tote leaves the cart.
 PICKING_STATES = frozenset({"reserved", "pick_planned", "picking"})
 
@@ -95,6 +104,7 @@ class Timings:
     pack_unit: float = 1.0
     label: float = 3.0
     receipt_lead: float = 45.0
+    count_unit: float = 0.4
 
 
 @dataclass
@@ -118,8 +128,14 @@ class ShiftStats:
     picks: int = 0
     mispicks: int = 0
     mispicks_not_refused: int = 0
-    short_picks: int = 0
+    short_picks: int = 0  # pick visits that found fewer units than asked (any cause)
     damaged_units: int = 0
+    moves: int = 0  # replenishment moves done
+    short_moves: int = 0  # moves that found fewer units in reserve than asked
+    moved_units: int = 0
+    counts: int = 0  # counts keyed (at a station, by the stock controller)
+    recounts: int = 0
+    accepted: int = 0  # counts booked by the supervisor
     weight_mismatches: int = 0
     unexpected_rejections: int = 0
     qc_failures: int = 0
@@ -223,6 +239,13 @@ class Picker(Person):
             raise ShiftError(f"pick station {station.id} needs a scanner and PTL panels")
         self.scanner = crew.sim.scanner(station.scanner)
         self.panels = {pid: crew.sim.ptl(pid) for pid in station.panels}
+        # Which location each slot lights (the labels on the shelves say so too).
+        self.places: dict[tuple[str, int], str] = {
+            (device.id, slot): location
+            for device in crew.sim.floor.devices
+            if isinstance(device, PtlDevice) and device.id in self.panels
+            for slot, location in device.slots.items()
+        }
 
     async def run(self) -> None:
         cart: dict[str, Tote] = {}
@@ -231,6 +254,13 @@ class Picker(Person):
         while True:
             # Only an active batch has lit slots; the short list keeps the handheld quick.
             lit = await self.hh.tasks(self.station.id, ("lit",))
+            if not lit and (work := self._stock_lit()) is not None:
+                # Between batches: the finished batch's totes go first, then the work.
+                if cart and not await self._batch_open(batch):
+                    await self._unload(cart)
+                    batch = None
+                await self._stock_work(*work)
+                continue
             if lit and lit[0]["batch_id"] != batch:
                 # A new batch: the cart went back to the depot with the last one's totes.
                 await self._unload(cart)
@@ -323,18 +353,37 @@ class Picker(Person):
         await self.pace.work(timings.walk_to_slot, rng)
         if wrong_first and await self._mispick(panel, slot, task, rng):
             self.stats.made("mispick", task["order_id"])
+        # At the shelf until the confirm is pressed: nobody counts it in between.
+        async with self.world.at_shelf(task["location"]):
+            await self._take(panel, slot, task, tote, need, damaged, by_scan, rng)
+        return True
+
+    async def _take(
+        self,
+        panel: PtlSim,
+        slot: int,
+        task: dict[str, Any],
+        tote: Tote,
+        need: int,
+        damaged: int,
+        by_scan: bool,
+        rng: random.Random,
+    ) -> None:
+        timings = self.pace.timings
         if damaged:
             # The damaged units were what the pick face held: they go to the bin, the
             # picker takes the rest and confirms fewer than the display asks for.
             damaged = self.world.damage(task["location"], damaged)
-            self.stats.short_picks += 1
             self.stats.damaged_units += damaged
-            self.stats.made("short_pick", task["order_id"])
+        # The shelf may hold fewer than the books say (it drifted): take what is there.
         units = self.world.take(task["location"], need - damaged)
         await self.pace.work(timings.take_unit * max(len(units), 1), rng)
         tote.units += units
         self.stats.picks += 1
         good = len(units)
+        if good < need:
+            self.stats.short_picks += 1
+            self.stats.made("short_pick", task["order_id"])
         if by_scan and good:
             for unit in units:
                 await self.scanner.scan(unit.article.barcode, ITEM_SYMBOLOGY)
@@ -347,7 +396,6 @@ class Picker(Person):
         else:
             await self.pace.work(timings.press, rng)
             await panel.press(slot, good)
-        return True
 
     async def _mispick(
         self, panel: PtlSim, slot: int, task: dict[str, Any], rng: random.Random
@@ -359,16 +407,153 @@ class Picker(Person):
         if not others:
             return False
         shelf = rng.choice(others)
-        wrong = self.world.take(shelf.location, 1)
-        await self.scanner.scan(wrong[0].article.barcode, ITEM_SYMBOLOGY)
-        self.stats.mispicks += 1
-        try:
-            await panel.wait_for(lambda: panel.slot(slot).colour == "red", timeout_s=10.0)
-        except TimeoutError:
-            self.stats.mispicks_not_refused += 1
-            self.log.warning("wrong item was not refused", sku=wrong[0].article.sku, slot=slot)
-        self.world.put_back(wrong)
+        async with self.world.at_shelf(shelf.location):
+            wrong = self.world.take(shelf.location, 1)
+            if not wrong:
+                return False  # someone emptied it meanwhile
+            await self.scanner.scan(wrong[0].article.barcode, ITEM_SYMBOLOGY)
+            self.stats.mispicks += 1
+            try:
+                await panel.wait_for(lambda: panel.slot(slot).colour == "red", timeout_s=10.0)
+            except TimeoutError:
+                self.stats.mispicks_not_refused += 1
+                self.log.warning("wrong item was not refused", sku=wrong[0].article.sku, slot=slot)
+            self.world.put_back(wrong)
         return True
+
+    # -- between batches: moves and counts ----------------------------------------------
+
+    def _stock_lit(self) -> tuple[PtlSim, int, str | None] | None:
+        """A slot lit steady blue (fill it) or yellow (count it), if any; a panel
+        without colours shows a lit slot with no pick lit (the handheld tells)."""
+        for panel in self.panels.values():
+            for slot, view in panel.lit().items():
+                if not view.blink and view.colour in (MOVE_LIGHT, COUNT_LIGHT, None):
+                    return panel, slot, view.colour
+        return None
+
+    async def _stock_work(self, panel: PtlSim, slot: int, colour: str | None) -> None:
+        location = self.places[(panel.device_id, slot)]
+        if colour is None:
+            moves = await self.hh.moves(("active",), station=self.station.id)
+            colour = MOVE_LIGHT if any(m["dst"] == location for m in moves) else COUNT_LIGHT
+        if colour == MOVE_LIGHT:
+            await self._move(panel, slot, location)
+        else:
+            await self._count(panel, slot, location)
+
+    async def _move(self, panel: PtlSim, slot: int, face: str) -> None:
+        """Bring the units the slot shows from the reserve the handheld names."""
+        rows = await self.hh.moves(("active",), station=self.station.id)
+        move = next((m for m in rows if m["dst"] == face), None)
+        if move is None:
+            await asyncio.sleep(self.crew.poll_s)  # the light went out meanwhile
+            return
+        move_id, src = int(move["id"]), str(move["src"])
+        asked = int(move["qty"]) - int(move["moved"])
+        rng = self.crew.decisions("move", src, face)
+        timings = self.pace.timings
+
+        async def ended() -> bool:
+            rows = await self.hh.moves(station=self.station.id)
+            return any(m["id"] == move_id and m["state"] in ("done", "short") for m in rows)
+
+        async with self.world.at_shelf(src, face):
+            await self.pace.work(timings.walk_to_slot, rng)
+            await self.scanner.scan(src, LOCATION_SYMBOLOGY)
+            units = self.world.take(src, asked)
+            await self.pace.work(timings.take_unit * max(len(units), 1), rng)
+            await self.pace.work(timings.walk_to_slot, rng)
+            moved = self.world.shelve(face, units)
+            if rng.random() < self.crew.rates.scan_items and moved:
+                for unit in units:
+                    await self.scanner.scan(unit.article.barcode, ITEM_SYMBOLOGY)
+                    await self.pace.work(timings.scan, rng)
+                if moved < asked:
+                    await self._wait_display(panel, slot, asked - moved)
+                    await self._press_work(panel, slot, 0, src, ended)
+                else:
+                    await self._until(ended, f"move {move_id} to {face}")
+            else:
+                await self.pace.work(timings.press, rng)
+                await self._press_work(panel, slot, moved, src, ended)
+        self.stats.moves += 1
+        self.stats.moved_units += moved
+        if moved < asked:
+            self.stats.short_moves += 1
+
+    async def _count(self, panel: PtlSim, slot: int, location: str) -> None:
+        """Count the slot's location blind and key the units on the panel."""
+        rows = await self.hh.counts(("counting",), station=self.station.id)
+        count = next((c for c in rows if c["location"] == location), None)
+        if count is None:
+            await asyncio.sleep(self.crew.poll_s)
+            return
+        count_id, sku = int(count["id"]), str(count["sku"])
+        rng = self.crew.decisions("count", location)
+        timings = self.pace.timings
+
+        async def ended() -> bool:
+            rows = await self.hh.counts(station=self.station.id)
+            return any(c["id"] == count_id and c["state"] != "counting" for c in rows)
+
+        async with self.world.at_shelf(location):
+            await self.pace.work(timings.walk_to_slot, rng)
+            await self.scanner.scan(location, LOCATION_SYMBOLOGY)
+            shelf = self.world.shelves.get(location)
+            found = shelf.units if shelf is not None and shelf.sku == sku else 0
+            if rng.random() < self.crew.rates.scan_items and found:
+                barcode = self.world.articles[sku].barcode
+                for _ in range(found):
+                    await self.scanner.scan(barcode, ITEM_SYMBOLOGY)
+                    await self.pace.work(timings.scan, rng)
+                await self._wait_display(panel, slot, found)
+            else:
+                await self.pace.work(timings.count_unit * max(found, 1), rng)
+            await self._press_work(panel, slot, found, location, ended)
+        self.stats.counts += 1
+
+    async def _press_work(
+        self,
+        panel: PtlSim,
+        slot: int,
+        qty: int,
+        label: str,
+        ended: Callable[[], Awaitable[bool]],
+    ) -> None:
+        """Confirm ``qty`` on the slot until the handheld shows the work ended.
+
+        The label scan and the press travel separately: a press that overtakes the
+        label is refused (the slot blinks red); the operator scans the label again
+        and confirms again, as on a real floor."""
+        for _ in range(5):
+            await panel.press(slot, qty)
+            if await self._until(ended, f"{label} slot {slot}", panel=panel, slot=slot):
+                return
+            await self.scanner.scan(label, LOCATION_SYMBOLOGY)
+            await self.pace.work(self.pace.timings.walk_to_slot)
+        raise ShiftError(f"{self.name}: {panel.device_id} slot {slot} refused five confirms")
+
+    async def _until(
+        self,
+        ended: Callable[[], Awaitable[bool]],
+        what: str,
+        *,
+        panel: PtlSim | None = None,
+        slot: int = 0,
+    ) -> bool:
+        """Until the work ended (True) or the slot blinks red (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.crew.wait_s
+        while loop.time() < deadline:
+            if await ended():
+                return True
+            if panel is not None:
+                view = panel.slot(slot)
+                if view.lit and view.blink and view.colour == "red":
+                    return False
+            await asyncio.sleep(self.crew.poll_s)
+        raise ShiftError(f"{self.name}: {what} never ended")
 
     async def _wait_display(self, panel: PtlSim, slot: int, left: int) -> None:
         try:
@@ -461,9 +646,11 @@ class QcOperator(Person):
         stack: the repick is what frees it, and a picker who took it off the stack
         before that would scan a tote still bound to this order and wait in vain."""
         await self.wait_order(order_id, ("qc_failed",))
-        self.world.put_back(tote.units)
-        tote.units.clear()
-        await self.hh.qc_resolve(order_id, "repick")
+        # At the shelves until the system has booked the units back on them.
+        async with self.world.at_shelf(*(u.home for u in tote.units)):
+            self.world.put_back(tote.units)
+            tote.units.clear()
+            await self.hh.qc_resolve(order_id, "repick")
         self.world.return_tote(tote)
 
 
@@ -593,17 +780,83 @@ class GoodsIn(Person):
                     await self._receive(sku, short)
 
     async def _receive(self, sku: str, short: int) -> None:
-        locations = self.world.slotting.locations_of(sku)
-        if not locations:
+        if not self.world.slotting.locations_of(sku):
             raise ShiftError(f"goods-in: article {sku} has no shelf")
+        where = self.world.slotting.put_away_at(sku)
         cases = -(-short // self.case_size)
         qty = cases * self.case_size
         await self.pace.work(self.pace.timings.receipt_lead)
         # Shelved first, booked second: the system never promises units not yet there.
-        self.world.put_away(locations[0], qty)
-        await self.hh.receipt(sku, locations[0], qty)
+        async with self.world.at_shelf(where):
+            self.world.put_away(where, qty)
+            await self.hh.receipt(sku, where, qty)
         self.stats.receipts += 1
         self.stats.received_units += qty
+
+
+class StockController(Person):
+    """Counts on a handheld what no pick station counts (reserve shelves), recounts
+    what a station's count found too different, and, as supervisor, books the counts
+    that went to review (or that she would have to recount herself) with what she
+    counts now. A shelf with a pick under way is left for later."""
+
+    role = "stock"
+
+    def __init__(self, crew: Crew) -> None:
+        super().__init__("stock-controller", crew)
+        self._later: dict[int, float] = {}
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.crew.poll_s * 4, 0.1))
+            todo = await self.hh.counts(("open",), station="floor")
+            todo += await self.hh.counts(("recount", "review"))
+            for count in sorted(todo, key=lambda c: int(c["id"])):
+                await self._work(count)
+
+    async def _busy(self, location: str) -> bool:
+        """A pick lit at the shelf: the picker may have taken units the books still
+        show there (confirmed, not yet booked). Everyone else who takes or puts units
+        holds the shelf until the books have them."""
+        return any(t["location"] == location for t in await self.hh.tasks(None, ("lit",)))
+
+    async def _work(self, count: dict[str, Any]) -> None:
+        count_id, location, sku = int(count["id"]), str(count["location"]), str(count["sku"])
+        loop = asyncio.get_running_loop()
+        if self._later.get(count_id, 0.0) > loop.time():
+            return
+        async with self.world.at_shelf(location):
+            if await self._busy(location):
+                self._later[count_id] = loop.time() + 0.5
+                return
+            shelf = self.world.shelves.get(location)
+            found = shelf.units if shelf is not None and shelf.sku == sku else 0
+            rng = self.crew.decisions("stock-count", location)
+            timings = self.pace.timings
+            await self.pace.work(timings.walk_to_slot + timings.count_unit * max(found, 1), rng)
+            try:
+                if count["state"] == "review":
+                    await self.hh.count_accept(count_id, found)
+                    self.stats.accepted += 1
+                    return
+                try:
+                    await self.hh.count_result(count_id, found)
+                except HandheldError as exc:
+                    if exc.status != 409 or count["state"] != "recount":
+                        raise
+                    # Her own first count: the supervisor books what she counts now.
+                    await self.hh.count_accept(count_id, found)
+                    self.stats.accepted += 1
+                    return
+                if count["state"] == "recount":
+                    self.stats.recounts += 1
+                else:
+                    self.stats.counts += 1
+            except HandheldError as exc:
+                if exc.status not in (404, 409):
+                    raise
+                # Closed meanwhile, or its units are on a batch being picked: later.
+                self._later[count_id] = loop.time() + 1.0
 
 
 class OutboundDock(Person):
@@ -686,5 +939,5 @@ def crew_for(crew: Crew) -> list[Person]:
         make = makers.get(station.kind)
         if make is not None:
             people.append(make(station, crew))
-    people += [GoodsIn(crew), OutboundDock(crew), ExceptionDesk(crew)]
+    people += [GoodsIn(crew), StockController(crew), OutboundDock(crew), ExceptionDesk(crew)]
     return people

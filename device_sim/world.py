@@ -14,6 +14,17 @@ what the system says it holds.
   system believes, which is what a short pick is.
 - A tote holds the units put in it; each unit remembers the shelf it came from, so a
   QC failure can put it back where it belongs.
+- With reserve (:func:`plan_slotting` ``reserve=True``) every pick location of a
+  stocked article is a pick face with a minimum and a maximum, filled to its maximum,
+  and the rest of the article's stock waits on a reserve shelf (``R-...``) until a
+  replenishment move brings it to a face.
+- Shelves drift (:meth:`World.drift`): since their last count some piles have lost
+  units (broken, fallen behind the shelf, taken) and some had units put away at
+  another location of the same article. Nobody has told the system; a pick at such a
+  pile finds fewer units than the books say, a count finds the difference.
+- One person at a shelf at a time (:meth:`World.at_shelf`): whoever takes, puts or
+  counts units holds the shelf until the system has booked what they did, so a count
+  never sees units in someone's hands that the books still show on the shelf.
 
 Randomness is keyed: :meth:`World.rng` gives a generator seeded by the run's seed and a
 key such as ``("pick", "EXT-000042", "SKU-MUG", 1)``, so a decision about an order is
@@ -22,10 +33,12 @@ the same in every run with that seed, however the shift's timing interleaves.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import random
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from device_sim.gs1 import ean13, tote_barcode
@@ -80,10 +93,49 @@ class Census:
     in_totes: int
     in_parcels: int
     damaged: int
+    lost: int = 0  # drifted away unseen (:meth:`World.drift`)
 
     @property
     def accounted(self) -> int:
-        return self.on_shelves + self.in_totes + self.in_parcels + self.damaged
+        return self.on_shelves + self.in_totes + self.in_parcels + self.damaged + self.lost
+
+
+@dataclass(frozen=True)
+class Face:
+    """A pick location assigned to one article, refilled from reserve between its
+    minimum and its maximum (what ``PUT /api/v1/faces/{location}`` is told)."""
+
+    location: str
+    sku: str
+    min_qty: int
+    max_qty: int
+
+
+@dataclass(frozen=True)
+class Drift:
+    """How far shelves drift from the books between counts: the share of piles that
+    lost units, and of piles with units put away at another location of the same
+    article; each loses at most ``most`` of its units (at least one)."""
+
+    lost: float = 0.0
+    misplaced: float = 0.0
+    most: float = 0.3
+
+    def __post_init__(self) -> None:
+        for name in ("lost", "misplaced", "most"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"drift {name} must be within 0..1, got {value}")
+
+
+@dataclass(frozen=True)
+class Drifted:
+    """One pile that drifted: ``units`` gone from ``location`` (lost, or to ``to``)."""
+
+    location: str
+    sku: str
+    units: int
+    to: str | None = None  # misplaced there; None: lost
 
 
 # name, catalogue weight (g), size (mm). Everyday e-commerce goods, from a charging
@@ -116,9 +168,16 @@ class Slotting:
     homes: dict[str, str]  # location -> sku
     opening: dict[str, int]  # location -> units put away before the shift
     slow_movers: frozenset[str]
+    faces: tuple[Face, ...] = ()
+    reserves: frozenset[str] = frozenset()  # reserve locations (also in ``homes``)
 
     def locations_of(self, sku: str) -> list[str]:
         return sorted(loc for loc, s in self.homes.items() if s == sku)
+
+    def put_away_at(self, sku: str) -> str:
+        """Where goods-in shelves an article: its reserve, else its first location."""
+        places = self.locations_of(sku)
+        return next((loc for loc in places if loc in self.reserves), places[0])
 
     @property
     def fast_movers(self) -> list[str]:
@@ -132,12 +191,16 @@ def plan_slotting(
     seed: int,
     units_per_order: float = 3.0,
     slow_movers: int = 1,
+    reserve: bool = False,
 ) -> Slotting:
     """Articles for ``locations`` (one article per location, the first few on two).
 
     Opening stock covers the expected demand with a margin, split between an article's
     locations as a small pile and a big one (the reservation rule empties small piles
-    first, so both get picked from).
+    first, so both get picked from). With ``reserve`` each stocked article's pick
+    locations are faces filled to their maximum (about a third of its stock between
+    them, at least 6 units each; the minimum a third of the maximum) and the rest
+    waits on a reserve shelf of its own, ``R-01-nn-1``.
     """
     if len(locations) < 2:
         raise ValueError("a shift needs at least two pick locations")
@@ -170,7 +233,23 @@ def plan_slotting(
     for location, sku in homes.items():
         if sku in slow:
             opening[location] = 0
-    return Slotting(tuple(articles), homes, opening, slow)
+    if not reserve:
+        return Slotting(tuple(articles), homes, opening, slow)
+    faces: list[Face] = []
+    reserves: set[str] = set()
+    for n, sku in enumerate(fast, start=1):
+        piles = sorted(loc for loc, s in homes.items() if s == sku)
+        total = sum(opening[loc] for loc in piles)
+        most = max(6, math.ceil(total / (3 * len(piles))))
+        for location in piles:
+            faces.append(Face(location, sku, max(1, most // 3), most))
+            opening[location] = min(most, total)
+            total -= opening[location]
+        back = f"R-01-{n:02d}-1"
+        homes[back] = sku
+        opening[back] = total
+        reserves.add(back)
+    return Slotting(tuple(articles), homes, opening, slow, tuple(faces), frozenset(reserves))
 
 
 class World:
@@ -188,6 +267,11 @@ class World:
         self.parked: list[str] = []  # totes and parcels left in the exception area
         self.received: Counter[str] = Counter()
         self.damaged: Counter[str] = Counter()
+        self.damaged_at: Counter[str] = Counter()  # per location
+        self.lost: Counter[str] = Counter()  # per article
+        # Per location: units that came or went without the system being told.
+        self.drifted: Counter[str] = Counter()
+        self._held: dict[str, asyncio.Lock] = {}
         self.external_ids: dict[str, str] = {}
         self._free_totes: deque[str] = deque()
         self._tote_numbers = 0
@@ -233,7 +317,58 @@ class World:
         binned = min(qty, shelf.units)
         shelf.units -= binned
         self.damaged[shelf.sku] += binned
+        self.damaged_at[location] += binned
         return binned
+
+    def shelve(self, location: str, units: Iterable[Unit]) -> int:
+        """Put units taken elsewhere (a reserve) on ``location``'s shelf."""
+        shelf = self.shelves[location]
+        n = 0
+        for unit in units:
+            if unit.article.sku != shelf.sku:
+                raise ValueError(f"{location} holds {shelf.sku}, not {unit.article.sku}")
+            n += 1
+        shelf.units += n
+        return n
+
+    @contextlib.asynccontextmanager
+    async def at_shelf(self, *locations: str) -> AsyncIterator[None]:
+        """Stand at these shelves: nobody else takes, puts or counts there meanwhile.
+        Taken in a fixed order, so two people never wait for each other."""
+        async with contextlib.AsyncExitStack() as stack:
+            for location in sorted(set(locations)):
+                await stack.enter_async_context(self._held.setdefault(location, asyncio.Lock()))
+            yield
+
+    def drift(self, drift: Drift) -> list[Drifted]:
+        """Shelves drift from the books, unseen: each pile loses units with probability
+        ``drift.lost``, or has some put away at another location of its article with
+        probability ``drift.misplaced`` (decided per location from the seed)."""
+        happened: list[Drifted] = []
+        for location in sorted(self.shelves):
+            shelf = self.shelves[location]
+            rng = self.rng("drift", location)
+            lose, misplace = rng.random(), rng.random()
+            if shelf.units <= 0:
+                continue
+            most = max(1, math.floor(shelf.units * drift.most))
+            if lose < drift.lost:
+                n = rng.randint(1, most)
+                shelf.units -= n
+                self.lost[shelf.sku] += n
+                self.drifted[location] -= n
+                happened.append(Drifted(location, shelf.sku, n))
+                most = max(1, math.floor(shelf.units * drift.most))
+            others = [loc for loc in self.slotting.locations_of(shelf.sku) if loc != location]
+            if misplace < drift.misplaced and others and shelf.units > 0:
+                n = rng.randint(1, min(most, shelf.units))
+                to = rng.choice(others)
+                shelf.units -= n
+                self.shelves[to].units += n
+                self.drifted[location] -= n
+                self.drifted[to] += n
+                happened.append(Drifted(location, shelf.sku, n, to))
+        return happened
 
     # -- totes and parcels ---------------------------------------------------------------
 
@@ -285,6 +420,7 @@ class World:
                 in_totes[sku],
                 in_parcels[sku],
                 self.damaged[sku],
+                self.lost[sku],
             )
             for sku in self.articles
         }

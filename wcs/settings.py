@@ -168,7 +168,8 @@ class InventorySettings(BaseModel):
     counts: bool = Field(
         default=True,
         description="open counts by rule (short pick, wrong item, a face picked empty, the "
-        "ABC schedule); off: only the counts supervisors ask for",
+        "ABC schedule); off: only the counts supervisors ask for, and the reserve's after a "
+        "move found it short",
     )
     recount_units: int = Field(
         default=2, ge=0, description="a counted difference above this many units is counted again"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from demo.shop import plan_orders
 from device_sim.gs1 import is_valid
 from device_sim.people import Pace, Rates
-from device_sim.world import World, plan_slotting
+from device_sim.world import Drift, World, plan_slotting
 
 LOCATIONS = [f"A-0{aisle}-0{bay}-1" for aisle in range(1, 5) for bay in range(1, 5)]
 
@@ -106,3 +107,79 @@ def test_rates_and_pace_are_checked() -> None:
         Rates(mispick=1.5)
     with pytest.raises(ValueError, match="speed"):
         Pace(0)
+
+
+def test_with_reserve_faces_hold_a_third_and_the_rest_waits_in_reserve() -> None:
+    plain = plan_slotting(LOCATIONS, expected_orders=60, seed=5)
+    slotting = plan_slotting(LOCATIONS, expected_orders=60, seed=5, reserve=True)
+    assert not plain.faces and not plain.reserves
+    # Every location of a stocked article is a face; slow movers have none.
+    assert {f.location for f in slotting.faces} == {
+        loc for loc, sku in plain.homes.items() if sku not in plain.slow_movers
+    }
+    for face in slotting.faces:
+        assert 1 <= face.min_qty < face.max_qty and face.max_qty >= 6
+        assert slotting.opening[face.location] <= face.max_qty
+    # One reserve per stocked article, holding the rest: the same units as without.
+    assert len(slotting.reserves) == len(slotting.fast_movers)
+    for sku in slotting.fast_movers:
+        assert sum(slotting.opening[loc] for loc in slotting.locations_of(sku)) == sum(
+            plain.opening[loc] for loc in plain.locations_of(sku)
+        )
+        (back,) = [loc for loc in slotting.locations_of(sku) if loc in slotting.reserves]
+        assert back.startswith("R-") and slotting.put_away_at(sku) == back
+    slow = sorted(slotting.slow_movers)[0]
+    assert slotting.put_away_at(slow) == slotting.locations_of(slow)[0]
+
+
+def test_shelves_drift_unseen_and_every_unit_is_still_accounted_for() -> None:
+    def stocked(seed: int) -> World:
+        world = World(plan_slotting(LOCATIONS, expected_orders=60, seed=5, reserve=True), seed)
+        for location, qty in sorted(world.slotting.opening.items()):
+            if qty:
+                world.put_away(location, qty)
+        return world
+
+    world = stocked(2)
+    before = {loc: shelf.units for loc, shelf in world.shelves.items()}
+    drifted = world.drift(Drift(lost=0.5, misplaced=0.5, most=0.5))
+    assert any(d.to is None for d in drifted) and any(d.to is not None for d in drifted)
+    # The same seed drifts the same shelves the same way.
+    assert stocked(2).drift(Drift(lost=0.5, misplaced=0.5, most=0.5)) == drifted
+    for location, shelf in world.shelves.items():
+        assert shelf.units >= 0
+        assert shelf.units - before[location] == world.drifted[location]
+    for d in drifted:
+        if d.to is not None:  # misplaced: to another location of the same article
+            assert world.shelves[d.to].sku == d.sku != "" and d.to != d.location
+        # at most half of what the shelf held then (its own units, and any put there)
+        held = before[d.location] + sum(e.units for e in drifted if e.to == d.location)
+        assert 1 <= d.units <= max(1, int(held * 0.5))
+    # Lost units leave the shelves but not the census; misplaced ones stay on shelves.
+    for sku, census in world.census().items():
+        assert census.lost == sum(d.units for d in drifted if d.sku == sku and d.to is None)
+        assert census.accounted == census.received
+    assert World(world.slotting, 2).drift(Drift()) == []  # nothing stocked, nothing drifts
+    with pytest.raises(ValueError, match="lost"):
+        Drift(lost=2.0)
+
+
+async def test_one_person_at_a_shelf_at_a_time() -> None:
+    world = World(plan_slotting(LOCATIONS, expected_orders=5, seed=1), seed=1)
+    a, b = sorted(world.shelves)[:2]
+    order: list[str] = []
+
+    async def person(name: str, *shelves: str) -> None:
+        async with world.at_shelf(*shelves):
+            order.append(f"{name} in")
+            await asyncio.sleep(0.01)
+            order.append(f"{name} out")
+
+    # Taken in a fixed order whatever order they are named in: no two people deadlock.
+    await asyncio.wait_for(
+        asyncio.gather(person("p1", a, b), person("p2", b, a), person("p3", b)), 2
+    )
+    # Nobody was at a shelf while another stood there: every "in" is followed by its "out".
+    assert len(order) == 6 and order[0] == "p1 in"
+    for n in range(0, 6, 2):
+        assert order[n + 1] == order[n].replace(" in", " out")

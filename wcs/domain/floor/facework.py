@@ -198,9 +198,13 @@ def opened(run: _Run, event: WorkOpened) -> None:
 
 def trigger(run: _Run, sku: str, location: str, reason: str) -> None:
     """A count asked for by a rule: a short pick or a wrong item at a face, a short
-    move at a reserve pile."""
+    move at a reserve pile. The last one even with the count rules switched off: a
+    reserve whose book holds units its shelf does not would get a move every gap,
+    each one short, and the orders holding its units would wait for ever."""
     sw = run.state.stock
-    if sw is None or not sw.counting or (sku, location) in sw.asked:
+    if sw is None or (sku, location) in sw.asked:
+        return
+    if not sw.counting and reason != counts.MOVE_SHORT:
         return
     if location not in sw.faces and reason != counts.MOVE_SHORT:
         return

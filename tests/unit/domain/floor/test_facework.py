@@ -241,6 +241,14 @@ def test_a_face_picked_empty_is_counted_and_counting_can_be_switched_off() -> No
         quiet, WorkRead(NOW, faces=(low,), reserves={"SKU-A": (Reserve("R-1", 9, 0),)})
     )
     assert of(OpenWork, effects)[0].moves == (NewMove("SKU-A", "R-1", FACE, 9, "min"),)
+    # ... but a move that finds its reserve short still has the reserve counted: its
+    # book would send the next move to the same empty shelf.
+    state, _ = run(quiet, WorkOpened(moves=(move(10),)))
+    state, _ = run(state, ItemScan(SCANNER, "R-1"))
+    _, effects = run(state, Confirm(PANEL, 0, 6))
+    assert of(OpenWork, effects) == [
+        OpenWork(STATION, (NewCount("SKU-A", "R-1", counts.MOVE_SHORT),))
+    ]
 
 
 @given(
