@@ -156,6 +156,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
     app.include_router(status_actions.router)
     app.include_router(station.router)
     app.include_router(docs.router)
+    problems.answer_undeclared_methods(app)
     app.add_middleware(
         RequestGuards,
         max_json_bytes=settings.max_body_bytes,

@@ -37,14 +37,20 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "detail": {"type": "string"},
         "errors": {
             "type": "array",
-            "description": "one entry per invalid field",
+            "description": "one entry per invalid field, or per problem found in an "
+            "order (a sentence each)",
             "items": {
-                "type": "object",
-                "properties": {
-                    "in": {"type": "string"},
-                    "field": {"type": "string"},
-                    "message": {"type": "string"},
-                },
+                "anyOf": [
+                    {
+                        "type": "object",
+                        "properties": {
+                            "in": {"type": "string"},
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                    {"type": "string"},
+                ]
             },
         },
     },
@@ -143,6 +149,31 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+NO_NUL = "^[^\\u0000]*$"
+
+
+def _refuse_nul(schema: dict[str, Any]) -> None:
+    if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
+        schema["pattern"] = NO_NUL
+    for key in ("anyOf", "oneOf", "allOf"):
+        for branch in schema.get(key, []):
+            _refuse_nul(branch)
+    if isinstance(schema.get("items"), dict):
+        _refuse_nul(schema["items"])
+
+
+def document_nul_refusal(schema: dict[str, Any]) -> dict[str, Any]:
+    """Say of every string in a path or a query that it holds no NUL (``changed in
+    place``): the request guards refuse one anywhere in the URL with a 422, whatever
+    the parameter would have accepted."""
+    for items in schema.get("paths", {}).values():
+        for operation in items.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") in ("path", "query") and "schema" in parameter:
+                    _refuse_nul(parameter["schema"])
+    return schema
+
+
 def install(app: FastAPI) -> None:
     """Serve the document with every operation's problem responses declared."""
 
@@ -152,7 +183,7 @@ def install(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         schema = generate()
         if documented != [id(schema)]:
-            documented[:] = [id(document_problems(schema))]
+            documented[:] = [id(document_nul_refusal(document_problems(schema)))]
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -11,12 +11,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainValidator,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 
-from wcs.domain.text import check_name, check_text
+from wcs.domain.text import check_name, check_text, name_pattern, text_pattern
 
 # BIGINT on PostgreSQL, INTEGER on SQLite: both signed 64-bit.
 MAX_ROW_ID = 2**63 - 1
@@ -37,7 +46,19 @@ ShipmentId = Annotated[str, _key("shipment", 40)]
 ReturnId = Annotated[str, _key("return", 40)]
 RouteId = Annotated[str, _key("route", 40)]
 FloorRequestId = Annotated[str, _key("floor request", 40)]
-CourierId = Annotated[str, _key("courier", 64)]
+CourierId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="the courier's id (the subject of the courier's token)",
+    ),
+]
+# A location's code as its column holds it.
+LocationCode = Annotated[
+    str, Path(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.:-]+$", description="location")
+]
 TrackingNo = Annotated[
     str,
     Path(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$", description="tracking number"),
@@ -56,10 +77,74 @@ def _text(value: str) -> str:
     return check_text(value)
 
 
+def _name_schema(schema: dict[str, Any]) -> None:
+    schema["pattern"] = name_pattern()
+
+
+def _text_schema(schema: dict[str, Any]) -> None:
+    schema["pattern"] = text_pattern()
+
+
 # Body fields: a person's or a thing's name (something visible, no control characters)
-# and free text (line breaks allowed, no other control characters).
-NameText = Annotated[str, AfterValidator(_name)]
-FreeText = Annotated[str, AfterValidator(_text)]
+# and free text (line breaks allowed, no other control characters). Their documents
+# carry the rule as a pattern, so that a client can check it as the API does.
+NameText = Annotated[str, AfterValidator(_name), Field(json_schema_extra=_name_schema)]
+FreeText = Annotated[str, AfterValidator(_text), Field(json_schema_extra=_text_schema)]
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema's integer is any number without a fraction, 2.0 as well as 2. Strings
+    # and booleans stay refused (the type is strict): "2" and true are not numbers.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# A count or a number in a body: an integer, written with or without ".0".
+WholeNumber = Annotated[int, BeforeValidator(_whole_number), Strict()]
+# A measure in a body: a JSON number (not a string, not a boolean).
+Number = Annotated[float, Strict()]
+
+
+def _money_pattern(digits: int) -> str:
+    return rf"^(0|[1-9][0-9]{{0,{digits - 1}}})(\.[0-9]{{1,2}})?$"
+
+
+def _money(digits: int) -> Any:
+    pattern = re.compile(_money_pattern(digits))
+    ceiling = 10**digits
+
+    def check(value: object) -> Decimal:
+        # Money is exact: a decimal string with at most two decimals, or a whole number.
+        # A JSON number with a fraction is binary floating point (0.1 + 0.2 is not 0.3),
+        # so it is refused rather than rounded, as are more decimals than cents.
+        if isinstance(value, str) and pattern.fullmatch(value):
+            return Decimal(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < ceiling:
+            return Decimal(value)
+        raise ValueError(
+            f"write an amount as a string of at most {digits} digits and two decimals, "
+            'like "19.99", or as a whole number'
+        )
+
+    return check
+
+
+def _money_schema(digits: int) -> dict[str, Any]:
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": _money_pattern(digits)},
+            {"type": "integer", "minimum": 0, "maximum": 10**digits - 1},
+        ],
+        "examples": ["19.99"],
+    }
+
+
+# Amounts of money, at most two decimals: a unit price (under a million) and a refund.
+Price = Annotated[Decimal, PlainValidator(_money(6)), WithJsonSchema(_money_schema(6))]
+Amount = Annotated[Decimal, PlainValidator(_money(10)), WithJsonSchema(_money_schema(10))]
 
 
 _NUMBER = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")

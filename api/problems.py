@@ -14,9 +14,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SqlTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from api.metrics import API_ERRORS
 from wcs.errors import (
@@ -113,6 +115,32 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 
 _METHODS = {"GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS", "HEAD"}
+
+
+async def _not_allowed(request: Request) -> None:
+    raise StarletteHTTPException(405)
+
+
+def answer_undeclared_methods(app: FastAPI) -> None:
+    """A literal path answers 405 to the methods it does not declare, even where a
+    template would take the request: without this, GET .../notifications/preferences
+    (a PUT) reached GET .../notifications/{notification_id} and was a 422 for its id.
+    Call once every router is included."""
+    declared: dict[str, set[str]] = {}
+    for route in iter_route_contexts(app.routes):
+        path = route.path_format
+        if isinstance(route.original_route, APIRoute) and path and "{" not in path:
+            declared.setdefault(path, set()).update(route.methods or ())
+    catchers = []
+    for path, methods in declared.items():
+        if "GET" in methods:
+            methods.add("HEAD")
+        others = sorted(_METHODS - methods - {"OPTIONS"})
+        if others:
+            catchers.append(Route(path, _not_allowed, methods=others, include_in_schema=False))
+    # Ahead of every other route: the router takes the first route that matches both
+    # the path and the method.
+    app.router.routes[:0] = catchers
 
 
 def _database_unavailable() -> JSONResponse:

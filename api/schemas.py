@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from api.params import FreeText, NameText
+from api.params import FreeText, NameText, Number, Price, WholeNumber
 from wcs.domain import gs1
 from wcs.errors import ValidationFailed
 from wcs.i18n.negotiation import BadLanguageTag, normalise
@@ -23,7 +23,16 @@ def _lang_tag(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-LangTag = Annotated[str, Field(min_length=2, max_length=35), AfterValidator(_lang_tag)]
+# The document states the tag's shape; the check says what is wrong in words.
+LangTag = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=35,
+        json_schema_extra={"pattern": r"^[A-Za-z]{2,8}([-_][A-Za-z0-9]{1,8})*$"},
+    ),
+    AfterValidator(_lang_tag),
+]
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
 
 
@@ -46,13 +55,13 @@ class AddressIn(_In):
     country: str = Field(
         min_length=2, max_length=2, pattern=r"^[A-Za-z]{2}$", description="ISO 3166 alpha-2"
     )
-    lat: float | None = Field(default=None, ge=-90, le=90)
-    lon: float | None = Field(default=None, ge=-180, le=180)
+    lat: Number | None = Field(default=None, ge=-90, le=90)
+    lon: Number | None = Field(default=None, ge=-180, le=180)
 
 
 class LineIn(_In):
     sku: Code
-    qty: int = Field(gt=0, le=10_000, strict=True)
+    qty: WholeNumber = Field(gt=0, le=10_000)
 
 
 class OrderIn(_In):
@@ -60,7 +69,7 @@ class OrderIn(_In):
     customer: CustomerIn
     address: AddressIn
     lines: list[LineIn] = Field(min_length=1, max_length=200)
-    priority: int = Field(default=0, ge=0, le=9, strict=True)
+    priority: WholeNumber = Field(default=0, ge=0, le=9)
     service: Literal["standard", "express", "same_day"] = "standard"
     lang: LangTag | None = Field(
         default=None,
@@ -116,14 +125,14 @@ class CancelIn(_In):
 
 class SkuIn(_In):
     name: NameText = Field(min_length=1, max_length=200)
-    weight_g: float = Field(gt=0, le=1_000_000)
+    weight_g: Number = Field(gt=0, le=1_000_000)
     dims_mm: tuple[
         Annotated[int, Field(gt=0, le=10_000)],
         Annotated[int, Field(gt=0, le=10_000)],
         Annotated[int, Field(gt=0, le=10_000)],
     ] = Field(description="length, width, height in millimetres")
     barcode: str | None = Field(default=None, min_length=1, max_length=64)
-    gtins: list[Annotated[str, Field(pattern=r"^[0-9]{8,14}$")]] = Field(
+    gtins: list[Annotated[str, Field(pattern=r"^([0-9]{8}|[0-9]{12,14})$")]] = Field(
         default_factory=list,
         max_length=32,
         description="GTINs the units carry (GTIN-8/12/13/14, right check digit): each "
@@ -138,9 +147,7 @@ class SkuIn(_In):
     category: str | None = Field(
         default=None, max_length=64, description="substitutes come from the same category"
     )
-    price: Decimal | None = Field(
-        default=None, ge=0, le=1_000_000, decimal_places=2, description="unit price"
-    )
+    price: Price | None = Field(default=None, description="unit price")
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     product: str | None = Field(
         default=None, max_length=64, description="SKUs of one product are its variants"
@@ -177,7 +184,7 @@ class LocationIn(_In):
     zone: Literal["pick", "reserve", "qc", "pack", "outbound", "exception", "returns"]
     aisle: int = Field(ge=1, le=999)
     bay: int = Field(ge=1, le=999)
-    level: int = Field(ge=0, le=99, strict=True)
+    level: WholeNumber = Field(ge=0, le=99)
 
 
 class LocationOut(LocationIn):
@@ -187,7 +194,7 @@ class LocationOut(LocationIn):
 class ReceiptIn(_In):
     sku: Code
     location: Code
-    qty: int = Field(gt=0, le=1_000_000, strict=True)
+    qty: WholeNumber = Field(gt=0, le=1_000_000)
 
 
 class ReceiptOut(BaseModel):

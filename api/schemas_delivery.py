@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from api.params import FreeText
+from api.params import Amount, FreeText, Number, WholeNumber
 from wcs.domain.delivery import COURIER_STATUSES
 
 CarrierId = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_]+$")]
@@ -25,6 +24,20 @@ class _In(BaseModel):
 
 
 class AllocateIn(_In):
+    # A measured parcel has both its weight and its size, or neither is given.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "allOf": [
+                {
+                    "if": {"required": [given], "properties": {given: {"not": {"type": "null"}}}},
+                    "then": {"required": [other], "properties": {other: {"not": {"type": "null"}}}},
+                }
+                for given, other in (("weight_g", "dims_mm"), ("dims_mm", "weight_g"))
+            ]
+        },
+    )
     carrier: CarrierId | None = Field(
         default=None, description="book this carrier (an id from the carrier rules)"
     )
@@ -35,7 +48,7 @@ class AllocateIn(_In):
         default=False,
         description="for an allocated order: book anew and cancel the current booking",
     )
-    weight_g: float | None = Field(default=None, gt=0, le=1_000_000, description="measured")
+    weight_g: Number | None = Field(default=None, gt=0, le=1_000_000, description="measured")
     dims_mm: (
         tuple[
             Annotated[int, Field(gt=0, le=10_000)],
@@ -160,7 +173,7 @@ class PodOut(BaseModel):
 
 
 class ConfirmIn(_In):
-    rating: int = Field(ge=1, le=5, strict=True, description="1 (bad) to 5 (great)")
+    rating: WholeNumber = Field(ge=1, le=5, description="1 (bad) to 5 (great)")
     comment: FreeText | None = Field(default=None, max_length=2000)
 
 
@@ -173,8 +186,8 @@ class ConfirmOut(BaseModel):
 
 
 class ReturnLineIn(_In):
-    line_no: int = Field(ge=1, le=10_000, strict=True)
-    qty: int = Field(gt=0, le=10_000, strict=True)
+    line_no: WholeNumber = Field(ge=1, le=10_000)
+    qty: WholeNumber = Field(gt=0, le=10_000)
     reason: FreeText = Field(min_length=1, max_length=500)
 
 
@@ -215,7 +228,7 @@ class ReturnOut(BaseModel):
 
 
 class LineGradeIn(_In):
-    line_no: int = Field(ge=1, strict=True)
+    line_no: WholeNumber = Field(ge=1, le=10_000)
     grade: Grade
 
 
@@ -226,10 +239,18 @@ class InspectionIn(_In):
 
 
 class ResolveIn(_In):
-    resolution: Literal["refund", "exchange", "rejected"]
-    amount: Decimal | None = Field(
-        default=None, ge=0, max_digits=12, decimal_places=2, description="refund amount"
+    # A refund has an amount; an exchange or a rejection has none.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "if": {"properties": {"resolution": {"const": "refund"}}},
+            "then": {"required": ["amount"], "properties": {"amount": {"not": {"type": "null"}}}},
+            "else": {"properties": {"amount": {"type": "null"}}},
+        },
     )
+    resolution: Literal["refund", "exchange", "rejected"]
+    amount: Amount | None = Field(default=None, description="refund amount")
     currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
     note: FreeText | None = Field(default=None, max_length=1000)
 

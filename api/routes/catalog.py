@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from api.deps import STAFF, EngineDep, PrincipalDep, TopicsDep, require
+from api.params import LocationCode
 from api.schemas import (
     InventoryOut,
     LocationIn,
@@ -90,7 +91,7 @@ async def read_sku(sku: PathCode, engine: EngineDep, _: PrincipalDep) -> dict[st
     "/locations/{code}", response_model=LocationOut, responses={201: {"model": LocationOut}}
 )
 async def put_location(
-    code: PathCode, body: LocationIn, engine: EngineDep, _: Supervisor, response: Response
+    code: LocationCode, body: LocationIn, engine: EngineDep, _: Supervisor, response: Response
 ) -> dict[str, Any]:
     created = await upsert_location(
         engine, LocationData(code, body.zone, body.aisle, body.bay, body.level)

@@ -31,7 +31,18 @@ class FeedbackIn(BaseModel):
 
 
 class TriageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # A rejection says why: a note with something besides spaces.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "if": {"properties": {"status": {"const": "rejected"}}},
+            "then": {
+                "required": ["note"],
+                "properties": {"note": {"type": "string", "pattern": r"\S"}},
+            },
+        },
+    )
     status: Literal["open", "accepted", "rejected", "done"]
     note: str | None = Field(default=None, max_length=2000)
 

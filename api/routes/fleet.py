@@ -16,14 +16,14 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from api.deps import EngineDep, require
-from api.params import CourierId, IsoDate, NameText, RouteId, ShipmentId
+from api.params import CourierId, IsoDate, NameText, Number, RouteId, ShipmentId
 from api.problems import problem
 from wcs.errors import ValidationFailed
 from wcs.services.auth import Principal
 from wcs.services.fleet import PlanningFailed
 from wcs.services.fleet_couriers import (
     CourierSpec,
-    deactivate_courier,
+    delete_courier,
     get_courier,
     list_couriers,
     parse_hhmm,
@@ -71,15 +71,15 @@ class _In(BaseModel):
 
 
 class LatLon(_In):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    lat: Number = Field(ge=-90, le=90)
+    lon: Number = Field(ge=-180, le=180)
 
 
 class CourierIn(_In):
     name: NameText = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, max_length=40)
-    capacity_kg: float = Field(gt=0, le=50_000, description="payload of the vehicle")
-    capacity_m3: float = Field(gt=0, le=200, description="load space of the vehicle")
+    capacity_kg: Number = Field(gt=0, le=50_000, description="payload of the vehicle")
+    capacity_m3: Number = Field(gt=0, le=200, description="load space of the vehicle")
     shift_start: str = Field(pattern=r"^\d{1,2}:\d{2}$", examples=["08:00"])
     shift_end: str = Field(
         pattern=r"^\d{1,2}:\d{2}$", examples=["17:00"], description="up to 48:00 past midnight"
@@ -292,15 +292,18 @@ async def write_courier(
 
 @router.delete(
     "/couriers/{courier_id}",
-    response_model=CourierOut,
+    status_code=204,
     description=(
-        "Roles: dispatcher, supervisor. Deactivate the courier: no longer planned. Couriers "
-        "are kept (their routes and deliveries name them); PUT with `active: true` brings "
-        "one back."
+        "Roles: dispatcher, supervisor. Delete a courier entered by mistake: one no route, "
+        "absence, shipment or proof of delivery names. A courier with a history is kept "
+        "(409): retire them with PUT and `active: false` (no longer planned; `active: "
+        "true` brings them back)."
     ),
+    responses={409: {"description": "the courier has a history; retire them instead"}},
 )
-async def remove_courier(courier_id: CourierId, engine: EngineDep, _: Dispatcher) -> dict[str, Any]:
-    return await deactivate_courier(engine, courier_id)
+async def remove_courier(courier_id: CourierId, engine: EngineDep, _: Dispatcher) -> Response:
+    await delete_courier(engine, courier_id)
+    return Response(status_code=204)
 
 
 @router.post(

@@ -8,7 +8,6 @@ whoever counts is never shown the book; supervisors see the differences found.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -16,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.asking import pending, raise_refusal
 from api.deps import STAFF, EngineDep, PrincipalDep, SettingsDep, require
-from api.params import MAX_ROW_ID, Word
+from api.params import MAX_ROW_ID, IsoDateTime, Word
 from wcs.errors import Forbidden
 from wcs.services import floor_requests
 from wcs.services.auth import Principal
@@ -210,7 +209,7 @@ async def get_moves(
 async def get_adjustments(
     engine: EngineDep,
     _: Supervisor,
-    since: Annotated[datetime | None, Query()] = None,
+    since: Annotated[IsoDateTime | None, Query(description="booked at or after")] = None,
     limit: Annotated[int, Query(ge=1, le=2000)] = 200,
 ) -> list[dict[str, Any]]:
     """Booked count differences, newest first: pile, book, counted, difference, value,

@@ -41,6 +41,17 @@ class AddressFix(_In):
 
 
 class CorrectionIn(_In):
+    # A correction changes something: the customer, the address or the lines.
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": [part], "properties": {part: {"not": {"type": "null"}}}}
+                for part in ("customer", "address", "lines")
+            ]
+        },
+    )
     reason: str = Field(min_length=1, max_length=1000, description="why, for the history")
     customer: CustomerFix | None = None
     address: AddressFix | None = None

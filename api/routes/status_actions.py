@@ -14,12 +14,13 @@ The detail pages need a staff viewer like ``/status``; they are read-only.
 from __future__ import annotations
 
 import hmac
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 
 from api.deps import STAFF
@@ -84,28 +85,11 @@ async def _supervisor(request: Request) -> Principal | Response:
     return principal
 
 
-@router.post("/status/alerts/{alert_id}/{action}")
-async def alert_action(
-    request: Request,
-    alert_id: AlertId,
-    action: Literal["ack", "assign", "resolve"],
-) -> Any:
-    """Acknowledge, assign or resolve an alert from the status page. Roles: supervisor."""
+async def _act(request: Request, change: Callable[[Principal], Awaitable[Any]]) -> Any:
     who = await _supervisor(request)
     if isinstance(who, Response):
         return who
-    engine = request.app.state.engine
-    if action == "ack":
-        result = await ack_alert(engine, alert_id, who.name)
-    elif action == "assign":
-        try:
-            body = AssignIn.model_validate_json(await request.body())
-        except ValidationError as exc:  # not JSON, or not {"assignee": "..."}
-            first = exc.errors()[0]
-            return problem(422, f'send {{"assignee": "name"}}: {first["msg"]}')
-        result = await assign_alert(engine, alert_id, body.assignee, who.name)
-    else:
-        result = await resolve_alert(engine, alert_id, who.name)
+    result = await change(who)
     request.app.state.wake_relay()
     runtime = getattr(request.app.state, "monitoring", None)
     if runtime is not None:  # every open page hears of it at once
@@ -115,6 +99,27 @@ async def alert_action(
         summary.pop("kpis", None)
         runtime.hub.publish(LiveEvent("summary", summary))
     return result
+
+
+@router.post("/status/alerts/{alert_id}/ack")
+async def alert_ack(request: Request, alert_id: AlertId) -> Any:
+    """Acknowledge an alert from the status page. Roles: supervisor."""
+    engine = request.app.state.engine
+    return await _act(request, lambda who: ack_alert(engine, alert_id, who.name))
+
+
+@router.post("/status/alerts/{alert_id}/assign")
+async def alert_assign(request: Request, alert_id: AlertId, body: AssignIn) -> Any:
+    """Assign an alert to someone from the status page. Roles: supervisor."""
+    engine = request.app.state.engine
+    return await _act(request, lambda who: assign_alert(engine, alert_id, body.assignee, who.name))
+
+
+@router.post("/status/alerts/{alert_id}/resolve")
+async def alert_resolve(request: Request, alert_id: AlertId) -> Any:
+    """Resolve an alert from the status page. Roles: supervisor."""
+    engine = request.app.state.engine
+    return await _act(request, lambda who: resolve_alert(engine, alert_id, who.name))
 
 
 async def _viewer(request: Request) -> Response | None:

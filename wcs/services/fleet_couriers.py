@@ -17,13 +17,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from wcs.errors import NotFound, ValidationFailed
+from wcs.errors import Conflict, NotFound, ValidationFailed
 from wcs.persistence.db import transaction
-from wcs.persistence.tables import courier_absences, couriers
+from wcs.persistence.tables import (
+    courier_absences,
+    couriers,
+    fleet_routes,
+    proofs_of_delivery,
+    shipments,
+)
 from wcs.timeutil import as_utc, utcnow
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -94,8 +100,9 @@ def courier_view(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-async def courier_row(conn: AsyncConnection, courier_id: str) -> Row[Any]:
-    row = (await conn.execute(select(couriers).where(couriers.c.id == courier_id))).first()
+async def courier_row(conn: AsyncConnection, courier_id: str, *, lock: bool = False) -> Row[Any]:
+    query = select(couriers).where(couriers.c.id == courier_id)
+    row = (await conn.execute(query.with_for_update() if lock else query)).first()
     if row is None:
         raise NotFound(f"courier {courier_id} does not exist", courier_id=courier_id)
     return row
@@ -136,15 +143,23 @@ async def put_courier(
     return exists is None, courier_view(row)
 
 
-async def deactivate_courier(engine: AsyncEngine, courier_id: str) -> dict[str, Any]:
+async def delete_courier(engine: AsyncEngine, courier_id: str) -> None:
+    """Delete a courier who never drove: no route, absence, shipment or proof of
+    delivery names them (an entry made by mistake). A courier with a history is kept
+    and retired instead (``active`` false), so that history keeps its name."""
     async with transaction(engine) as conn:
-        await courier_row(conn, courier_id)
-        await conn.execute(
-            update(couriers)
-            .where(couriers.c.id == courier_id)
-            .values(active=False, updated_at=utcnow())
-        )
-        return courier_view(await courier_row(conn, courier_id))
+        await courier_row(conn, courier_id, lock=True)
+        for table in (fleet_routes, courier_absences, shipments, proofs_of_delivery):
+            named = await conn.scalar(
+                select(table.c.courier_id).where(table.c.courier_id == courier_id).limit(1)
+            )
+            if named is not None:
+                raise Conflict(
+                    f"courier {courier_id} has routes or deliveries on record and is kept; "
+                    "retire them with PUT and active false",
+                    courier_id=courier_id,
+                )
+        await conn.execute(delete(couriers).where(couriers.c.id == courier_id))
 
 
 async def get_courier(engine: AsyncEngine, courier_id: str) -> dict[str, Any]:

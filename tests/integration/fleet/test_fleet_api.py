@@ -271,11 +271,27 @@ async def test_courier_registry(api: Served, tokens: Tokens) -> None:
         assert replaced.status_code == 200
         assert replaced.json()["name"] == "Ana B." and replaced.json()["shift_end"] == "26:00"
         assert replaced.json()["end"] is None
-        gone = await desk.delete("/api/v1/fleet/couriers/courier-7")
-        assert gone.status_code == 200 and gone.json()["active"] is False
+        # A courier with a history (an absence) is kept: retired, not deleted.
+        absent = await desk.post(
+            "/api/v1/fleet/couriers/courier-7/unavailable", json={"reason": "van broken"}
+        )
+        assert absent.status_code == 200, absent.text
+        kept = await desk.delete("/api/v1/fleet/couriers/courier-7")
+        assert kept.status_code == 409 and "active false" in kept.json()["detail"]
+        retired = await desk.put(
+            "/api/v1/fleet/couriers/courier-7", json=courier_body(name="Ana B.", active=False)
+        )
+        assert retired.status_code == 200 and retired.json()["active"] is False
         active = await desk.get("/api/v1/fleet/couriers", params={"active": "true"})
         assert active.json() == []
         assert (await desk.get("/api/v1/fleet/couriers/courier-7")).json()["active"] is False
+        # One entered by mistake is deleted: gone for good.
+        assert (
+            await desk.put("/api/v1/fleet/couriers/typo", json=courier_body())
+        ).status_code == 201
+        assert (await desk.delete("/api/v1/fleet/couriers/typo")).status_code == 204
+        assert (await desk.get("/api/v1/fleet/couriers/typo")).status_code == 404
+        assert (await desk.delete("/api/v1/fleet/couriers/typo")).status_code == 404
         assert (await desk.get("/api/v1/fleet/couriers/nobody")).status_code == 404
         bad_id = await desk.put("/api/v1/fleet/couriers/bad%20id", json=courier_body())
         assert bad_id.status_code == 422
