@@ -32,8 +32,13 @@ class Handheld:
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout_s,
-            # Many people share one client: enough connections that nobody queues.
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            # Many people share one client: enough connections that nobody queues. An
+            # idle connection is dropped well before the server's keep-alive timeout
+            # (uvicorn: 5 s, httpx's own default too): reusing one the server is
+            # closing at that moment fails with "Server disconnected".
+            limits=httpx.Limits(
+                max_connections=32, max_keepalive_connections=32, keepalive_expiry=2.0
+            ),
         )
         self.requests = 0
 
