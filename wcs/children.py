@@ -16,7 +16,9 @@ and it reaches only the child, not what the child started.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -92,3 +94,44 @@ async def spawn_async(*args: str, **kwargs: Any) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(*args, start_new_session=True, **kwargs)
     watch(proc.pid)
     return proc
+
+
+def _reaped(pid: int) -> None:
+    # The group is forgotten once empty; anything the child left running in it (a
+    # daemon it started) stays watched and ends with us.
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        forget(pid)
+    except PermissionError:
+        pass
+
+
+def run(
+    args: Sequence[str],
+    *,
+    timeout: float,
+    input: bytes | str | None = None,
+    capture_output: bool = False,
+    check: bool = False,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run`` for a child in a group of its own that dies with us; past
+    ``timeout`` the whole group is killed (``subprocess.TimeoutExpired``)."""
+    if capture_output:
+        kwargs["stdout"] = kwargs["stderr"] = subprocess.PIPE
+    kwargs.setdefault("stdin", subprocess.PIPE if input is not None else subprocess.DEVNULL)
+    proc: subprocess.Popen[Any] = spawn(args, **kwargs)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        _reaped(proc.pid)
+        raise
+    _reaped(proc.pid)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    if check:
+        done.check_returncode()
+    return done

@@ -21,6 +21,7 @@ import asyncpg
 import pytest
 
 from tests.conftest import TEST_PG_URL
+from wcs.children import run
 
 ROOT = Path(__file__).resolve().parents[2]
 FLOOR = ROOT / "floors" / "sample.yaml"
@@ -51,7 +52,7 @@ def _env(cwd: Path, **extra: str) -> dict[str, str]:
 
 def wcs(args: list[str], cwd: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
     began = time.monotonic()
-    done = subprocess.run(
+    done = run(
         [*WCS, *args],
         cwd=cwd,
         env=_env(cwd, **env),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from wcs.broker_config import (
     verify_password,
     write_broker_config,
 )
+from wcs.children import run
 from wcs.errors import ConfigError
 from wcs.floor import Floor
 
@@ -43,7 +43,7 @@ def test_hash_is_the_one_mosquitto_passwd_writes(tmp_path: Path) -> None:
     tool = shutil.which("mosquitto_passwd")
     assert tool is not None, "mosquitto_passwd comes with the mosquitto package"
     passwd = tmp_path / "passwd"
-    subprocess.run([tool, "-c", "-b", str(passwd), "alice", "s3cret pass"], check=True)
+    run([tool, "-c", "-b", str(passwd), "alice", "s3cret pass"], check=True, timeout=30)
     encoded = passwd.read_text().strip().split(":", 1)[1]
     _, kind, rounds, salt, _ = encoded.split("$")
     assert (kind, rounds) == ("7", "101")

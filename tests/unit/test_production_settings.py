@@ -4,12 +4,12 @@ variable in one line; development keeps its convenient defaults."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 from pydantic import ValidationError
 
+from wcs.children import run
 from wcs.settings import Settings, describe_error
 
 GOOD = "9f1c2b7e4d3a8c6f0e5b1a2d7c9e4f3b"  # 32 random hex characters
@@ -68,7 +68,7 @@ def test_a_placeholder_admin_token_is_refused_everywhere() -> None:
 def test_the_command_line_says_it_in_one_line_and_exits_2() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WCS_")}
     env |= {"WCS_ENV": "prod", "WCS_ADMIN_TOKEN": "a"}
-    done = subprocess.run(
+    done = run(
         [sys.executable, "-m", "cli", "api", "--port", "1"],
         env=env,
         capture_output=True,

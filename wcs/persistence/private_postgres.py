@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from wcs.children import forget, spawn
+from wcs.children import forget, run, spawn
 from wcs.errors import ConfigError, WcsError
 from wcs.mqtt.mosquitto import free_port
 
@@ -110,7 +110,7 @@ class PrivatePostgres:
         return {"user": self._user.pw_uid, "group": self._user.pw_gid, "extra_groups": []}
 
     def _initdb(self) -> None:
-        done = subprocess.run(
+        done = run(
             [str(self.bin / "initdb"), "-D", str(self.data_dir), "-U", SUPERUSER,
              "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"],
             capture_output=True,
@@ -169,7 +169,7 @@ class PrivatePostgres:
 
     def _answers(self) -> bool:
         """Ready for queries - or, as a standby, up and refusing them."""
-        done = subprocess.run(
+        done = run(
             [
                 str(self.bin / "pg_isready"),
                 "-h",

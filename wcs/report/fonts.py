@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from wcs.children import run
+
 INSTALL_HINT = (
     "install a CJK font (Debian/Ubuntu: apt-get install fonts-noto-cjk or "
     "fonts-wqy-microhei; Fedora: dnf install google-noto-sans-cjk-fonts), or use --lang en"
@@ -24,7 +26,7 @@ def missing_font(lang: str) -> str | None:
     if fc_list is None:
         return f"cannot check for a Chinese font: fontconfig's fc-list is missing; {INSTALL_HINT}"
     try:
-        found = subprocess.run(
+        found = run(
             [fc_list, f":lang={tag}", "family"],
             capture_output=True,
             text=True,

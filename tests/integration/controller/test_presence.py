@@ -18,6 +18,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from wcs.children import spawn
 from wcs.contract.topics import Topics
 from wcs.mqtt.client import make_client
 from wcs.persistence.migrate import upgrade
@@ -38,7 +39,7 @@ def _start(db: str, mqtt: MqttEndpoint, site: str) -> subprocess.Popen[bytes]:
         WCS_CONTROLLER__AUTO_RELEASE="false",
         PYTHONPATH=str(ROOT),
     )
-    return subprocess.Popen(
+    return spawn(
         [sys.executable, "-m", "cli", "controller", "--floor", str(ROOT / "floors/sample.yaml")],
         env=env,
         stdin=subprocess.DEVNULL,

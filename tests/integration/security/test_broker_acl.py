@@ -19,6 +19,7 @@ import aiomqtt
 import pytest
 
 from controller.session import session_id
+from tests.certificates import certificates
 from wcs.broker_config import BrokerOptions, Listener, TlsFiles, Written, write_broker_config
 from wcs.children import spawn
 from wcs.contract.topics import Topics
@@ -256,35 +257,8 @@ async def test_a_device_account_cannot_take_the_controllers_session(secured: Sec
         await ctl.unsubscribe(T.all_events())
 
 
-def _certificates(tmp: Path) -> dict[str, Path]:
-    """A private CA, a server certificate for 127.0.0.1 and a client certificate."""
-    openssl = shutil.which("openssl")
-    assert openssl is not None, "openssl makes the test certificates"
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], check=True, capture_output=True)
-
-    files = {n: tmp / f"{n}.pem" for n in ("ca", "ca-key", "server", "server-key",
-                                            "client", "client-key")}  # fmt: skip
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=wcs test CA",
-        "-keyout", str(files["ca-key"]), "-out", str(files["ca"]))  # fmt: skip
-    for name, subject, extra in (
-        ("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1"),
-        ("client", "/CN=controller", "extendedKeyUsage=clientAuth"),
-    ):
-        csr = tmp / f"{name}.csr"
-        ext = tmp / f"{name}.ext"
-        ext.write_text(extra + "\n")
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
-            "-keyout", str(files[f"{name}-key"]), "-out", str(csr))  # fmt: skip
-        run("x509", "-req", "-in", str(csr), "-CA", str(files["ca"]), "-CAkey",
-            str(files["ca-key"]), "-CAcreateserial", "-days", "2", "-extfile", str(ext),
-            "-out", str(files[name]))  # fmt: skip
-    return files
-
-
 async def test_tls_with_a_private_ca_and_client_certificates(tmp_path: Path) -> None:
-    files = _certificates(tmp_path)
+    files = certificates(tmp_path)
     port, device_port, tls_port, device_tls_port = (free_port() for _ in range(4))
     tls = TlsFiles(files["server"], files["server-key"], files["ca"], require_certificate=True)
     options = _options(port, device_port, tls, tls_port, device_tls_port)
