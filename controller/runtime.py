@@ -42,7 +42,7 @@ from controller.allocation import Allocator
 from controller.edge import Edge, Inbound, Owned
 from controller.lane import Lane
 from controller.leases import Leases
-from controller.session import StationSession, session_id
+from controller.session import StationSession, instance_client_id, session_id
 from controller.stations import FLOOR, StationSpec, plan_floor
 from controller.store import LostStations, Outgoing, Unit
 from wcs.contract.payloads import Ack, DeviceStatus, dlq_for, parse_event, parse_payload
@@ -266,7 +266,7 @@ class Controller:
 
     def client_id(self) -> str:
         """The instance's own (clean) MQTT connection, for dead letters and order messages."""
-        return f"wcs-{self.settings.site}-ctl-{self.instance}"
+        return instance_client_id(self.settings.site, self.instance)
 
     def idle(self) -> bool:
         """No event queued or being committed."""

@@ -42,6 +42,12 @@ def session_id(site: str, station: str) -> str:
     return f"wcs-{site}-st-{station}"
 
 
+def instance_client_id(site: str, instance: str) -> str:
+    """A controller instance's own (clean) connection, for dead letters and order
+    messages."""
+    return f"wcs-{site}-ctl-{instance}"
+
+
 class StationSession:
     """``async with StationSession(...)``: connected (or trying) until the block ends.
 

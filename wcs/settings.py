@@ -9,7 +9,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -442,6 +442,19 @@ class Settings(BaseSettings):
     @classmethod
     def _async_driver(cls, value: str) -> str:
         return async_database_url(value.strip())
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_tls_files(cls, value: str) -> str:
+        # libpq's TLS files in a PostgreSQL URL (wcs.persistence.db.postgres_tls).
+        query = dict(parse_qsl(urlsplit(value).query))
+        files = {k: query[k] for k in ("sslrootcert", "sslcert", "sslkey") if k in query}
+        if ("sslcert" in files) != ("sslkey" in files):
+            raise ValueError("sslcert and sslkey go together in WCS_DATABASE_URL")
+        for name, path in files.items():
+            if not Path(path).is_file():
+                raise ValueError(f"{name}={path} in WCS_DATABASE_URL is not a readable file")
+        return value
 
     @field_validator("mqtt_url")
     @classmethod

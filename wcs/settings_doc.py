@@ -22,7 +22,9 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_DATA_DIR": "where the system writes its own files (default database, proof of "
     "delivery, reports)",
     "WCS_DATABASE_URL": "sqlite:///file.db or postgresql://user@host/db (mapped to the async "
-    "drivers aiosqlite and asyncpg)",
+    "drivers aiosqlite and asyncpg); TLS to PostgreSQL with libpq's parameters: "
+    "?sslmode=verify-full&sslrootcert=ca.pem (a private CA; default the system's trust "
+    "store)&sslcert=client.pem&sslkey=client.key (a client certificate)",
     "WCS_MQTT_URL": "broker: mqtt://[user:pass@]host:port (mqtts:// for TLS)",
     "WCS_MQTT_CA_FILE": "CA certificate(s), PEM, that sign the broker's certificate "
     "(mqtts://; default the system's trust store)",

@@ -8,17 +8,18 @@ readers that both decide to write deadlock and one gets "database is locked").
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SqlTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from wcs.errors import WcsError
+from wcs.errors import ConfigError, WcsError
 
 
 class DatabaseUnavailable(WcsError):
@@ -35,6 +36,47 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+# libpq's TLS parameters in a connection URL, as psql and PostgreSQL's own tools read
+# them (``sslmode`` arrives here as asyncpg's ``ssl``: wcs.settings.async_database_url).
+TLS_FILES = ("sslrootcert", "sslcert", "sslkey")
+TLS_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def postgres_tls(url: str) -> tuple[str, dict[str, Any]]:
+    """``url`` without libpq's TLS parameters, and asyncpg's ``ssl`` argument made of
+    them: ``sslmode`` as libpq has it, ``sslrootcert`` the CA file that signs the
+    server's certificate (the system's trust store without it), ``sslcert`` and
+    ``sslkey`` our client certificate. A CA or a client certificate without a mode
+    means ``verify-full``; ``require`` with a CA verifies the chain, as libpq does.
+    SQLite URLs and URLs without these parameters are returned as they are."""
+    if is_sqlite(url):
+        return url, {}
+    parsed = make_url(url)
+    query = {k: v for k, v in parsed.query.items() if isinstance(v, str)}
+    mode = query.pop("sslmode", None) or query.pop("ssl", None)
+    files = {name: query.pop(name) for name in TLS_FILES if name in query}
+    if mode is None and not files:
+        return url, {}
+    bare = parsed.set(query=query).render_as_string(hide_password=False)
+    if mode not in (None, *TLS_MODES):
+        raise ConfigError(
+            f"sslmode={mode} in WCS_DATABASE_URL is not one of {', '.join(TLS_MODES)}"
+        )
+    if mode == "disable":
+        return bare, {"ssl": False}
+    if mode in ("allow", "prefer"):
+        return bare, {"ssl": mode}
+    ca = files.get("sslrootcert")
+    verify = mode in (None, "verify-ca", "verify-full") or ca is not None
+    context = ssl.create_default_context(cafile=ca)
+    context.check_hostname = mode in (None, "verify-full")
+    if not verify:
+        context.verify_mode = ssl.CERT_NONE
+    if "sslcert" in files or "sslkey" in files:
+        context.load_cert_chain(files.get("sslcert", ""), files.get("sslkey"))
+    return bare, {"ssl": context}
+
+
 def make_engine(
     url: str, *, pool_size: int = 10, echo: bool = False, pre_ping: bool = True
 ) -> AsyncEngine:
@@ -44,9 +86,11 @@ def make_engine(
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _sqlite_tuning(engine.sync_engine)
         return engine
+    url, connect_args = postgres_tls(url)
     return create_async_engine(
         url,
         echo=echo,
+        connect_args=connect_args,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,

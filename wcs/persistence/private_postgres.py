@@ -27,6 +27,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -52,6 +53,19 @@ def find_bin_dir() -> Path:
     )
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """TLS for a private server: its certificate and key, the CA whose client
+    certificates it accepts. With ``client_certificates`` a connection must be TLS and
+    present a certificate of that CA naming its user (``cert`` authentication);
+    without, it must be TLS."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    client_certificates: bool = True
+
+
 class PrivatePostgres:
     """A PostgreSQL server of our own; a context manager that removes it afterwards."""
 
@@ -62,10 +76,12 @@ class PrivatePostgres:
         host: str = "127.0.0.1",
         standby: bool = False,
         start_timeout_s: float = 60.0,
+        tls: ServerTls | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.standby = standby
+        self.tls = tls
         self.start_timeout_s = start_timeout_s
         self.bin = find_bin_dir()
         self._dir = Path(tempfile.mkdtemp(prefix="wcs-postgres-"))
@@ -131,6 +147,8 @@ class PrivatePostgres:
         if self.standby:
             settings.append("hot_standby = off")
             (self.data_dir / "standby.signal").touch()
+        if self.tls is not None:
+            settings += self._tls_files(self.tls)
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n".join(settings) + "\n")
         if self._user is not None:
@@ -138,6 +156,29 @@ class PrivatePostgres:
                 if path.exists():
                     os.chown(path, self._user.pw_uid, self._user.pw_gid)
         self._initialised = True
+
+    def _tls_files(self, tls: ServerTls) -> list[str]:
+        """Copy the TLS files beside the data (the key readable by the server's user
+        only, as it insists) and let only TLS connections in."""
+        for source, name in ((tls.cert, "server.crt"), (tls.key, "server.key"), (tls.ca, "ca.crt")):
+            target = self.data_dir / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)
+            if self._user is not None:
+                os.chown(target, self._user.pw_uid, self._user.pw_gid)
+        method = "cert" if tls.client_certificates else "trust"
+        (self.data_dir / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            f"hostssl all all {self.host}/32 {method}\n"
+            "hostnossl all all 0.0.0.0/0 reject\n",
+            encoding="utf-8",
+        )
+        return [
+            "ssl = on",
+            "ssl_cert_file = 'server.crt'",
+            "ssl_key_file = 'server.key'",
+            "ssl_ca_file = 'ca.crt'",
+        ]
 
     def start(self) -> None:
         """Start the server (initialising it the first time) and wait until it answers

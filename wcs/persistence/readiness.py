@@ -19,7 +19,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from wcs.errors import WcsError
+from wcs.errors import ConfigError, WcsError
+from wcs.persistence.db import postgres_tls
 from wcs.persistence.migrate import current_heads
 
 UPGRADE = "run `wcs db upgrade`"
@@ -62,7 +63,12 @@ async def check_database(url: str, *, timeout_s: float = 3.0) -> str:
     path = sqlite_path(url)
     if path is not None and not path.exists():
         raise DatabaseNotReady(f"no database: {name} does not exist; {UPGRADE} to create it")
-    connect_args = {"timeout": timeout_s} if parsed.get_backend_name() == "postgresql" else {}
+    try:
+        url, connect_args = postgres_tls(url)
+    except (ConfigError, OSError) as exc:  # a TLS file missing or not a certificate
+        raise DatabaseNotReady(f"cannot set up TLS to the {name}: {exc}") from None
+    if parsed.get_backend_name() == "postgresql":
+        connect_args["timeout"] = timeout_s
     try:
         engine = create_async_engine(url, connect_args=connect_args, poolclass=NullPool)
     except (ArgumentError, NoSuchModuleError, ImportError):

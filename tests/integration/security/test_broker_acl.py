@@ -18,7 +18,7 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from controller.session import session_id
+from controller.session import instance_client_id, session_id
 from tests.certificates import certificates
 from wcs.broker_config import BrokerOptions, Listener, TlsFiles, Written, write_broker_config
 from wcs.children import spawn
@@ -223,11 +223,18 @@ async def _drain(client: aiomqtt.Client, count: int, within: float = 5.0) -> lis
     return got
 
 
-async def test_a_device_account_cannot_take_the_controllers_session(secured: Secured) -> None:
-    """The controller's session ids are predictable (one per station). A device account
-    presenting one gets its own account name as client id instead: the controller stays
-    connected, and what its persistent session holds while it is away stays there."""
-    ctl_id = session_id(SITE, "pick-1")
+@pytest.mark.parametrize(
+    "ctl_id",
+    [session_id(SITE, "pick-1"), instance_client_id(SITE, "ctl-a")],
+    ids=["station-session", "instance-connection"],
+)
+async def test_a_device_account_cannot_take_the_controllers_session(
+    secured: Secured, ctl_id: str
+) -> None:
+    """The controller's client ids are predictable (one per station, one per instance).
+    A device account presenting one gets its own account name as client id instead:
+    the controller stays connected, and what its persistent session holds while it is
+    away stays there."""
     events = T.dev_evt("scan-a", "scan")
     controller = secured.endpoint("controller")
     async with make_client(controller, identifier=ctl_id, clean_session=False) as ctl:
