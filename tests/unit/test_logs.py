@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -87,3 +89,35 @@ def test_json_lines(stream: io.StringIO) -> None:
     flush()
     record = json.loads(out.getvalue())
     assert record["event"] == f"boom {REDACTED}" and record["level"] == "error"
+
+
+class _SlowTerminal(io.StringIO):
+    """A stream that takes its time, as a terminal or a pipe nobody reads does."""
+
+    def write(self, text: str) -> int:
+        time.sleep(0.05)
+        return super().write(text)
+
+
+async def test_errors_are_logged_without_holding_up_the_event_loop() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    out = _SlowTerminal()
+    configure_logging("INFO", stream=out)
+    try:
+        log = structlog.get_logger("api")
+        started = time.perf_counter()
+        for n in range(40):
+            try:
+                raise RuntimeError(f"boom {n}")
+            except RuntimeError:
+                log.exception("unhandled error", path="/api/v1/orders")
+            await asyncio.sleep(0)
+        spent = time.perf_counter() - started
+        # Written inline, 40 records would hold the loop for 2 s or more.
+        assert spent < 0.5, spent
+        flush()
+        assert out.getvalue().count("unhandled error") == 40
+    finally:
+        shutdown()
+        root.handlers[:], root.level = handlers, level
