@@ -138,6 +138,7 @@ class Controller:
         self._client_up = asyncio.Event()
         self.allocator: Allocator | None = None
         self._last_log = time.monotonic()
+        self._next_floor_counts = 0.0
         self._snapshot: tuple[int, int, float, float] = (0, 0, 0.0, 0.0)
 
     # --- lifecycle -------------------------------------------------------------------
@@ -576,6 +577,7 @@ class Controller:
             self._last_log = now
         try:
             await self._release_if_due()
+            await self._floor_counts_if_due()
         finally:
             for owned in list(self.owned.values()):
                 if (
@@ -589,6 +591,7 @@ class Controller:
         """One round now: the floor releases a wave if one is due, idle stations look
         for their next batch (and this waits until they have)."""
         await self._release_if_due()
+        await self._floor_counts_if_due(now=True)
         waits = [
             self._tick(o, pick.Idle())
             for o in list(self.owned.values())
@@ -596,6 +599,20 @@ class Controller:
         ]
         if waits:
             await asyncio.gather(*waits)
+
+    async def _floor_counts_if_due(self, *, now: bool = False) -> None:
+        """The floor's owner opens the scheduled counts of the piles no pick station
+        counts (reserve): a stock controller counts them over the API."""
+        if FLOOR not in self.owned:
+            return
+        clock = time.monotonic()
+        if not now and clock < self._next_floor_counts:
+            return
+        self._next_floor_counts = clock + self.edge.stock.schedule_every_s
+        async with self.engine.begin() as conn:
+            opened = await self.edge.stock.schedule_floor(conn, utcnow(), self.actor)
+        if opened:
+            log.info("floor: %d scheduled counts opened", len(opened))
 
     async def _release_if_due(self) -> None:
         """The floor's owner releases reserved orders while pick stations lack work."""

@@ -4,17 +4,19 @@ A location belongs to the station whose PTL panel lights it (its pick station), 
 to ``floor`` (reserve locations: counted over the API). This module answers the
 floor domain's stock asks (``LookForWork`` with the station's facts, ``OpenWork``
 with the new rows, ``Judge`` with the book), writes the stock effects
-(``wcs.persistence.stockwork``) and applies the API's count requests for the owner.
-No rule is decided here.
+(``wcs.persistence.stockwork``), applies the API's count requests for the owner and,
+for the floor's owner, opens the ABC schedule's counts of the piles no pick station
+counts. No rule is decided here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from controller import reads
 from controller.stations import FLOOR, FloorPlan
@@ -23,7 +25,7 @@ from wcs.domain.floor import counts, facework, pick
 from wcs.domain.floor import effects as fx
 from wcs.domain.floor.machines import BatchState, CountState, MoveState
 from wcs.errors import NotFound, ValidationFailed
-from wcs.persistence import stockwork
+from wcs.persistence import inventory, stockwork
 from wcs.persistence.tables import count_tasks, move_tasks, pick_batches, pick_faces
 from wcs.settings import Settings
 
@@ -54,6 +56,40 @@ class StockDesk:
     def slot(self, station: str, location: str) -> tuple[str, int] | None:
         slot = self.plan.location_of.get(location)
         return slot if slot is not None and self.station_of(location) == station else None
+
+    # --- the floor's own piles ---------------------------------------------------------
+
+    @property
+    def schedule_every_s(self) -> float:
+        """How often the floor's owner looks for due piles: a few times per shortest
+        interval of the schedule, at most once a minute."""
+        return min(60.0, max(0.5, self.policy.interval("A").total_seconds() / 4))
+
+    async def schedule_floor(self, conn: AsyncConnection, now: datetime, actor: str) -> list[Any]:
+        """The ABC schedule for the piles no pick station counts (reserve, and pick
+        locations no panel lights): open the counts that are due, for ``floor``; a
+        stock controller counts them over the API. Returns the rows opened."""
+        if not self.counting:
+            return []
+        lit = self.plan.location_of
+        here = [
+            loc
+            for loc in await stockwork.stocked_locations(conn, inventory.RESERVABLE_ZONES)
+            if loc not in lit
+        ]
+        if not here:
+            return []
+        piles = await stockwork.piles(conn, here, stocked_only=True)
+        picked = await stockwork.picked_since(conn, now - self.period)
+        klass = counts.classes(picked, {p.sku for p in piles}, self.policy)
+        due = counts.due(piles, klass, now, self.policy)
+        return await stockwork.open_counts(
+            conn,
+            [fx.NewCount(p.sku, p.location, counts.ABC) for p in due],
+            self.station_of,
+            actor=actor,
+            now=now,
+        )
 
     # --- a pick station taken over ---------------------------------------------------
 

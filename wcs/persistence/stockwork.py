@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcs.contract.topics import Topics
@@ -657,11 +657,48 @@ async def station_facts(
         )
         for r in face_rows
     )
+    piles_here = await piles(conn, here)
+    picked = await picked_since(conn, now - period)
+    open_counts_ = (
+        await conn.execute(
+            select(count_tasks)
+            .where(and_(count_tasks.c.station == station, count_tasks.c.state == CountState.OPEN))
+            .order_by(
+                case((count_tasks.c.reason == counts.ABC, 1), else_=0),
+                count_tasks.c.id,
+            )
+        )
+    ).all()
+    own_moves = (
+        await conn.execute(
+            select(move_tasks)
+            .where(and_(move_tasks.c.station == station, move_tasks.c.state.in_(OPEN_MOVES)))
+            .order_by(move_tasks.c.id)
+        )
+    ).all()
+    return StationFacts(
+        faces,
+        {sku: tuple(r) for sku, r in reserves.items()},
+        waiting,
+        piles_here,
+        picked,
+        list(open_counts_),
+        list(own_moves),
+    )
+
+
+async def piles(
+    conn: AsyncConnection, here: Sequence[str], *, stocked_only: bool = False
+) -> tuple[counts.Pile, ...]:
+    """The piles at these locations, each with its last count (closed, or still
+    open), else its first stock movement, else its last change: the ABC schedule's
+    clock."""
+    where: ColumnElement[bool] = stock.c.location.in_(here)
+    if stocked_only:
+        where = and_(where, stock.c.on_hand > 0)
     pile_rows = (
         await conn.execute(
-            select(stock.c.sku, stock.c.location, stock.c.on_hand, stock.c.updated_at).where(
-                stock.c.location.in_(here)
-            )
+            select(stock.c.sku, stock.c.location, stock.c.on_hand, stock.c.updated_at).where(where)
         )
     ).all()
     last = {
@@ -695,7 +732,7 @@ async def station_facts(
             .group_by(stock_moves.c.sku, stock_moves.c.location)
         )
     }
-    piles = tuple(
+    return tuple(
         counts.Pile(
             r.sku,
             r.location,
@@ -706,39 +743,32 @@ async def station_facts(
         )
         for r in pile_rows
     )
-    picked = {
+
+
+async def picked_since(conn: AsyncConnection, since: datetime) -> dict[str, int]:
+    """Units picked per SKU since then (the ABC classes)."""
+    return {
         str(sku): -int(n)
         for sku, n in await conn.execute(
             select(stock_moves.c.sku, func.sum(stock_moves.c.qty))
-            .where(and_(stock_moves.c.kind == "pick", stock_moves.c.at >= now - period))
+            .where(and_(stock_moves.c.kind == "pick", stock_moves.c.at >= since))
             .group_by(stock_moves.c.sku)
         )
     }
-    open_counts_ = (
-        await conn.execute(
-            select(count_tasks)
-            .where(and_(count_tasks.c.station == station, count_tasks.c.state == CountState.OPEN))
-            .order_by(
-                case((count_tasks.c.reason == counts.ABC, 1), else_=0),
-                count_tasks.c.id,
+
+
+async def stocked_locations(conn: AsyncConnection, zones: Sequence[str]) -> list[str]:
+    """Locations of these zones holding units on the books."""
+    return list(
+        (
+            await conn.scalars(
+                select(stock.c.location)
+                .join(locations, locations.c.code == stock.c.location)
+                .where(and_(locations.c.zone.in_(zones), stock.c.on_hand > 0))
+                .distinct()
+                .order_by(stock.c.location)
             )
-        )
-    ).all()
-    own_moves = (
-        await conn.execute(
-            select(move_tasks)
-            .where(and_(move_tasks.c.station == station, move_tasks.c.state.in_(OPEN_MOVES)))
-            .order_by(move_tasks.c.id)
-        )
-    ).all()
-    return StationFacts(
-        faces,
-        {sku: tuple(r) for sku, r in reserves.items()},
-        waiting,
-        piles,
-        picked,
-        list(open_counts_),
-        list(own_moves),
+        ).all()
     )
 
 

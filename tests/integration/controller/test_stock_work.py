@@ -35,13 +35,16 @@ EAN_A, EAN_B = "4006381333931", "4006381333948"
 
 
 @pytest.fixture
-def settings(db_url: str, mqtt_endpoint: MqttEndpoint, site: str) -> Settings:
+def settings(
+    db_url: str, mqtt_endpoint: MqttEndpoint, site: str, request: pytest.FixtureRequest
+) -> Settings:
     return Settings(
         database_url=db_url,
         mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
         site=site,
         embedded_broker=False,
         controller={"wave_interval_s": 3600, "answer_wait_s": 0},  # type: ignore[arg-type]
+        inventory=getattr(request, "param", {}),
     )
 
 
@@ -231,3 +234,31 @@ async def kinds_of_alerts(engine: AsyncEngine) -> list[str]:
 
     async with engine.connect() as conn:
         return list((await conn.scalars(select(alerts.c.code))).all())
+
+
+@pytest.mark.parametrize("settings", [{"count_period_s": 0.5}], indirect=True)
+async def test_the_floor_schedules_counts_of_the_reserve_no_station_counts(
+    bench: tuple[Controller, FakeFloor, AsyncEngine],
+) -> None:
+    controller, _, engine = bench
+    await asyncio.sleep(0.6)  # the reserve's first stock is older than its interval now
+    await controller.housekeeping_once()
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(select(count_tasks).where(count_tasks.c.station == "floor"))
+        ).all()
+    # The reserve pile is due, for the floor (a stock controller counts it over the
+    # API); the faces are the pick station's to count, not the floor's.
+    assert [(r.location, r.sku, r.reason, r.state) for r in rows] == [
+        (RESERVE, "SKU-A", "abc", "open")
+    ]
+    # Once a pile has an open count, the next round opens no other.
+    await controller.housekeeping_once()
+    async with engine.connect() as conn:
+        n = await conn.scalar(
+            select(func.count()).select_from(count_tasks).where(count_tasks.c.location == RESERVE)
+        )
+    assert n == 1
+    done = await ask(engine, "count_key", "floor", "ken", count_id=int(rows[0].id), qty=30)
+    assert done["outcome"] == "closed"
+    assert (await count_row(engine, int(rows[0].id))).result == "matched"  # type: ignore[attr-defined]
