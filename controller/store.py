@@ -15,12 +15,13 @@ batch has decided so far.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     and_,
@@ -69,6 +70,8 @@ from wcs.persistence.tables import (
     totes,
 )
 from wcs.services.orders import cancel_in
+
+T = TypeVar("T")
 
 # Commands whose acknowledgement changes what happens next: they go to the command
 # log so the ack can be matched. Lights are put back whole on a takeover anyway.
@@ -270,37 +273,14 @@ class Unit:
         if not keys:
             await self._fence(held, holder)
             return set()
-        leases = [(sid, holder, epoch) for sid, epoch in held.items()]
-        holding = (
-            select(func.count())
-            .select_from(
-                select(stations.c.id)
-                .where(tuple_(stations.c.id, stations.c.holder, stations.c.epoch).in_(leases))
-                .with_for_update(read=True)
-                .subquery()
-            )
-            .scalar_subquery()
-        )
-        source = union_all(
-            *(select(literal(k, processed_messages.c.msg_id.type).label("msg_id")) for k in keys)
-        ).subquery()
-        rows = (
-            select(
-                source.c.msg_id,
-                literal("", processed_messages.c.topic.type),
-                literal(self.now, processed_messages.c.at.type),
-            )
-            # Also what SQLite needs to read ON CONFLICT after INSERT ... SELECT.
-            .where(holding == len(leases))
-        )
-        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
-        stmt = (
-            dialect.insert(processed_messages)
-            .from_select(["msg_id", "topic", "at"], rows)
-            .on_conflict_do_nothing(index_elements=["msg_id"])
-            .returning(processed_messages.c.msg_id)
-        )
-        fresh = set((await self.conn.scalars(stmt)).all())
+        dialect = self.conn.dialect.name
+        stmt = _claim_statement(dialect, _padded(len(keys)), _padded(len(held)) if held else 0)
+        params: dict[str, Any] = {"holder": holder, "now": self.now, "n": len(held)}
+        for i, key in enumerate(_pad(keys)):
+            params[f"k{i}"] = key
+        for i, (sid, epoch) in enumerate(_pad(list(held.items()))):
+            params[f"s{i}"], params[f"e{i}"] = sid, epoch
+        fresh = set((await self.conn.scalars(stmt, params)).all())
         if not fresh:
             await self._fence(held, holder)
         return fresh
@@ -336,12 +316,7 @@ class Unit:
         if self.shelf:
             await self._shelf()
         if self.lines:
-            await c.execute(
-                update(order_lines)
-                .where(order_lines.c.id == bindparam("b_id"))
-                .values(qty_picked=order_lines.c.qty_picked + bindparam("b_qty")),
-                [{"b_id": k, "b_qty": v} for k, v in self.lines.items()],
-            )
+            await c.execute(_COUNT_LINES, [{"b_id": k, "b_qty": v} for k, v in self.lines.items()])
             self.lines.clear()
         if self.picked_reservations:
             await self._reservations()
@@ -355,7 +330,7 @@ class Unit:
         if self.packages:
             await self._packages()
         if self.events:
-            await c.execute(insert(order_events), [event_row(e) for e in self.events])
+            await c.execute(_INSERT_EVENTS, [event_row(e) for e in self.events])
             await queue_order_events(c, self.events)
             self.messages[:0] = [state_message(self.topics, e) for e in self.events]
             self.events.clear()
@@ -365,13 +340,13 @@ class Unit:
         await self.flush()
         c = self.conn
         if self.activity_rows:
-            await c.execute(insert(activity), self.activity_rows)
+            await c.execute(_INSERT_ACTIVITY, self.activity_rows)
             self.activity_rows.clear()
         if self.command_rows:
-            await c.execute(insert(device_commands), self.command_rows)
+            await c.execute(_INSERT_COMMANDS, self.command_rows)
             self.command_rows.clear()
         if self.traced:
-            await c.execute(insert(picked_units), self.traced)
+            await c.execute(_INSERT_TRACED, self.traced)
             self.traced.clear()
         if self.messages:
             await enqueue(c, self.messages)
@@ -382,20 +357,14 @@ class Unit:
         for s in self.shelf:
             by_pile[(s.sku, s.location)] += s.qty
         await self.conn.execute(
-            update(stock)
-            .where(and_(stock.c.sku == bindparam("b_sku"), stock.c.location == bindparam("b_loc")))
-            .values(
-                on_hand=stock.c.on_hand + bindparam("b_qty"),
-                reserved=stock.c.reserved + bindparam("b_qty"),
-                updated_at=bindparam("b_now"),
-            ),
+            _TAKE_FROM_SHELF,
             [
                 {"b_sku": k[0], "b_loc": k[1], "b_qty": q, "b_now": self.now}
                 for k, q in by_pile.items()
             ],
         )
         await self.conn.execute(
-            insert(stock_moves),
+            _INSERT_STOCK_MOVES,
             [
                 {
                     "sku": s.sku,
@@ -412,11 +381,9 @@ class Unit:
         self.shelf.clear()
 
     async def _reservations(self) -> None:
-        whole = [rid for rid, qty in self.picked_reservations.items() if qty is None]
+        whole = [{"b_id": rid} for rid, qty in self.picked_reservations.items() if qty is None]
         if whole:
-            await self.conn.execute(
-                update(reservations).where(reservations.c.id.in_(whole)).values(state="picked")
-            )
+            await self.conn.execute(_PICKED_RESERVATION, whole)
         for rid, qty in self.picked_reservations.items():
             if qty is not None:
                 # Short: the picked part is in the tote, the missing part no longer exists.
@@ -447,13 +414,10 @@ class Unit:
             pending = later
 
     async def _move_guarded(self, moves: list[fx.OrderMove]) -> None:
-        target = case({m.order_id: m.dst for m in moves}, value=orders.c.id)
-        rows = await self.conn.execute(
-            update(orders)
-            .where(or_(*(and_(orders.c.id == m.order_id, orders.c.state == m.src) for m in moves)))
-            .values(state=target, seq=orders.c.seq + 1, updated_at=self.now)
-            .returning(orders.c.id, orders.c.seq)
-        )
+        params: dict[str, Any] = {"now": self.now}
+        for i, m in enumerate(_pad(moves)):
+            params[f"o{i}"], params[f"f{i}"], params[f"t{i}"] = m.order_id, m.src, m.dst
+        rows = await self.conn.execute(_move_statement(_padded(len(moves))), params)
         moved = {r.id: int(r.seq) for r in rows}
         for m in moves:
             seq = moved.get(m.order_id)
@@ -486,9 +450,7 @@ class Unit:
                     "station": effect.station,
                     "updated_at": self.now,
                 }
-                result = await c.execute(
-                    update(totes).where(totes.c.code == effect.code).values(**values_)
-                )
+                result = await c.execute(_SAVE_TOTE, {"b_code": effect.code, **values_})
                 if result.rowcount == 0:
                     await c.execute(insert(totes).values(code=effect.code, **values_))
             case fx.MoveTotes():
@@ -576,6 +538,106 @@ class Unit:
                     insert(packages).values(id=p.id, created_at=self.now, **row)
                 )
         self.packages.clear()
+
+
+# Statements built once: building one (coercions, its cache key) costs about as much
+# CPU as executing it. Statements whose shape follows the batch are built once per
+# padded size (a power of two; the padding repeats the last entry, which changes
+# nothing) and kept.
+_INSERT_ACTIVITY = insert(activity)
+_INSERT_COMMANDS = insert(device_commands)
+_INSERT_TRACED = insert(picked_units)
+_INSERT_EVENTS = insert(order_events)
+_INSERT_STOCK_MOVES = insert(stock_moves)
+_COUNT_LINES = (
+    update(order_lines)
+    .where(order_lines.c.id == bindparam("b_id"))
+    .values(qty_picked=order_lines.c.qty_picked + bindparam("b_qty"))
+)
+_TAKE_FROM_SHELF = (
+    update(stock)
+    .where(and_(stock.c.sku == bindparam("b_sku"), stock.c.location == bindparam("b_loc")))
+    .values(
+        on_hand=stock.c.on_hand + bindparam("b_qty"),
+        reserved=stock.c.reserved + bindparam("b_qty"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_PICKED_RESERVATION = (
+    update(reservations).where(reservations.c.id == bindparam("b_id")).values(state="picked")
+)
+_SAVE_TOTE = update(totes).where(totes.c.code == bindparam("b_code"))
+
+
+def _padded(n: int) -> int:
+    return 1 << max(0, n - 1).bit_length()
+
+
+def _pad(items: list[T]) -> list[T]:
+    return items + [items[-1]] * (_padded(len(items)) - len(items)) if items else items
+
+
+@functools.lru_cache(maxsize=128)
+def _claim_statement(dialect_name: str, keys: int, held: int) -> Any:
+    """Insert the inbox keys ``k0..`` only while the ``n`` stations ``s0..`` are still
+    held by ``holder`` at epochs ``e0..`` (their rows read FOR SHARE on PostgreSQL)."""
+    leases = [
+        tuple_(bindparam(f"s{i}"), bindparam("holder"), bindparam(f"e{i}")) for i in range(held)
+    ]
+    holding = (
+        select(func.count())
+        .select_from(
+            select(stations.c.id)
+            .where(tuple_(stations.c.id, stations.c.holder, stations.c.epoch).in_(leases))
+            .with_for_update(read=True)
+            .subquery()
+        )
+        .scalar_subquery()
+    )
+    source = union_all(
+        *(
+            select(bindparam(f"k{i}", type_=processed_messages.c.msg_id.type).label("msg_id"))
+            for i in range(keys)
+        )
+    ).subquery()
+    rows = (
+        select(
+            source.c.msg_id,
+            literal("", processed_messages.c.topic.type),
+            bindparam("now", type_=processed_messages.c.at.type),
+        )
+        # Also what SQLite needs to read ON CONFLICT after INSERT ... SELECT.
+        .where(holding == bindparam("n"))
+    )
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(processed_messages)
+        .from_select(["msg_id", "topic", "at"], rows)
+        .on_conflict_do_nothing(index_elements=["msg_id"])
+        .returning(processed_messages.c.msg_id)
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _move_statement(moves: int) -> Any:
+    """Order ``o{i}`` from state ``f{i}`` to ``t{i}``, each only if still in its source."""
+    target = case(
+        *((orders.c.id == bindparam(f"o{i}"), bindparam(f"t{i}")) for i in range(moves)),
+        else_=orders.c.state,
+    )
+    return (
+        update(orders)
+        .where(
+            or_(
+                *(
+                    and_(orders.c.id == bindparam(f"o{i}"), orders.c.state == bindparam(f"f{i}"))
+                    for i in range(moves)
+                )
+            )
+        )
+        .values(state=target, seq=orders.c.seq + 1, updated_at=bindparam("now"))
+        .returning(orders.c.id, orders.c.seq)
+    )
 
 
 _SAVE_TASK = (
