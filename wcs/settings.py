@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from wcs.tls import ClientTls
+
 if TYPE_CHECKING:
     from wcs.domain.floor.counts import CountPolicy
 
@@ -276,9 +278,17 @@ class NotifySettings(BaseModel):
     smtp_password: str | None = None
     smtp_from: str = "Warehouse <no-reply@localhost>"
     smtp_timeout_s: float = Field(default=30.0, gt=0)
+    # TLS (starttls, tls): a private CA for the server's certificate, a client certificate.
+    smtp_ca_file: Path | None = None
+    smtp_cert_file: Path | None = None
+    smtp_key_file: Path | None = None
     # SMS gateway (or any HTTP receiver): JSON POST with an Idempotency-Key header.
     webhook_url: str | None = None
     webhook_token: str | None = None
+    # TLS (https://): a private CA for the gateway's certificate, a client certificate.
+    webhook_ca_file: Path | None = None
+    webhook_cert_file: Path | None = None
+    webhook_key_file: Path | None = None
     customer_service_email: str | None = None
     # BCP 47 tags of served languages (wcs.i18n): en, zh-CN.
     staff_lang: str = "en"
@@ -306,6 +316,38 @@ class NotifySettings(BaseModel):
                 f"{value!r} is not a served language; use one of {', '.join(offered())}"
             )
         return served
+
+    @property
+    def smtp_tls(self) -> ClientTls:
+        return ClientTls(
+            "WCS_NOTIFY__SMTP", self.smtp_ca_file, self.smtp_cert_file, self.smtp_key_file
+        )
+
+    @property
+    def webhook_tls(self) -> ClientTls:
+        return ClientTls(
+            "WCS_NOTIFY__WEBHOOK",
+            self.webhook_ca_file,
+            self.webhook_cert_file,
+            self.webhook_key_file,
+        )
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> NotifySettings:
+        smtp, webhook = self.smtp_tls, self.webhook_tls
+        if smtp.given and self.smtp_security == "none":
+            raise ValueError(
+                f"{', '.join(smtp.given)} need WCS_NOTIFY__SMTP_SECURITY=starttls or tls"
+            )
+        if webhook.given and self.webhook_url and not _is_https(self.webhook_url):
+            raise ValueError(f"{', '.join(webhook.given)} need an https:// WCS_NOTIFY__WEBHOOK_URL")
+        smtp.check()
+        webhook.check()
+        return self
+
+
+def _is_https(url: str) -> bool:
+    return urlsplit(url).scheme.lower() == "https"
 
 
 class ReturnsSettings(BaseModel):
@@ -390,6 +432,10 @@ class Settings(BaseSettings):
     pod_dir: Path = Path()
     pod_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     carrier_url: str = "http://127.0.0.1:8765"
+    # TLS (https://): a private CA for the carrier's certificate, a client certificate.
+    carrier_ca_file: Path | None = None
+    carrier_cert_file: Path | None = None
+    carrier_key_file: Path | None = None
     carrier_webhook_secret: str = "dev-webhook-secret"
     # Signs the customers' self-service links (e-mail, SMS): changing it voids them all.
     link_secret: str = "dev-link-secret"
@@ -464,20 +510,25 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _mqtt_tls_files(self) -> Settings:
-        files = {
-            "WCS_MQTT_CA_FILE": self.mqtt_ca_file,
-            "WCS_MQTT_CERT_FILE": self.mqtt_cert_file,
-            "WCS_MQTT_KEY_FILE": self.mqtt_key_file,
-        }
-        given = {name: path for name, path in files.items() if path is not None}
-        if given and not MqttEndpoint.parse(self.mqtt_url).tls:
-            raise ValueError(f"{', '.join(given)} need a mqtts:// WCS_MQTT_URL")
-        if (self.mqtt_cert_file is None) != (self.mqtt_key_file is None):
-            raise ValueError("WCS_MQTT_CERT_FILE and WCS_MQTT_KEY_FILE go together")
-        for name, path in given.items():
-            if not path.is_file():
-                raise ValueError(f"{name}: {path} is not a readable file")
+        tls = ClientTls("WCS_MQTT", self.mqtt_ca_file, self.mqtt_cert_file, self.mqtt_key_file)
+        if tls.given and not MqttEndpoint.parse(self.mqtt_url).tls:
+            raise ValueError(f"{', '.join(tls.given)} need a mqtts:// WCS_MQTT_URL")
+        tls.check()
         return self
+
+    @model_validator(mode="after")
+    def _carrier_tls_files(self) -> Settings:
+        tls = self.carrier_tls
+        if tls.given and not _is_https(self.carrier_url):
+            raise ValueError(f"{', '.join(tls.given)} need an https:// WCS_CARRIER_URL")
+        tls.check()
+        return self
+
+    @property
+    def carrier_tls(self) -> ClientTls:
+        return ClientTls(
+            "WCS_CARRIER", self.carrier_ca_file, self.carrier_cert_file, self.carrier_key_file
+        )
 
     @cached_property
     def mqtt(self) -> MqttEndpoint:
@@ -544,6 +595,8 @@ def describe_error(exc: ValidationError) -> str:
         loc = [str(p) for p in error.get("loc", ()) if p != "__root__"]
         message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
         name = "WCS_" + "__".join(loc).upper() if loc else ""
+        if message.startswith("WCS_"):  # a group's own check names its variables
+            name = ""
         parts.append(f"{name}: {message}" if name else message)
     return "; ".join(parts)
 

@@ -43,6 +43,10 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_POD_DIR": "where proof-of-delivery images are stored",
     "WCS_POD_MAX_BYTES": "largest proof-of-delivery upload",
     "WCS_CARRIER_URL": "base URL of the carrier's booking API",
+    "WCS_CARRIER_CA_FILE": "CA certificate(s), PEM, that sign the carrier's certificate "
+    "(https://; default the system's trust store)",
+    "WCS_CARRIER_CERT_FILE": "our client certificate, PEM, for a carrier API that requires one",
+    "WCS_CARRIER_KEY_FILE": "the private key of WCS_CARRIER_CERT_FILE, PEM",
     "WCS_CARRIER_WEBHOOK_SECRET": "HMAC secret of the carrier's tracking webhook (the "
     "default is for development only; prod needs 32+ random characters)",
     "WCS_LINK_SECRET": "signs customers' self-service links; changing it voids them (prod "
@@ -97,12 +101,21 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_NOTIFY__SMTP_HOST": "SMTP server for e-mail; unset keeps e-mails waiting",
     "WCS_NOTIFY__SMTP_PORT": "SMTP port",
     "WCS_NOTIFY__SMTP_SECURITY": "none, starttls or tls",
+    "WCS_NOTIFY__SMTP_CA_FILE": "CA certificate(s), PEM, that sign the SMTP server's "
+    "certificate (starttls, tls; default the system's trust store)",
+    "WCS_NOTIFY__SMTP_CERT_FILE": "our client certificate, PEM, for an SMTP server that "
+    "requires one",
+    "WCS_NOTIFY__SMTP_KEY_FILE": "the private key of WCS_NOTIFY__SMTP_CERT_FILE, PEM",
     "WCS_NOTIFY__SMTP_USERNAME": "SMTP login",
     "WCS_NOTIFY__SMTP_PASSWORD": "SMTP password",
     "WCS_NOTIFY__SMTP_FROM": "sender of customer e-mails",
     "WCS_NOTIFY__SMTP_TIMEOUT_S": "SMTP conversation timeout",
     "WCS_NOTIFY__WEBHOOK_URL": "SMS gateway or HTTP receiver; unset keeps SMS waiting",
     "WCS_NOTIFY__WEBHOOK_TOKEN": "bearer token sent to the webhook",
+    "WCS_NOTIFY__WEBHOOK_CA_FILE": "CA certificate(s), PEM, that sign the webhook's "
+    "certificate (https://; default the system's trust store)",
+    "WCS_NOTIFY__WEBHOOK_CERT_FILE": "our client certificate, PEM, for a webhook that requires one",
+    "WCS_NOTIFY__WEBHOOK_KEY_FILE": "the private key of WCS_NOTIFY__WEBHOOK_CERT_FILE, PEM",
     "WCS_NOTIFY__CUSTOMER_SERVICE_EMAIL": "where invalid-order notices go",
     "WCS_NOTIFY__STAFF_LANG": "language of staff e-mails (BCP 47, a served one: en, zh-CN)",
     "WCS_NOTIFY__DEFAULT_LANG": "customer language when nothing else decides (en, zh-CN)",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -184,7 +185,10 @@ class CarrierClient:
         retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        """``tls``: the TLS context of https:// (``Settings.carrier_tls``: a private CA,
+        our client certificate); None checks the carrier against the system's trust store."""
         self.base_url = base_url.rstrip("/")
         self.carrier = carrier
         self.retry = retry or RetryPolicy()
@@ -197,6 +201,7 @@ class CarrierClient:
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s),
             transport=transport,
+            verify=tls if tls is not None else True,
         )
 
     async def __aenter__(self) -> Self:

@@ -33,6 +33,7 @@ from paho.mqtt.properties import Properties
 
 from wcs.ids import new_id
 from wcs.settings import MqttEndpoint
+from wcs.tls import client_context
 
 NODELAY: list[tuple[int, int, int]] = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
 # MQTT 5 session expiry "never", like a 3.1.1 persistent session on Mosquitto.
@@ -128,17 +129,11 @@ def make_client(
 
 
 def tls_context(endpoint: MqttEndpoint) -> ssl.SSLContext | None:
-    """The TLS context of every client of ours: the broker's certificate checked
+    """The broker's TLS context (``wcs.tls.client_context``): its certificate checked
     against the given CA (or the system's trust store), our certificate if we have one."""
     if not endpoint.tls:
         return None
-    context = ssl.create_default_context(
-        cafile=str(endpoint.cafile) if endpoint.cafile is not None else None
-    )
-    if endpoint.certfile is not None:
-        keyfile = str(endpoint.keyfile) if endpoint.keyfile is not None else None
-        context.load_cert_chain(str(endpoint.certfile), keyfile)
-    return context
+    return client_context(endpoint.cafile, endpoint.certfile, endpoint.keyfile)
 
 
 def _mergeable(packet: dict[str, Any]) -> bool:

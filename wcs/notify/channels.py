@@ -108,6 +108,8 @@ class SmtpChannel:
 
     def __init__(self, settings: NotifySettings) -> None:
         self._s = settings
+        # starttls and tls: the server checked against a private CA, our certificate.
+        self._tls = settings.smtp_tls.context()
 
     @property
     def configured(self) -> bool:
@@ -121,6 +123,7 @@ class SmtpChannel:
             timeout=s.smtp_timeout_s,
             use_tls=s.smtp_security == "tls",
             start_tls=s.smtp_security == "starttls",
+            tls_context=self._tls,
         )
 
     async def send(self, message: Outgoing, handover: Handover) -> str:
@@ -166,6 +169,15 @@ class SmtpChannel:
             raise TemporaryFailure(
                 f"cannot reach the SMTP server {s.smtp_host}:{s.smtp_port} ({exc})"
             ) from None
+
+
+def webhook_client(settings: NotifySettings) -> httpx.AsyncClient:
+    """The HTTP client of the SMS webhook: its TLS files (a private CA, our client
+    certificate) or the system's trust store."""
+    tls = settings.webhook_tls.context()
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.smtp_timeout_s), verify=tls if tls is not None else True
+    )
 
 
 class WebhookChannel:

@@ -32,6 +32,7 @@ from wcs.notify.channels import (
     SmtpChannel,
     TemporaryFailure,
     WebhookChannel,
+    webhook_client,
 )
 from wcs.persistence.db import OUTAGE_ERRORS
 from wcs.persistence.leases import Lease
@@ -113,7 +114,7 @@ class Notifier:
 
     async def open(self) -> None:
         """Channels only (for ``run_once`` without the background task)."""
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(self._n.smtp_timeout_s))
+        self._http = webhook_client(self._n)
         self._channels = {"email": SmtpChannel(self._n), "sms": WebhookChannel(self._n, self._http)}
         for name, channel in self._channels.items():
             if not channel.configured:

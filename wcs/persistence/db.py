@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as SqlTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from wcs.errors import ConfigError, WcsError
+from wcs.tls import client_context
 
 
 class DatabaseUnavailable(WcsError):
@@ -68,12 +69,10 @@ def postgres_tls(url: str) -> tuple[str, dict[str, Any]]:
         return bare, {"ssl": mode}
     ca = files.get("sslrootcert")
     verify = mode in (None, "verify-ca", "verify-full") or ca is not None
-    context = ssl.create_default_context(cafile=ca)
+    context = client_context(ca, files.get("sslcert"), files.get("sslkey"))
     context.check_hostname = mode in (None, "verify-full")
     if not verify:
         context.verify_mode = ssl.CERT_NONE
-    if "sslcert" in files or "sslkey" in files:
-        context.load_cert_chain(files.get("sslcert", ""), files.get("sslkey"))
     return bare, {"ssl": context}
 
 

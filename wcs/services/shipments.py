@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import ssl
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,17 +111,23 @@ class CarrierDesk:
         api_key: str | None = None,
         retry: RetryPolicy | None = None,
         timeout_s: float = 5.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.rules = rules
         self._base_url = base_url
         self._api_key = api_key
         self._retry = retry
         self._timeout_s = timeout_s
+        self._tls = tls
         self._clients: dict[str, CarrierClient] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CarrierDesk:
-        return cls(load_rules(settings.carrier_rules_path), settings.carrier_url)
+        return cls(
+            load_rules(settings.carrier_rules_path),
+            settings.carrier_url,
+            tls=settings.carrier_tls.context(),
+        )
 
     def client(self, carrier: str) -> CarrierClient:
         found = self._clients.get(carrier)
@@ -131,6 +138,7 @@ class CarrierDesk:
                 api_key=self._api_key,
                 retry=self._retry,
                 timeout_s=self._timeout_s,
+                tls=self._tls,
             )
             self._clients[carrier] = found
         return found
