@@ -41,6 +41,16 @@ def settings_for(url: str, endpoint: MqttEndpoint, site: str) -> Settings:
     )
 
 
+def instance_a(db_url: str, endpoint: MqttEndpoint, site: str, tmp_path: Path) -> ControllerProcess:
+    """Instance ``a`` as a process of its own (it is killed with SIGKILL), started."""
+    mqtt_url = f"mqtt://{endpoint.host}:{endpoint.port}"
+    process = ControllerProcess(
+        write_floor(tmp_path, site), db_url, mqtt_url, site, tmp_path / "a.log", "a"
+    )
+    process.start()
+    return process
+
+
 async def until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
     started = time.monotonic()
     async with asyncio.timeout(timeout):
@@ -133,11 +143,7 @@ async def test_a_killed_instance_loses_its_stations_within_seconds_and_nothing(
 ) -> None:
     settings = settings_for(pg_only_url, mqtt_endpoint, site)
     floor = floor_for(site)
-    mqtt_url = f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}"
-    other = ControllerProcess(
-        write_floor(tmp_path, site), pg_only_url, mqtt_url, site, tmp_path / "a.log", "a"
-    )
-    other.start()
+    other = instance_a(pg_only_url, mqtt_endpoint, site, tmp_path)
     stream = EventStream(mqtt_endpoint, site, rate_per_s=100)
     try:
         async with Controller(
@@ -172,11 +178,7 @@ async def test_an_instance_restarted_under_its_name_serves_its_stations_again(
     does): the rows still name it as holder, yet the new process serves nothing yet."""
     settings = settings_for(pg_only_url, mqtt_endpoint, site)
     floor = floor_for(site)
-    mqtt_url = f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}"
-    first = ControllerProcess(
-        write_floor(tmp_path, site), pg_only_url, mqtt_url, site, tmp_path / "a.log", "a"
-    )
-    first.start()
+    first = instance_a(pg_only_url, mqtt_endpoint, site, tmp_path)
     stream = EventStream(mqtt_endpoint, site, rate_per_s=100)
     try:
         every = set(plan_floor(floor).specs)
