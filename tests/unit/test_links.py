@@ -37,6 +37,19 @@ def test_a_changed_link_is_refused_as_tampered(change: object) -> None:
     assert refused.value.why == "tampered"
 
 
+def test_every_other_spelling_of_the_signatures_last_character_is_refused() -> None:
+    """Base64's last character of a 32-byte signature carries two bits no decoder reads:
+    three other characters decode to the same bytes, and none of them may open the link."""
+    links = Links(SECRET)
+    for _ in range(20):
+        token = links.make("receipt", "o1")
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        for other in alphabet.replace(token[-1], ""):
+            with pytest.raises(LinkRefused) as refused:
+                links.read("receipt", token[:-1] + other)
+            assert refused.value.why == "tampered"
+
+
 def test_a_link_for_one_purpose_does_not_open_another() -> None:
     links = Links(SECRET)
     with pytest.raises(LinkRefused) as refused:
