@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from controller.stations import FLOOR, StationSpec
@@ -38,29 +39,26 @@ class Leases:
         now = utcnow()
         specs = list(specs)
         async with self.engine.begin() as conn:
-            known = set(
-                (
-                    await conn.scalars(
-                        select(stations.c.id).where(stations.c.id.in_([s.id for s in specs]))
-                    )
-                ).all()
-            )
-            rows = [
-                {
-                    "id": s.id,
-                    "kind": s.kind,
-                    "holder": None,
-                    "epoch": 0,
-                    "expires_at": None,
-                    "down": False,
-                    "down_reason": None,
-                    "updated_at": now,
-                }
-                for s in specs
-                if s.id not in known
-            ]
-            if rows:
-                await conn.execute(insert(stations), rows)
+            # Instances starting together on a new floor insert the same rows: the
+            # first one's stand, the others' are nothing.
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            if specs:
+                await conn.execute(
+                    dialect.insert(stations).on_conflict_do_nothing(index_elements=["id"]),
+                    [
+                        {
+                            "id": s.id,
+                            "kind": s.kind,
+                            "holder": None,
+                            "epoch": 0,
+                            "expires_at": None,
+                            "down": False,
+                            "down_reason": None,
+                            "updated_at": now,
+                        }
+                        for s in specs
+                    ],
+                )
             await conn.execute(
                 update(stations)
                 .where(stations.c.holder == self.instance)

@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from controller.leases import Leases
 from controller.runtime import Controller
 from controller.stations import plan_floor
 from tests.integration.controller.support import floor_for
@@ -203,3 +205,19 @@ async def test_an_instance_restarted_under_its_name_serves_its_stations_again(
     print(f"restarted instance serves its stations after {took:.1f} s")
     assert len(sent) > 50
     assert await stable_weights_recorded(pg_engine) == stable_sent(stream)
+
+
+async def test_instances_starting_together_on_a_new_floor_both_register(
+    pg_only_url: str, pg_engine: AsyncEngine, site: str
+) -> None:
+    """Both read no rows and insert the same ones: neither may fail its start."""
+    specs = list(plan_floor(floor_for(site)).specs.values())
+    ids = [s.id for s in specs]
+    for _ in range(5):
+        async with pg_engine.begin() as conn:
+            await conn.execute(delete(stations).where(stations.c.id.in_(ids)))
+        ttl = timedelta(seconds=3)
+        await asyncio.gather(
+            Leases(pg_engine, "a", ttl).register(specs), Leases(pg_engine, "b", ttl).register(specs)
+        )
+        assert set(await holders(pg_engine)) >= set(ids)
