@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from controller.stations import FLOOR, StationSpec
+from wcs.persistence.db import insert_skipping_duplicates
 from wcs.persistence.tables import controller_instances, stations
 from wcs.timeutil import utcnow
 
@@ -41,10 +41,9 @@ class Leases:
         async with self.engine.begin() as conn:
             # Instances starting together on a new floor insert the same rows: the
             # first one's stand, the others' are nothing.
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             if specs:
                 await conn.execute(
-                    dialect.insert(stations).on_conflict_do_nothing(index_elements=["id"]),
+                    insert_skipping_duplicates(conn.dialect.name, stations, "id"),
                     [
                         {
                             "id": s.id,

@@ -36,7 +36,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wcs.contract.payloads import COMMAND_MODELS
@@ -48,6 +47,7 @@ from wcs.domain.states import find_transition
 from wcs.errors import IllegalTransition
 from wcs.ids import new_id
 from wcs.notify.queue import queue_order_events
+from wcs.persistence.db import insert_skipping_duplicates
 from wcs.persistence.orders import StateMoved, event_row, state_message, transition
 from wcs.persistence.outbox import OutboxMessage, enqueue, message
 from wcs.persistence.tables import (
@@ -609,11 +609,9 @@ def _claim_statement(dialect_name: str, keys: int, held: int) -> Any:
         # Also what SQLite needs to read ON CONFLICT after INSERT ... SELECT.
         .where(holding == bindparam("n"))
     )
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
     return (
-        dialect.insert(processed_messages)
+        insert_skipping_duplicates(dialect_name, processed_messages, "msg_id")
         .from_select(["msg_id", "topic", "at"], rows)
-        .on_conflict_do_nothing(index_elements=["msg_id"])
         .returning(processed_messages.c.msg_id)
     )
 

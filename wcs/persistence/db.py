@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Table, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as SqlTimeout
@@ -74,6 +75,12 @@ def postgres_tls(url: str) -> tuple[str, dict[str, Any]]:
     if not verify:
         context.verify_mode = ssl.CERT_NONE
     return bare, {"ssl": context}
+
+
+def insert_skipping_duplicates(dialect_name: str, table: Table, key: str) -> Any:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING`` on PostgreSQL and SQLite alike."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=[key])
 
 
 def make_engine(

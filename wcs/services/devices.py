@@ -16,11 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from wcs.errors import ValidationFailed
-from wcs.persistence.db import reading
+from wcs.persistence.db import insert_skipping_duplicates, reading
 from wcs.persistence.tables import device_status_history, devices
 from wcs.timeutil import as_utc, utcnow
 
@@ -50,8 +49,7 @@ class DeviceRow:
 
 
 def _insert_ignoring_duplicate(conn: AsyncConnection, values: dict[str, Any]) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(devices).values(**values).on_conflict_do_nothing(index_elements=["id"])
+    return insert_skipping_duplicates(conn.dialect.name, devices, "id").values(**values)
 
 
 async def record_device_status(
