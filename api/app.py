@@ -43,6 +43,7 @@ from wcs.heap import settle
 from wcs.notify.worker import Notifier
 from wcs.persistence.db import make_engine
 from wcs.persistence.outbox import OutboxRelay
+from wcs.persistence.vacuum import Vacuuming
 from wcs.services.delivery_jobs import DeliveryHousekeeping
 from wcs.services.fleet_plans import FleetReplanner, PlanningConfig
 from wcs.services.intake import IntakeDesk
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, run_relay: bool = True, settle_heap: bool 
                     on_committed=committed,
                 )
             )
+            await stack.enter_async_context(Vacuuming(engine, settings.vacuum))
             app.state.carrier_desk = await stack.enter_async_context(
                 CarrierDesk.from_settings(settings)
             )

@@ -59,6 +59,7 @@ from wcs.persistence.tables import (
     orders,
     pick_batches,
 )
+from wcs.persistence.vacuum import Vacuuming
 from wcs.retry import Backoff, Outage, Reconnect
 from wcs.services.shipments import CarrierDesk
 from wcs.services.waves import release_wave
@@ -160,6 +161,7 @@ class Controller:
 
         if self._run_relay:
             await enter(OutboxRelay(self.engine, self.settings.mqtt))
+        await enter(Vacuuming(self.engine, self.settings.vacuum))
         await spawn("controller-client", self._client_loop())
         await spawn(
             "controller-outbox-marker", every(0.1, self._mark_published, outage("outbox marks"))

@@ -411,6 +411,9 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     # Default: sqlite+aiosqlite:///{data_dir}/wcs.db (filled in by _defaults_in_data_dir).
     database_url: str = ""
+    # PostgreSQL only: vacuum and analyze our tables ourselves when the server's
+    # autovacuum is off (auto), always (on) or never (off); wcs.persistence.vacuum.
+    vacuum: Literal["auto", "on", "off"] = "auto"
     mqtt_url: str = DEFAULT_MQTT_URL
     # TLS (mqtts://): a private CA for the broker's certificate, a client certificate.
     mqtt_ca_file: Path | None = None

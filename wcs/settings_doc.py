@@ -25,6 +25,9 @@ DESCRIPTIONS: dict[str, str] = {
     "drivers aiosqlite and asyncpg); TLS to PostgreSQL with libpq's parameters: "
     "?sslmode=verify-full&sslrootcert=ca.pem (a private CA; default the system's trust "
     "store)&sslcert=client.pem&sslkey=client.key (a client certificate)",
+    "WCS_VACUUM": "PostgreSQL: auto vacuums and analyzes the WCS tables itself when the "
+    "server's autovacuum is off (plans and dead rows otherwise go stale), on always, off "
+    "never (the database's administrator does)",
     "WCS_MQTT_URL": "broker: mqtt://[user:pass@]host:port (mqtts:// for TLS)",
     "WCS_MQTT_CA_FILE": "CA certificate(s), PEM, that sign the broker's certificate "
     "(mqtts://; default the system's trust store)",

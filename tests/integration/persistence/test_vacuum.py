@@ -1,0 +1,104 @@
+"""Vacuum and analyze of our own tables when the server's autovacuum does not: the
+thresholds are autovacuum's, and an analyze gives a statement prepared against an
+empty table the plan its grown table needs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wcs.persistence.vacuum import TableStats, Vacuuming, Work, due
+
+
+def test_the_thresholds_are_autovacuums() -> None:
+    # 1,000 rows: vacuum past 50 + 20 % dead, analyze past 50 + 10 % changed.
+    assert due([TableStats("t", 1000, dead=250, changed=150)]) == []
+    assert due([TableStats("t", 1000, dead=251, changed=150)]) == [Work("t", True, False)]
+    assert due([TableStats("t", 1000, dead=0, changed=151)]) == [Work("t", False, True)]
+    # Never vacuumed nor analyzed (reltuples -1): the base thresholds alone.
+    assert due([TableStats("t", -1, dead=51, changed=51)]) == [Work("t", True, True)]
+    assert Work("outbox", True, True).statement == 'VACUUM (ANALYZE) "outbox"'
+    assert Work("orders", False, True).statement == 'ANALYZE "orders"'
+
+
+def _dsn(engine: AsyncEngine) -> str:
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def _stats(conn: asyncpg.Connection, table: str) -> tuple[int, int]:
+    row = await conn.fetchrow(
+        "SELECT vacuum_count + autovacuum_count, analyze_count + autoanalyze_count"
+        " FROM pg_stat_user_tables WHERE relname = $1",
+        table,
+    )
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def test_a_plan_made_on_an_empty_table_is_made_again_once_analyzed(
+    pg_engine: AsyncEngine,
+) -> None:
+    conn = await asyncpg.connect(_dsn(pg_engine))
+    try:
+        # Whatever the server does, this table is ours to vacuum in this test.
+        await conn.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+        await conn.execute("ANALYZE outbox")  # empty, as a new installation's
+        await conn.execute("PREPARE look(bigint[]) AS SELECT id FROM outbox WHERE id = ANY($1)")
+        for _ in range(6):  # past the custom plans: the generic plan is cached
+            await conn.execute("EXECUTE look('{1,2,3}')")
+        await conn.execute(
+            "INSERT INTO outbox (topic, payload, qos, retain, created_at)"
+            " SELECT 't', repeat('x', 200), 1, false, now() FROM generate_series(1, 20000)"
+        )
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE id % 2 = 0")
+        # A backend hands its table statistics over at most once a second; now.
+        await conn.execute("SELECT pg_stat_force_next_flush()")
+        await conn.execute("SELECT 1")
+
+        def plan(rows: list[asyncpg.Record]) -> str:
+            return "\n".join(r[0] for r in rows)
+
+        stale = plan(await conn.fetch("EXPLAIN EXECUTE look('{1,2,3}')"))
+        assert "Seq Scan" in stale, stale
+        vacuums, analyzes = await _stats(conn, "outbox")
+
+        work = await Vacuuming(pg_engine, "on").run_once()
+
+        assert Work("outbox", True, True) in work
+        for _ in range(50):  # the statistics arrive a moment after the command ends
+            if await _stats(conn, "outbox") == (vacuums + 1, analyzes + 1):
+                break
+            await asyncio.sleep(0.05)
+        assert await _stats(conn, "outbox") == (vacuums + 1, analyzes + 1)
+        fresh = plan(await conn.fetch("EXPLAIN EXECUTE look('{1,2,3}')"))
+        assert "Index" in fresh, fresh
+        # Nothing more is due until the table changes again.
+        assert Work("outbox", True, True) not in await Vacuuming(pg_engine, "on").run_once()
+    finally:
+        await conn.execute("ALTER TABLE outbox RESET (autovacuum_enabled)")
+        await conn.close()
+
+
+async def test_auto_follows_the_servers_autovacuum(pg_engine: AsyncEngine) -> None:
+    async with pg_engine.connect() as conn:
+        server_does_it = await conn.scalar(text("SELECT current_setting('autovacuum')")) == "on"
+    async with Vacuuming(pg_engine, "auto", interval_s=0.05) as vacuuming:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if vacuuming.stats.rounds > 0 or (server_does_it and vacuuming.finished):
+                break
+            await asyncio.sleep(0.05)
+        if server_does_it:
+            assert vacuuming.finished and vacuuming.stats.rounds == 0
+        else:
+            assert vacuuming.stats.rounds > 0 and not vacuuming.finished
+
+
+async def test_off_never_looks(pg_engine: AsyncEngine) -> None:
+    async with Vacuuming(pg_engine, "off", interval_s=0.05) as vacuuming:
+        await asyncio.sleep(0.3)
+        assert vacuuming.stats.rounds == 0 and vacuuming.finished
