@@ -20,7 +20,7 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 
-# --- monitoring (refreshed by the live summary task every WCS_MONITORING__REFRESH_S) ---
+# --- monitoring (read from the database when scraped, at most every WCS_MONITORING__REFRESH_S) ---
 ORDERS_BY_STATE = Gauge("wcs_orders_by_state", "Orders currently in each state", ["state"])
 OPEN_ALERTS = Gauge(
     "wcs_alerts_open", "Alerts neither acknowledged nor resolved, by severity", ["severity"]

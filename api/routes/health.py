@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,6 +12,9 @@ from sqlalchemy import text
 
 from api.deps import metrics_reader
 from wcs.mqtt.broker import broker_answers
+from wcs.persistence.db import OUTAGE_ERRORS
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["health"])
 
@@ -59,5 +63,12 @@ async def readyz(request: Request) -> Response:
     description="Prometheus metrics. Bearer token: `WCS_METRICS_TOKEN` (the scraper's) "
     "or a supervisor's.",
 )
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    monitoring = getattr(request.app.state, "monitoring", None)
+    if monitoring is not None:
+        try:
+            await monitoring.refresher.gauges()
+        except OUTAGE_ERRORS as exc:
+            # The process's own figures still answer; the database's wait for it.
+            log.warning("/metrics without the database's gauges: %s", exc)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

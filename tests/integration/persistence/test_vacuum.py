@@ -21,6 +21,10 @@ def test_the_thresholds_are_autovacuums() -> None:
     assert due([TableStats("t", 1000, dead=0, changed=151)]) == [Work("t", False, True)]
     # Never vacuumed nor analyzed (reltuples -1): the base thresholds alone.
     assert due([TableStats("t", -1, dead=51, changed=51)]) == [Work("t", True, True)]
+    # The furthest past its threshold first.
+    assert due(
+        [TableStats("a", 1000, dead=300, changed=0), TableStats("b", 0, dead=0, changed=500)]
+    ) == [Work("b", False, True), Work("a", True, False)]
     assert Work("outbox", True, True).statement == 'VACUUM (ANALYZE) "outbox"'
     assert Work("orders", False, True).statement == 'ANALYZE "orders"'
 
@@ -66,9 +70,14 @@ async def test_a_plan_made_on_an_empty_table_is_made_again_once_analyzed(
         assert "Seq Scan" in stale, stale
         vacuums, analyzes = await _stats(conn, "outbox")
 
-        work = await Vacuuming(pg_engine, "on").run_once()
+        vacuuming = Vacuuming(pg_engine, "on")
+        done: list[Work] = []
+        for _ in range(20):  # other tables of the session may be due too
+            done += await vacuuming.run_once()
+            if Work("outbox", True, True) in done:
+                break
 
-        assert Work("outbox", True, True) in work
+        assert Work("outbox", True, True) in done
         for _ in range(50):  # the statistics arrive a moment after the command ends
             if await _stats(conn, "outbox") == (vacuums + 1, analyzes + 1):
                 break
@@ -77,7 +86,7 @@ async def test_a_plan_made_on_an_empty_table_is_made_again_once_analyzed(
         fresh = plan(await conn.fetch("EXPLAIN EXECUTE look('{1,2,3}')"))
         assert "Index" in fresh, fresh
         # Nothing more is due until the table changes again.
-        assert Work("outbox", True, True) not in await Vacuuming(pg_engine, "on").run_once()
+        assert Work("outbox", True, True) not in await vacuuming.run_once()
     finally:
         await conn.execute("ALTER TABLE outbox RESET (autovacuum_enabled)")
         await conn.close()
