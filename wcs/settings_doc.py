@@ -94,7 +94,8 @@ DESCRIPTIONS: dict[str, str] = {
     "WCS_MONITORING__PICK_ACCURACY_MIN_PICKS": "picks needed in the window before it can alert",
     "WCS_MONITORING__CARRIER_FAILURE_STREAK": "carrier failures in a row that alert",
     "WCS_MONITORING__PER_ORDER_MAX": "beyond this many orders a rule raises one summary alert",
-    "WCS_MONITORING__REFRESH_S": "status page KPI refresh interval",
+    "WCS_MONITORING__REFRESH_S": "status page summary refresh interval while a page "
+    "watches; the /metrics gauges read from the database at most this often",
     "WCS_MONITORING__SSE_QUEUE": "events buffered per status-page client before it is dropped",
     "WCS_MONITORING__STATUS_PUBLIC": "status page without a token (isolated floor network)",
     "WCS_MONITORING__TIMEZONE": "IANA time zone of the site (forecast patterns)",
