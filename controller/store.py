@@ -30,6 +30,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     tuple_,
@@ -305,13 +306,15 @@ class Unit:
             await c.execute(_SAVE_TASK, [_task_params(t, self.now) for t in self.tasks.values()])
             self.tasks.clear()
         if self.batches:
-            for b in self.batches.values():
-                changes: dict[str, Any] = {"state": b.state}
-                if b.station is not None:
-                    changes["station"] = b.station
-                await c.execute(
-                    update(pick_batches).where(pick_batches.c.id == b.batch_id).values(**changes)
-                )
+            for placed in (False, True):
+                rows: list[dict[str, Any]] = [
+                    {"b_id": b.batch_id, "b_state": b.state}
+                    | ({"b_station": b.station} if placed else {})
+                    for b in self.batches.values()
+                    if (b.station is not None) == placed
+                ]
+                if rows:
+                    await c.execute(_PLACE_BATCH if placed else _SAVE_BATCH, rows)
             self.batches.clear()
         if self.shelf:
             await self._shelf()
@@ -454,16 +457,17 @@ class Unit:
                 if result.rowcount == 0:
                     await c.execute(insert(totes).values(code=effect.code, **values_))
             case fx.MoveTotes():
-                changes: dict[str, Any] = {"state": effect.dst, "updated_at": self.now}
+                params: dict[str, Any] = {
+                    "b_order": effect.order_id,
+                    "b_dst": effect.dst,
+                    "b_now": self.now,
+                }
                 if not effect.keep_station:
-                    changes["station"] = effect.station
-                if effect.dst == "free":
-                    changes["order_id"] = None
-                await c.execute(
-                    update(totes)
-                    .where(and_(totes.c.order_id == effect.order_id, totes.c.state.in_(effect.src)))
-                    .values(**changes)
-                )
+                    params["b_station"] = effect.station
+                for i, state in enumerate(effect.src):
+                    params[f"b_src{i}"] = state
+                stmt = _move_totes(len(effect.src), effect.keep_station, effect.dst == "free")
+                await c.execute(stmt, params)
             case fx.CancelOrder():
                 await self.flush()  # the order's tasks and moves so far, before it goes
                 with contextlib.suppress(IllegalTransition, StateMoved):
@@ -485,11 +489,7 @@ class Unit:
                 )
                 self.messages.append(message(self.topics.alert(effect.severity), payload))
             case fx.PlaceTask():
-                await c.execute(
-                    update(pick_tasks)
-                    .where(pick_tasks.c.id == effect.task_id)
-                    .values(seq=effect.seq)
-                )
+                await c.execute(_PLACE_TASK, {"b_id": effect.task_id, "b_seq": effect.seq})
             case fx.StationDown():
                 await c.execute(
                     update(stations)
@@ -567,6 +567,33 @@ _PICKED_RESERVATION = (
     update(reservations).where(reservations.c.id == bindparam("b_id")).values(state="picked")
 )
 _SAVE_TOTE = update(totes).where(totes.c.code == bindparam("b_code"))
+_PLACE_TASK = (
+    update(pick_tasks).where(pick_tasks.c.id == bindparam("b_id")).values(seq=bindparam("b_seq"))
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _move_totes(sources: int, keep_station: bool, free: bool) -> Any:
+    """An order's totes from any of ``sources`` states to ``b_dst``, one shape a time."""
+    changes: dict[str, Any] = {"state": bindparam("b_dst"), "updated_at": bindparam("b_now")}
+    if not keep_station:
+        changes["station"] = bindparam("b_station")
+    if free:
+        changes["order_id"] = null()
+    src: list[Any] = [bindparam(f"b_src{i}") for i in range(sources)]
+    return (
+        update(totes)
+        .where(and_(totes.c.order_id == bindparam("b_order"), totes.c.state.in_(src)))
+        .values(**changes)
+    )
+
+
+_SAVE_BATCH = (
+    update(pick_batches)
+    .where(pick_batches.c.id == bindparam("b_id"))
+    .values(state=bindparam("b_state"))
+)
+_PLACE_BATCH = _SAVE_BATCH.values(station=bindparam("b_station"))
 
 
 def _padded(n: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -15,6 +16,8 @@ from wcs.mqtt.broker import broker_answers
 from wcs.persistence.db import OUTAGE_ERRORS
 
 log = logging.getLogger(__name__)
+
+GAUGES_WAIT_S = 2.0  # then /metrics answers with the process's own figures
 
 router = APIRouter(tags=["health"])
 
@@ -67,8 +70,11 @@ async def metrics(request: Request) -> Response:
     monitoring = getattr(request.app.state, "monitoring", None)
     if monitoring is not None:
         try:
-            await monitoring.refresher.gauges()
+            # A database that does not answer must not take the scrape down with it.
+            async with asyncio.timeout(GAUGES_WAIT_S):
+                await monitoring.refresher.gauges()
         except OUTAGE_ERRORS as exc:
             # The process's own figures still answer; the database's wait for it.
-            log.warning("/metrics without the database's gauges: %s", exc)
+            reason = str(exc) or f"no answer within {GAUGES_WAIT_S:.0f} s"
+            log.warning("/metrics without the database's gauges: %s", reason)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -55,6 +55,9 @@ async def test_cannot_connect_now_57p03_is_503(standby_api: Served) -> None:
         )
         _assert_unavailable(r)
         assert (await client.get("/healthz")).status_code == 200
+        # The scrape still answers with the process's own figures.
+        scraped = await client.get("/metrics")
+        assert scraped.status_code == 200 and "wcs_api_request_seconds" in scraped.text
         ready = await client.get("/readyz")
         assert ready.status_code == 503 and ready.headers["content-type"] == PROBLEM
 
