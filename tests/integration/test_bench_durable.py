@@ -56,6 +56,9 @@ async def test_replies_follow_the_commit_and_a_repeat_gets_none(pg_url: str) -> 
     assert rows == 20
     assert all(stored for _, _, stored in replies)
     assert sorted(body for _, body, _ in replies) == sorted(f"r-{n}".encode() for n in range(20))
-    assert {(topic, body) for topic, body, _ in replies} == {
-        (f"bench/rep/{n % 3}", f"r-{n}".encode()) for n in range(20)
-    }
+    # r-4 came twice, on two topics: two committers may store either first, and the
+    # one stored is the one answered, once.
+    answered = {(topic, body) for topic, body, _ in replies}
+    r4 = {(topic, body) for topic, body in answered if body == b"r-4"}
+    assert r4 in ({("bench/rep/1", b"r-4")}, {("bench/rep/9", b"r-4")}), r4
+    assert answered - r4 == {(f"bench/rep/{n % 3}", f"r-{n}".encode()) for n in range(20) if n != 4}
