@@ -177,14 +177,19 @@ class Vacuuming:
             # table of orders took 200-350 ms of a core.
             await auto.execute(text("SET vacuum_cost_delay = '2ms'"))
             await auto.execute(text("SET default_statistics_target = 10"))
-            for w in work:
-                if done and time.monotonic() - started > self.ROUND_BUDGET_S:
-                    break
-                t0 = time.monotonic()
-                await auto.execute(text(w.statement))
-                self._done_at[w.table] = time.monotonic()
-                log.debug("%s took %.0f ms", w.statement, 1000 * (time.monotonic() - t0))
-                done.append(w)
+            try:
+                for w in work:
+                    if done and time.monotonic() - started > self.ROUND_BUDGET_S:
+                        break
+                    t0 = time.monotonic()
+                    await auto.execute(text(w.statement))
+                    self._done_at[w.table] = time.monotonic()
+                    log.debug("%s took %.0f ms", w.statement, 1000 * (time.monotonic() - t0))
+                    done.append(w)
+            finally:
+                # The connection goes back to the pool: its next user gets the defaults.
+                await auto.execute(text("RESET vacuum_cost_delay"))
+                await auto.execute(text("RESET default_statistics_target"))
         self.stats.vacuums += sum(w.vacuum for w in done)
         self.stats.analyzes += sum(w.analyze for w in done)
         self.stats.last = [w.statement for w in done]
