@@ -18,6 +18,7 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.http_wire import read_request
 from tests.integration.delivery.conftest import (  # noqa: F401 (fixtures)
     carrier_http,
     fake_carrier,
@@ -108,13 +109,7 @@ class Receiver:
         assert task is not None
         self.handlers.add(task)
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {
-                k.strip().lower(): v.strip()
-                for k, _, v in (line.partition(":") for line in lines[1:] if line)
-            }
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            _, headers, body = await read_request(reader)
             self.requests.append((headers, json.loads(body)))
             if self.hang_next:
                 self.hang_next -= 1

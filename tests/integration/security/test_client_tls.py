@@ -23,6 +23,7 @@ from aiosmtpd.smtp import Envelope, Session
 from pydantic import ValidationError
 
 from tests.certificates import certificates
+from tests.http_wire import read_request
 from wcs.carriers.client import CarrierClient, RetryPolicy
 from wcs.children import run
 from wcs.errors import CarrierUnavailable
@@ -74,14 +75,8 @@ class HttpsServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            headers = {
-                k.strip().lower(): v.strip()
-                for k, _, v in (line.partition(":") for line in lines[1:] if line)
-            }
-            await reader.readexactly(int(headers.get("content-length", "0")))
-            self.requests.append((lines[0], _common_name(writer.get_extra_info("peercert"))))
+            request_line, _, _ = await read_request(reader)
+            self.requests.append((request_line, _common_name(writer.get_extra_info("peercert"))))
             body = json.dumps(STATUS).encode()
             writer.write(
                 b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
@@ -106,12 +101,16 @@ async def https(pki: dict[str, Path]) -> AsyncIterator[HttpsServer]:
         await server.wait_closed()
 
 
-def _carrier(url: str, files: dict[str, Path], *names: str) -> Settings:
-    given = {f"carrier_{name}_file": files[key] for name, key in _FILES.items() if name in names}
-    return Settings(carrier_url=url, **given)  # type: ignore[arg-type]
-
-
 _FILES = {"ca": "ca", "cert": "client", "key": "client-key"}
+
+
+def _tls_files(prefix: str, files: dict[str, Path], names: tuple[str, ...]) -> dict[str, Path]:
+    """The settings ``{prefix}_ca_file`` etc. for the given ``names`` of ``_FILES``."""
+    return {f"{prefix}_{name}_file": files[key] for name, key in _FILES.items() if name in names}
+
+
+def _carrier(url: str, files: dict[str, Path], *names: str) -> Settings:
+    return Settings(carrier_url=url, **_tls_files("carrier", files, names))  # type: ignore[arg-type]
 
 
 async def test_carrier_client_with_the_private_ca_and_our_certificate(
@@ -168,8 +167,7 @@ async def _handover() -> None:
 
 
 def _notify(files: dict[str, Path], prefix: str, *names: str, **values: Any) -> NotifySettings:
-    given = {f"{prefix}_{name}_file": files[key] for name, key in _FILES.items() if name in names}
-    return NotifySettings(**values, **given)
+    return NotifySettings(**values, **_tls_files(prefix, files, names))
 
 
 async def test_sms_webhook_with_the_private_ca_and_our_certificate(
