@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal, Self
 
@@ -96,7 +96,6 @@ class VacuumStats:
     rounds: int = 0
     vacuums: int = 0
     analyzes: int = 0
-    last: list[str] = field(default_factory=list)  # the last round's statements
 
 
 class Vacuuming:
@@ -192,5 +191,4 @@ class Vacuuming:
                 await auto.execute(text("RESET default_statistics_target"))
         self.stats.vacuums += sum(w.vacuum for w in done)
         self.stats.analyzes += sum(w.analyze for w in done)
-        self.stats.last = [w.statement for w in done]
         return done
