@@ -185,10 +185,16 @@ class Vacuuming:
                     self._done_at[w.table] = time.monotonic()
                     log.debug("%s took %.0f ms", w.statement, 1000 * (time.monotonic() - t0))
                     done.append(w)
-            finally:
-                # The connection goes back to the pool: its next user gets the defaults.
-                await auto.execute(text("RESET vacuum_cost_delay"))
-                await auto.execute(text("RESET default_statistics_target"))
+            except BaseException:
+                # Cut off mid-statement (an outage, or the process stopping): the
+                # connection is closed rather than reset, since a statement on it now
+                # could fail and replace this error - a cancellation among them.
+                with contextlib.suppress(Exception):
+                    await auto.invalidate()
+                raise
+            # The connection goes back to the pool: its next user gets the defaults.
+            await auto.execute(text("RESET vacuum_cost_delay"))
+            await auto.execute(text("RESET default_statistics_target"))
         self.stats.vacuums += sum(w.vacuum for w in done)
         self.stats.analyzes += sum(w.analyze for w in done)
         return done

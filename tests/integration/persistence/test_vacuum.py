@@ -5,6 +5,7 @@ empty table the plan its grown table needs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import asyncpg
@@ -27,6 +28,11 @@ def test_the_thresholds_are_autovacuums() -> None:
     ) == [Work("b", False, True), Work("a", True, False)]
     assert Work("outbox", True, True).statement == 'VACUUM (ANALYZE) "outbox"'
     assert Work("orders", False, True).statement == 'ANALYZE "orders"'
+
+
+async def _scalar(engine: AsyncEngine, sql: str) -> object:
+    async with engine.connect() as conn:
+        return await conn.scalar(text(sql))
 
 
 def _dsn(engine: AsyncEngine) -> str:
@@ -111,3 +117,48 @@ async def test_off_never_looks(pg_engine: AsyncEngine) -> None:
     async with Vacuuming(pg_engine, "off", interval_s=0.05) as vacuuming:
         await asyncio.sleep(0.3)
         assert vacuuming.stats.rounds == 0 and vacuuming.finished
+
+
+async def test_leaving_mid_vacuum_ends_the_task_and_pools_no_altered_connection(
+    pg_engine: AsyncEngine,
+) -> None:
+    # A lock held elsewhere keeps the vacuum waiting inside its statement, where a
+    # process stopping cancels it; the block must still end at once.
+    holder = await asyncpg.connect(_dsn(pg_engine))
+    try:
+        await holder.execute("ALTER TABLE outbox SET (autovacuum_enabled = false)")
+        await holder.execute("ANALYZE outbox")  # its thresholds from a few rows, not 20,000
+        await holder.execute(
+            "INSERT INTO outbox (topic, payload, qos, retain, created_at)"
+            " SELECT 't', 'x', 1, false, now() FROM generate_series(1, 500)"
+        )
+        await holder.execute("DELETE FROM outbox WHERE topic = 't'")
+        await holder.execute("SELECT pg_stat_force_next_flush()")
+        await holder.execute("SELECT 1")  # the flush comes at the end of a statement
+        tx = holder.transaction()
+        await tx.start()
+        await holder.execute("LOCK TABLE outbox IN ACCESS EXCLUSIVE MODE")
+        vacuuming = Vacuuming(pg_engine, "on", interval_s=0.05)
+        async with asyncio.timeout(10):
+            async with vacuuming:
+                # (pg_stat_activity as of now: the holder's transaction sees a snapshot)
+                while not await _scalar(
+                    pg_engine,
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND query LIKE '%VACUUM%outbox%'",
+                ):
+                    await asyncio.sleep(0.05)
+        assert vacuuming.finished
+        await tx.rollback()
+        # Every connection the pool holds now, the vacuum's own among them if it went back.
+        async with contextlib.AsyncExitStack() as stack:
+            pooled = [
+                await stack.enter_async_context(pg_engine.connect())
+                for _ in range(pg_engine.pool.checkedin())  # type: ignore[attr-defined]
+            ]
+            for conn in pooled:
+                assert await conn.scalar(text("SHOW vacuum_cost_delay")) == "0"
+                assert await conn.scalar(text("SHOW default_statistics_target")) == "100"
+    finally:
+        await holder.execute("ALTER TABLE outbox RESET (autovacuum_enabled)")
+        await holder.close()
