@@ -2,7 +2,8 @@
 
 Taking a connection from the pool and giving it back costs about as much CPU as a
 statement (some 75 us), once per batch, on the controller's hottest path. A lane
-keeps its connection instead and only replaces it once it is broken (the database
+keeps its connection instead, with its executor and the statements prepared on it
+(``wcs.persistence.direct``), and only replaces it once it is broken (the database
 restarted, the network dropped): the batch that met the break fails as before, the
 committer retries it, and the retry connects afresh.
 """
@@ -12,48 +13,46 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wcs.persistence.db import reporting_outages
+from wcs.persistence.db import connection_broken, reporting_outages
+from wcs.persistence.direct import Direct
 
 
 class Lane:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self._conn: AsyncConnection | None = None
+        self.db: Direct | None = None
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[Direct]:
         """One unit of work on the lane's connection; commits on success."""
         with reporting_outages():
-            if self._conn is None:
-                self._conn = await self.engine.connect()
-            conn = self._conn
+            if self.db is None:
+                conn = await self.engine.connect()
+                try:
+                    self.db = await Direct.of(conn)
+                except BaseException:
+                    await conn.close()
+                    raise
+            db = self.db
             try:
-                async with conn.begin():
-                    yield conn
-            except BaseException:
-                if await _broken(conn):
+                async with db.transaction():
+                    yield db
+            except BaseException as exc:
+                if getattr(exc, "connection_invalidated", False) or await connection_broken(
+                    db.conn
+                ):
                     await self.close(invalidate=True)
                 raise
 
     async def close(self, *, invalidate: bool = False) -> None:
         """Give the connection back (``invalidate``: to be thrown away, it is broken)."""
-        conn, self._conn = self._conn, None
-        if conn is None:
+        db, self.db = self.db, None
+        if db is None:
             return
+        conn = db.conn
         with contextlib.suppress(Exception):
             if invalidate and not conn.invalidated:
                 await conn.invalidate()
             await conn.close()
-
-
-async def _broken(conn: AsyncConnection) -> bool:
-    if conn.closed or conn.invalidated:
-        return True
-    try:
-        raw = (await conn.get_raw_connection()).driver_connection
-    except Exception:
-        return True
-    is_closed = getattr(raw, "is_closed", None)  # asyncpg; aiosqlite has no such state
-    return bool(is_closed()) if callable(is_closed) else False

@@ -753,8 +753,9 @@ class Controller:
     ) -> tuple[Unit, dict[str, Any], list[tuple[Inbound, str]], list[tuple[int, Any]]]:
         refusals: list[tuple[Inbound, str]] = []
         with collecting(timedelta(seconds=10)) as outbox_rows:
-            async with lane.transaction() as conn:
-                unit = Unit(conn, self.topics, self.actor, utcnow())
+            async with lane.transaction() as db:
+                conn = db.conn
+                unit = Unit(conn, self.topics, self.actor, utcnow(), direct=db)
                 held = {i.station: self.owned[i.station].epoch for i in batch}
                 keys = [k for k in dict.fromkeys(i.inbox_key for i in batch) if k]
                 fresh = await unit.claim(keys, held, self.instance)

@@ -19,7 +19,7 @@ import functools
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -49,6 +49,7 @@ from wcs.errors import IllegalTransition
 from wcs.ids import new_id
 from wcs.notify.queue import queue_order_events
 from wcs.persistence.db import insert_skipping_duplicates
+from wcs.persistence.direct import Direct
 from wcs.persistence.orders import StateMoved, event_row, state_message, transition
 from wcs.persistence.outbox import OutboxMessage, enqueue, message
 from wcs.persistence.tables import (
@@ -128,6 +129,13 @@ class Unit:
     dead_letters: list[tuple[str, bytes, str]] = field(default_factory=list)
     topic: str = ""  # the event being applied, as it came
     raw: bytes = b""
+    # The executor of the batch's own statements: the lane's, whose statements run
+    # straight on the driver; by default SQLAlchemy runs them on ``conn``.
+    direct: InitVar[Direct | None] = None
+    db: Direct = field(init=False)
+
+    def __post_init__(self, direct: Direct | None) -> None:
+        self.db = direct if direct is not None else Direct(self.conn, None)
 
     # --- marks, for an event rolled back to its savepoint -----------------------------
 
@@ -281,7 +289,7 @@ class Unit:
             params[f"k{i}"] = key
         for i, (sid, epoch) in enumerate(_pad(list(held.items()))):
             params[f"s{i}"], params[f"e{i}"] = sid, epoch
-        fresh = set((await self.conn.scalars(stmt, params)).all())
+        fresh = {row[0] for row in (await self.db.execute(stmt, params)).rows}
         if not fresh:
             await self._fence(held, holder)
         return fresh
@@ -301,9 +309,11 @@ class Unit:
 
     async def flush(self) -> None:
         """Write everything buffered so far (the batch's transaction stays open)."""
-        c = self.conn
+        db = self.db
         if self.tasks:
-            await c.execute(_SAVE_TASK, [_task_params(t, self.now) for t in self.tasks.values()])
+            await db.executemany(
+                _SAVE_TASK, [_task_params(t, self.now) for t in self.tasks.values()]
+            )
             self.tasks.clear()
         if self.batches:
             for placed in (False, True):
@@ -314,12 +324,14 @@ class Unit:
                     if (b.station is not None) == placed
                 ]
                 if rows:
-                    await c.execute(_PLACE_BATCH if placed else _SAVE_BATCH, rows)
+                    await db.executemany(_PLACE_BATCH if placed else _SAVE_BATCH, rows)
             self.batches.clear()
         if self.shelf:
             await self._shelf()
         if self.lines:
-            await c.execute(_COUNT_LINES, [{"b_id": k, "b_qty": v} for k, v in self.lines.items()])
+            await db.executemany(
+                _COUNT_LINES, [{"b_id": k, "b_qty": v} for k, v in self.lines.items()]
+            )
             self.lines.clear()
         if self.picked_reservations:
             await self._reservations()
@@ -333,40 +345,40 @@ class Unit:
         if self.packages:
             await self._packages()
         if self.events:
-            await c.execute(_INSERT_EVENTS, [event_row(e) for e in self.events])
-            await queue_order_events(c, self.events)
+            await db.executemany(_INSERT_EVENTS, [event_row(e) for e in self.events])
+            await queue_order_events(self.conn, self.events)
             self.messages[:0] = [state_message(self.topics, e) for e in self.events]
             self.events.clear()
 
     async def finish(self) -> None:
         """The batch's last statements: buffered rows, the append-only tables, the outbox."""
         await self.flush()
-        c = self.conn
+        db = self.db
         if self.activity_rows:
-            await c.execute(_INSERT_ACTIVITY, self.activity_rows)
+            await db.executemany(_INSERT_ACTIVITY, self.activity_rows)
             self.activity_rows.clear()
         if self.command_rows:
-            await c.execute(_INSERT_COMMANDS, self.command_rows)
+            await db.executemany(_INSERT_COMMANDS, self.command_rows)
             self.command_rows.clear()
         if self.traced:
-            await c.execute(_INSERT_TRACED, self.traced)
+            await db.executemany(_INSERT_TRACED, self.traced)
             self.traced.clear()
         if self.messages:
-            await enqueue(c, self.messages)
+            await enqueue(self.conn, self.messages)
             self.messages.clear()
 
     async def _shelf(self) -> None:
         by_pile: dict[tuple[str, str], int] = defaultdict(int)
         for s in self.shelf:
             by_pile[(s.sku, s.location)] += s.qty
-        await self.conn.execute(
+        await self.db.executemany(
             _TAKE_FROM_SHELF,
             [
                 {"b_sku": k[0], "b_loc": k[1], "b_qty": q, "b_now": self.now}
                 for k, q in by_pile.items()
             ],
         )
-        await self.conn.execute(
+        await self.db.executemany(
             _INSERT_STOCK_MOVES,
             [
                 {
@@ -386,7 +398,7 @@ class Unit:
     async def _reservations(self) -> None:
         whole = [{"b_id": rid} for rid, qty in self.picked_reservations.items() if qty is None]
         if whole:
-            await self.conn.execute(_PICKED_RESERVATION, whole)
+            await self.db.executemany(_PICKED_RESERVATION, whole)
         for rid, qty in self.picked_reservations.items():
             if qty is not None:
                 # Short: the picked part is in the tote, the missing part no longer exists.
@@ -420,8 +432,8 @@ class Unit:
         params: dict[str, Any] = {"now": self.now}
         for i, m in enumerate(_pad(moves)):
             params[f"o{i}"], params[f"f{i}"], params[f"t{i}"] = m.order_id, m.src, m.dst
-        rows = await self.conn.execute(_move_statement(_padded(len(moves))), params)
-        moved = {r.id: int(r.seq) for r in rows}
+        rows = (await self.db.execute(_move_statement(_padded(len(moves))), params)).rows
+        moved = {r[0]: int(r[1]) for r in rows}
         for m in moves:
             seq = moved.get(m.order_id)
             if seq is not None:
@@ -453,8 +465,8 @@ class Unit:
                     "station": effect.station,
                     "updated_at": self.now,
                 }
-                result = await c.execute(_SAVE_TOTE, {"b_code": effect.code, **values_})
-                if result.rowcount == 0:
+                saved = await self.db.execute(_SAVE_TOTE, {"b_code": effect.code, **values_})
+                if saved.rowcount == 0:
                     await c.execute(insert(totes).values(code=effect.code, **values_))
             case fx.MoveTotes():
                 params: dict[str, Any] = {
@@ -467,7 +479,7 @@ class Unit:
                 for i, state in enumerate(effect.src):
                     params[f"b_src{i}"] = state
                 stmt = _move_totes(len(effect.src), effect.keep_station, effect.dst == "free")
-                await c.execute(stmt, params)
+                await self.db.execute(stmt, params)
             case fx.CancelOrder():
                 await self.flush()  # the order's tasks and moves so far, before it goes
                 with contextlib.suppress(IllegalTransition, StateMoved):
@@ -489,7 +501,7 @@ class Unit:
                 )
                 self.messages.append(message(self.topics.alert(effect.severity), payload))
             case fx.PlaceTask():
-                await c.execute(_PLACE_TASK, {"b_id": effect.task_id, "b_seq": effect.seq})
+                await self.db.execute(_PLACE_TASK, {"b_id": effect.task_id, "b_seq": effect.seq})
             case fx.StationDown():
                 await c.execute(
                     update(stations)

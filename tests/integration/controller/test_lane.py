@@ -11,27 +11,27 @@ from wcs.persistence.db import DatabaseUnavailable
 
 
 async def backend_pid(lane: Lane) -> int:
-    async with lane.transaction() as conn:
-        return int(await conn.scalar(text("SELECT pg_backend_pid()")) or 0)
+    async with lane.transaction() as db:
+        return int(await db.conn.scalar(text("SELECT pg_backend_pid()")) or 0)
 
 
 async def failed_insert(lane: Lane) -> None:
-    async with lane.transaction() as conn:
-        await conn.execute(text("INSERT INTO lane_probe VALUES (1)"))
+    async with lane.transaction() as db:
+        await db.conn.execute(text("INSERT INTO lane_probe VALUES (1)"))
         raise ZeroDivisionError
 
 
 async def test_batches_share_the_lane_connection_and_roll_back_alone(engine: AsyncEngine) -> None:
     lane = Lane(engine)
     try:
-        async with lane.transaction() as conn:
-            await conn.execute(text("CREATE TABLE lane_probe (n INTEGER)"))
-        first = lane._conn
+        async with lane.transaction() as db:
+            await db.conn.execute(text("CREATE TABLE lane_probe (n INTEGER)"))
+        first = lane.db
         with pytest.raises(ZeroDivisionError):
             await failed_insert(lane)
-        async with lane.transaction() as conn:
-            await conn.execute(text("INSERT INTO lane_probe VALUES (2)"))
-            assert lane._conn is first  # a failed batch does not cost the connection
+        async with lane.transaction() as db:
+            await db.conn.execute(text("INSERT INTO lane_probe VALUES (2)"))
+            assert lane.db is first  # a failed batch does not cost the connection
         async with engine.connect() as conn:
             rows = (await conn.execute(text("SELECT n FROM lane_probe"))).scalars().all()
         assert rows == [2]
@@ -52,7 +52,7 @@ async def test_a_broken_connection_fails_one_batch_and_the_next_connects_afresh(
             await admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
         with pytest.raises(DatabaseUnavailable):
             await backend_pid(lane)
-        assert lane._conn is None
+        assert lane.db is None
         assert await backend_pid(lane) != pid
     finally:
         await lane.close()
