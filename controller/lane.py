@@ -40,9 +40,8 @@ class Lane:
                 async with db.transaction():
                     yield db
             except BaseException as exc:
-                if getattr(exc, "connection_invalidated", False) or await connection_broken(
-                    db.conn
-                ):
+                lost = db.broken or getattr(exc, "connection_invalidated", False)
+                if lost or await connection_broken(db.conn):
                     await self.close(invalidate=True)
                 raise
 

@@ -59,6 +59,7 @@ class Direct:
         self._driver = driver  # asyncpg's connection, or None: SQLAlchemy runs everything
         self._compiled: dict[tuple[int, tuple[str, ...], bool], tuple[Any, _Compiled]] = {}
         self._prepared: dict[str, Any] = {}
+        self.broken = False  # a transaction could not be rolled back: replace the connection
 
     @classmethod
     async def of(cls, conn: AsyncConnection) -> Direct:
@@ -80,10 +81,13 @@ class Direct:
         try:
             yield self.conn
         except BaseException:
-            # A connection that is gone cannot roll back: the error that ended the
-            # block is the one to report, and the lane replaces the connection.
-            with contextlib.suppress(Exception):
+            # A connection that is gone, or cut off mid-statement, cannot roll back:
+            # the error that ended the block is the one to report, and the connection
+            # is not to be used again.
+            try:
                 await transaction.rollback()
+            except Exception:
+                self.broken = True
             raise
         else:
             with self._errors("COMMIT"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -54,5 +56,26 @@ async def test_a_broken_connection_fails_one_batch_and_the_next_connects_afresh(
             await backend_pid(lane)
         assert lane.db is None
         assert await backend_pid(lane) != pid
+    finally:
+        await lane.close()
+
+
+async def test_a_batch_cancelled_mid_statement_leaves_a_usable_lane(
+    pg_engine: AsyncEngine,
+) -> None:
+    lane = Lane(pg_engine)
+
+    async def slow() -> None:
+        async with lane.transaction() as db:
+            await db.execute(text("SELECT pg_sleep(10)"))
+
+    try:
+        task = asyncio.create_task(slow())
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with asyncio.timeout(5):
+            assert await backend_pid(lane) > 0
     finally:
         await lane.close()
