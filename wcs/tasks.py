@@ -88,20 +88,11 @@ async def every(
         try:
             again = await round_() is True
         except Exception as exc:
-            if _being_cancelled():
-                # The round's clean-up failed after a cancellation reached it, and its
-                # error took the cancellation's place: the loop still has to end.
-                raise asyncio.CancelledError from exc
             outage.failed(exc)
         else:
             outage.ok()
         if not again:
             await _pause(interval_s, wake)
-
-
-def _being_cancelled() -> bool:
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 async def _pause(seconds: float, wake: asyncio.Event | None) -> None:
