@@ -137,7 +137,7 @@ class Direct:
         cached = self._compiled.get(key)
         if cached is not None and cached[0] is stmt:
             return cached[1]
-        compiled = _compile(stmt, self.conn.dialect, keys, many=many, driver=self._driver)
+        compiled = _compile(stmt, self.conn.dialect, keys, many=many)
         self._compiled[key] = (stmt, compiled)  # the statement kept: its id stays its own
         return compiled
 
@@ -170,17 +170,14 @@ class Direct:
         return prepared
 
 
-def _compile(
-    stmt: Executable, dialect: Any, keys: tuple[str, ...], *, many: bool, driver: Any
-) -> _Compiled:
+def _compile(stmt: Executable, dialect: Any, keys: tuple[str, ...], *, many: bool) -> _Compiled:
     compiled: Any = stmt.compile(  # type: ignore[attr-defined]
         dialect=dialect, column_keys=list(keys), for_executemany=many
     )
     names = tuple(compiled.positiontup or ())
     binds = [compiled.binds[n] for n in names]
     direct = (
-        driver is not None
-        and not compiled.insert_prefetch
+        not compiled.insert_prefetch
         and not compiled.update_prefetch
         and not any(b.expanding for b in binds)
     )
