@@ -175,7 +175,10 @@ async def test_wcs_sim_command_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     try:
         async with asyncio.timeout(20):
             while any([await port_closed(h, p) for h, p in endpoints(path)]):
-                assert proc.returncode is None, "wcs sim exited early"
+                if proc.returncode is not None:
+                    assert proc.stderr is not None
+                    log = (await proc.stderr.read()).decode()
+                    pytest.fail(f"wcs sim exited early ({proc.returncode}): {log}")
                 await asyncio.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         async with asyncio.timeout(10):
