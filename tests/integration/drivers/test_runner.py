@@ -123,7 +123,14 @@ async def test_cli_sigterm_publishes_offline(
         await watch.status("scan-p1", "online", within=15)
         await watch.status("prn-p1", "online", within=15)
         process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), 15) == 0
+        try:
+            assert await asyncio.wait_for(process.wait(), 15) == 0
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            assert process.stderr is not None
+            log = (await process.stderr.read()).decode()
+            pytest.fail(f"wcs drivers still running 15 s after SIGTERM: {log[-4000:]}")
     finally:
         if process.returncode is None:
             process.kill()
