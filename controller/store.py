@@ -338,8 +338,21 @@ class Unit:
         if self.moves:
             await self._moves()
         ordered, self.ordered = self.ordered, []
+        # Tote moves of one shape go as one statement: a batch in which several
+        # stations each end an order moves several orders' totes (a round trip each
+        # before). A move may wait past effects on other tables; a tote saved or an
+        # order cancelled sends the moves gathered so far first, keeping their order.
+        moving: list[fx.MoveTotes] = []
         for effect in ordered:
+            if isinstance(effect, fx.MoveTotes):
+                if moving and _tote_shape(moving[0]) != _tote_shape(effect):
+                    await self._move_totes(moving)
+                moving.append(effect)
+                continue
+            if moving and isinstance(effect, fx.SaveTote | fx.CancelOrder):
+                await self._move_totes(moving)
             await self._ordered(effect)
+        await self._move_totes(moving)
         if self.checks:
             await self._checks()
         if self.packages:
@@ -455,6 +468,25 @@ class Unit:
         except (IllegalTransition, StateMoved):
             return
 
+    async def _move_totes(self, moves: list[fx.MoveTotes]) -> None:
+        """Tote moves of one shape (``_tote_shape``), in one round trip; empties ``moves``."""
+        if not moves:
+            return
+        rows: list[dict[str, Any]] = []
+        for move in moves:
+            params: dict[str, Any] = {
+                "b_order": move.order_id,
+                "b_dst": move.dst,
+                "b_now": self.now,
+            }
+            if not move.keep_station:
+                params["b_station"] = move.station
+            for i, state in enumerate(move.src):
+                params[f"b_src{i}"] = state
+            rows.append(params)
+        await self.db.executemany(_move_totes(*_tote_shape(moves[0])), rows)
+        moves.clear()
+
     async def _ordered(self, effect: Any) -> None:
         c = self.conn
         match effect:
@@ -468,18 +500,6 @@ class Unit:
                 saved = await self.db.execute(_SAVE_TOTE, {"b_code": effect.code, **values_})
                 if saved.rowcount == 0:
                     await c.execute(insert(totes).values(code=effect.code, **values_))
-            case fx.MoveTotes():
-                params: dict[str, Any] = {
-                    "b_order": effect.order_id,
-                    "b_dst": effect.dst,
-                    "b_now": self.now,
-                }
-                if not effect.keep_station:
-                    params["b_station"] = effect.station
-                for i, state in enumerate(effect.src):
-                    params[f"b_src{i}"] = state
-                stmt = _move_totes(len(effect.src), effect.keep_station, effect.dst == "free")
-                await self.db.execute(stmt, params)
             case fx.CancelOrder():
                 await self.flush()  # the order's tasks and moves so far, before it goes
                 with contextlib.suppress(IllegalTransition, StateMoved):
@@ -582,6 +602,11 @@ _SAVE_TOTE = update(totes).where(totes.c.code == bindparam("b_code"))
 _PLACE_TASK = (
     update(pick_tasks).where(pick_tasks.c.id == bindparam("b_id")).values(seq=bindparam("b_seq"))
 )
+
+
+def _tote_shape(move: fx.MoveTotes) -> tuple[int, bool, bool]:
+    """What ``_move_totes`` builds its statement from: moves alike share one."""
+    return len(move.src), move.keep_station, move.dst == "free"
 
 
 @functools.lru_cache(maxsize=32)
