@@ -15,6 +15,7 @@ from pathlib import Path
 import serial
 
 POLL_S = 0.002
+_GIVEN: set[int] = set()  # ports free_port handed out in this run
 
 
 def free_port() -> int:
@@ -27,12 +28,15 @@ def free_port() -> int:
     low = _ephemeral_low()
     while True:
         port = random.randrange(max(1024, low - 10_000), low)
+        if port in _GIVEN:  # a floor's devices each need their own
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _GIVEN.add(port)
+        return port
 
 
 def _ephemeral_low() -> int:
