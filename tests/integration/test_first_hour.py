@@ -120,7 +120,7 @@ def test_every_process_refuses_an_unmigrated_postgresql_database(
 
 
 def test_every_process_refuses_an_unreachable_postgresql(tmp_path: Path) -> None:
-    from tests.integration.api.conftest import free_port
+    from tests.ports import free_port
 
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/wcs"
     _refuses(url, tmp_path, "cannot reach the PostgreSQL")

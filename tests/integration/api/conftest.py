@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -13,15 +12,10 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from tests.ports import free_port
 from wcs.settings import MqttEndpoint, Settings
 
 ADMIN = "test-admin-token-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.ports import free_port
 from wcs.children import spawn
 
 WEBHOOK_SECRET = "test-webhook-secret-5f1c"
@@ -28,13 +28,6 @@ NO_FAULTS = {
     "delay_s": 0,
     "fail_rate": 0,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:

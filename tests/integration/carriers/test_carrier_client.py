@@ -20,10 +20,10 @@ from tests.integration.carriers.conftest import (
     WEBHOOK_SECRET,
     FakeCarrier,
     WebhookReceiver,
-    free_port,
     start_process,
     stop,
 )
+from tests.ports import free_port
 from wcs.carriers.client import CarrierClient, Recipient, RetryPolicy, ShipmentRequest
 from wcs.carriers.signing import SIGNATURE_HEADER, verify
 from wcs.errors import (

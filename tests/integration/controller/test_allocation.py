@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.allocation import Allocator
 from controller.runtime import Controller
-from tests.integration.carriers.conftest import FakeCarrier, free_port, start_process, stop
+from tests.integration.carriers.conftest import FakeCarrier, start_process, stop
 from tests.integration.persistence.helpers import new_order, seed_catalogue
+from tests.ports import free_port
 from wcs.carriers.client import RetryPolicy
 from wcs.carriers.rules import load_rules
 from wcs.contract.topics import Topics

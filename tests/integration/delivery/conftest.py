@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.integration.api.conftest import ADMIN, Served, serve
-from tests.integration.carriers.conftest import FakeCarrier, free_port, start_process, stop
+from tests.integration.carriers.conftest import FakeCarrier, start_process, stop
 from tests.integration.delivery.helpers import WEBHOOK_SECRET, Tokens, issue_tokens
+from tests.ports import free_port
 from wcs.settings import MqttEndpoint, Settings
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from demo.audit import order_log_findings, stock_findings
 from demo.shift import DemoOptions, run_demo
 from demo.shop import plan_orders
 from device_sim.scenario import Rates
+from tests.ports import free_port
 from wcs.children import spawn
 from wcs.persistence.db import make_engine
 from wcs.persistence.tables import order_events, orders, stock
@@ -150,17 +150,10 @@ async def test_a_small_shift_ends_with_every_order_right(
     assert {order_id for order_id, *_ in seqs} == set(state_of)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.mark.timeout(240)
 def test_wcs_demo_runs_on_the_embedded_broker_and_prints_the_kpis(tmp_path: Path) -> None:
     # Nothing answers on this port: the demo starts its own broker there.
-    env = {**os.environ, "WCS_MQTT_URL": f"mqtt://127.0.0.1:{_free_port()}", "COLUMNS": "120"}
+    env = {**os.environ, "WCS_MQTT_URL": f"mqtt://127.0.0.1:{free_port()}", "COLUMNS": "120"}
     env.pop("WCS_DATABASE_URL", None)
     args = [sys.executable, "-m", "cli", "demo", "--orders", "10", "--speed", "400"]
     # A session of its own: should the demo hang, it goes down with its fake carrier.

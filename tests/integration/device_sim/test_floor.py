@@ -18,7 +18,8 @@ from device_sim.printer import PrinterOptions
 from device_sim.ptl import PtlOptions
 from device_sim.runner import run_floor
 from device_sim.scale import ScaleOptions
-from tests.integration.device_sim.wire import command, free_port, port_closed, read_until
+from tests.integration.device_sim.wire import command, port_closed, read_until
+from tests.ports import free_port
 from wcs.children import spawn_async
 from wcs.errors import ConfigError
 from wcs.floor import ModbusLink, SerialLink, TcpLink, load_floor

@@ -17,7 +17,7 @@ from pymodbus.datastore import (
 )
 from pymodbus.server import ModbusTcpServer
 
-from wcs.mqtt.mosquitto import free_port
+from tests.ports import free_port
 
 COILS, DISCRETE, HOLDING, INPUT = 1, 2, 3, 4
 

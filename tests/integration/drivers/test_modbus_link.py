@@ -9,9 +9,9 @@ import pytest
 
 from drivers.modbus_link import ModbusHub, ModbusHubs
 from tests.integration.drivers.modbus_server import INPUT, device_context, modbus_server
+from tests.ports import free_port
 from wcs.errors import ConfigError, DeviceUnavailable, ProtocolError
 from wcs.floor import ModbusLink
-from wcs.mqtt.mosquitto import free_port
 
 
 async def test_shared_bus_keeps_the_frame_gap_and_serialises() -> None:

@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from tests.integration.api.conftest import ADMIN, serve
-from wcs.mqtt.mosquitto import PrivateMosquitto, free_port
+from tests.ports import free_port
+from wcs.mqtt.mosquitto import PrivateMosquitto
 from wcs.settings import Settings
 
 pytestmark = pytest.mark.broker

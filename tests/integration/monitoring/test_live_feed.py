@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import live
 from api.live import LiveEvent, LiveFeed, LiveHub, Subscriber
+from tests.ports import free_port
 from wcs.contract.payloads import DeviceStatus, OrderStateChange
 from wcs.contract.topics import Topics
 from wcs.mqtt.broker import ensure_broker
@@ -24,15 +24,9 @@ from wcs.services.devices import list_devices
 from wcs.settings import MqttEndpoint, Settings
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 async def embedded_broker() -> AsyncIterator[MqttEndpoint]:
-    endpoint = MqttEndpoint(host="127.0.0.1", port=_free_port())
+    endpoint = MqttEndpoint(host="127.0.0.1", port=free_port())
     async with ensure_broker(endpoint, allow_embedded=True) as started:
         assert started
         yield endpoint

@@ -20,12 +20,13 @@ import pytest
 
 from controller.session import instance_client_id, session_id
 from tests.certificates import certificates
+from tests.ports import free_port
 from wcs.broker_config import BrokerOptions, Listener, TlsFiles, Written, write_broker_config
 from wcs.children import spawn
 from wcs.contract.topics import Topics
 from wcs.floor import Floor
 from wcs.mqtt.client import make_client
-from wcs.mqtt.mosquitto import PrivateMosquitto, find_mosquitto, free_port
+from wcs.mqtt.mosquitto import PrivateMosquitto, find_mosquitto
 from wcs.settings import MqttEndpoint, Settings
 
 pytestmark = pytest.mark.broker

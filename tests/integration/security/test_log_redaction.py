@@ -26,7 +26,6 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from tests.integration.api.conftest import free_port
 from tests.integration.delivery.helpers import (
     FLOOR_PATH,
     drive,
@@ -34,6 +33,7 @@ from tests.integration.delivery.helpers import (
     place_order,
     seed,
 )
+from tests.ports import free_port
 from wcs.children import spawn
 from wcs.persistence.db import make_engine
 from wcs.persistence.migrate import upgrade
