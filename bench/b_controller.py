@@ -578,6 +578,13 @@ def run(opts: BenchOptions) -> Section:
             section.add(
                 "durable responder + PostgreSQL CPU per request at 500/s", d500[0] + d500[1], "ms"
             )
+            # The floors under the figure above: what answering over MQTT alone costs a
+            # Python process here, and what one durable commit costs PostgreSQL.
+            section.add("durable responder alone, CPU per request at 500/s", d500[0], "ms")
+            section.add("durable responder's PostgreSQL, CPU per request at 500/s", d500[1], "ms")
+            if 500 in echo_usage:
+                e500 = cpu_per_scan_ms(echo_usage[500], echo_results[500][0])
+                section.add("echo, CPU per message at 500/s", e500[0], "ms")
         for name, (rate_f, p, a) in sorted(by_name.items(), key=lambda x: x[1][0]):
             rate = int(rate_f)
             if name == "warm":

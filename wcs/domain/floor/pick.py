@@ -19,6 +19,7 @@ are written and forgotten.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -505,12 +506,19 @@ def _finish(run: _Run, task: Task) -> None:
     _after(run, task.order_id)
 
 
+_ORDER_OF = operator.attrgetter("order_id")
+
+
 def _after(run: _Run, order_id: str) -> None:
     """An order with nothing left here is picked; the batch moves to its next stop."""
-    if order_id in run.started and not any(t.order_id == order_id for t in run.tasks):
+    # A station may hold hundreds of tasks: these run once per finished task, so they
+    # walk them in C rather than in a Python loop.
+    if order_id in run.started and order_id not in map(_ORDER_OF, run.tasks):
         run.effects.append(OrderMove(order_id, OrderState.PICKING, OrderState.PICKED, ALL_PICKED))
         run.effects.append(MoveTotes(order_id, (ToteState.PICKING,), ToteState.TO_QC))
-        run.totes = {o: t for o, t in run.totes.items() if o != order_id}
+        totes = dict(run.totes)
+        totes.pop(order_id, None)
+        run.totes = totes
     if run.tasks:
         _next_stop(run)
     else:
