@@ -31,7 +31,7 @@ class Lane:
             if self.db is None:
                 conn = await self.engine.connect()
                 try:
-                    self.db = await Direct.of(conn, ahead=True)
+                    self.db = await Direct.of(conn)
                 except BaseException:
                     await conn.close()
                     raise
@@ -51,11 +51,6 @@ class Lane:
         if db is None:
             return
         conn = db.conn
-        if not invalidate:
-            try:
-                await db.close()  # the next unit's transaction, begun ahead
-            except Exception:
-                invalidate = True
         with contextlib.suppress(Exception):
             if invalidate and not conn.invalidated:
                 await conn.invalidate()

@@ -14,15 +14,6 @@ SQLAlchemy connection is put in autocommit mode, so that statements still run
 through SQLAlchemy (reads, savepoints) take part in the driver's transaction instead
 of beginning one of their own. This module is the one place that knows asyncpg's
 objects.
-
-A connection that runs one unit after another (a committer's lane) can begin the
-next unit's transaction in the round trip that commits this one (``ahead``):
-``COMMIT; BEGIN`` as one simple query, one round trip fewer per unit. A transaction
-that has only begun holds no snapshot, no transaction id and no lock, so waiting
-open between units keeps nothing from vacuum or from other sessions; the
-connection turns off ``idle_in_transaction_session_timeout`` for itself so that the
-server does not end it while the floor is quiet. ``close`` rolls it back before the
-connection goes back to the pool.
 """
 
 from __future__ import annotations
@@ -69,29 +60,13 @@ class Direct:
         self._compiled: dict[tuple[int, tuple[str, ...], bool], tuple[Any, _Compiled]] = {}
         self._prepared: dict[str, Any] = {}
         self.broken = False  # a transaction could not be rolled back: replace the connection
-        self._ahead = False  # begin the next unit's transaction with each commit
-        self._begun = False  # the next unit's transaction began with the last commit
 
     @classmethod
-    async def of(cls, conn: AsyncConnection, *, ahead: bool = False) -> Direct:
-        """``ahead``: units follow one another on this connection (see the module)."""
+    async def of(cls, conn: AsyncConnection) -> Direct:
         if conn.dialect.name != "postgresql":
             return cls(conn, None)
         await conn.execution_options(isolation_level="AUTOCOMMIT")
-        driver: Any = (await conn.get_raw_connection()).driver_connection
-        direct = cls(conn, driver)
-        if ahead:
-            with direct._errors("SET idle_in_transaction_session_timeout"):
-                await driver.execute("SET idle_in_transaction_session_timeout = 0")
-        direct._ahead = ahead
-        return direct
-
-    async def close(self) -> None:
-        """End a transaction begun ahead (before the connection is given back)."""
-        if self._begun and self._driver is not None:
-            self._begun = False
-            with self._errors("ROLLBACK"):
-                await self._driver.execute("ROLLBACK")
+        return cls(conn, (await conn.get_raw_connection()).driver_connection)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -100,11 +75,9 @@ class Direct:
             async with self.conn.begin():
                 yield self.conn
             return
-        driver = self._driver
-        if not self._begun:
-            with self._errors("BEGIN"):
-                await driver.execute("BEGIN")
-        self._begun = False
+        with self._errors("BEGIN"):
+            transaction = self._driver.transaction()
+            await transaction.start()
         try:
             yield self.conn
         except BaseException:
@@ -112,15 +85,13 @@ class Direct:
             # the error that ended the block is the one to report, and the connection
             # is not to be used again.
             try:
-                await driver.execute("ROLLBACK")
+                await transaction.rollback()
             except Exception:
                 self.broken = True
             raise
         else:
-            # On an error the COMMIT reports, the server skips the BEGIN after it.
             with self._errors("COMMIT"):
-                await driver.execute("COMMIT; BEGIN" if self._ahead else "COMMIT")
-            self._begun = self._ahead
+                await transaction.commit()
         finally:
             # SQLAlchemy's record of the statements it ran (nothing reaches the driver
             # in autocommit mode): the next unit starts from a clean slate.

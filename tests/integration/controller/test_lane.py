@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.lane import Lane
 from wcs.persistence.db import DatabaseUnavailable
@@ -79,41 +79,3 @@ async def test_a_batch_cancelled_mid_statement_leaves_a_usable_lane(
             assert await backend_pid(lane) > 0
     finally:
         await lane.close()
-
-
-async def session_state(engine: AsyncEngine, pid: int) -> tuple[str, object]:
-    async with engine.connect() as admin:
-        row = (
-            await admin.execute(
-                text("SELECT state, backend_xmin FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
-            )
-        ).one()
-    return str(row.state), row.backend_xmin
-
-
-async def test_each_batch_begins_with_the_last_ones_commit_and_holds_nothing_meanwhile(
-    pg_only_url: str,
-) -> None:
-    # A server that ends sessions idle in a transaction after 100 ms: the lane's own
-    # session is exempt, its next batch's transaction waits open between batches.
-    engine = create_async_engine(
-        pg_only_url,
-        connect_args={"server_settings": {"idle_in_transaction_session_timeout": "100"}},
-    )
-    lane = Lane(engine)
-    try:
-        async with lane.transaction() as db:
-            pid = int(await db.conn.scalar(text("SELECT pg_backend_pid()")) or 0)
-            first = await db.conn.scalar(text("SELECT txid_current()"))
-        await asyncio.sleep(0.5)
-        # Begun, yet no snapshot: nothing kept from vacuum while the floor is quiet.
-        assert await session_state(engine, pid) == ("idle in transaction", None)
-        async with lane.transaction() as db:
-            assert await db.conn.scalar(text("SELECT pg_backend_pid()")) == pid
-            assert await db.conn.scalar(text("SELECT txid_current()")) != first
-        await lane.close()
-        # Given back to the pool with the begun transaction rolled back.
-        assert (await session_state(engine, pid))[0] == "idle"
-    finally:
-        await lane.close()
-        await engine.dispose()
