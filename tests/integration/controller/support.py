@@ -19,7 +19,7 @@ from wcs.contract.payloads import EVENT_MODELS, Ack, DeviceStatus
 from wcs.contract.topics import Topics
 from wcs.floor import Floor
 from wcs.mqtt.client import make_client
-from wcs.settings import MqttEndpoint
+from wcs.settings import MqttEndpoint, Settings
 
 FLOOR = {
     "devices": [
@@ -72,6 +72,17 @@ FLOOR = {
 
 def floor_for(site: str) -> Floor:
     return Floor.model_validate({"site": site, **FLOOR})
+
+
+def settings_for(db_url: str, endpoint: MqttEndpoint, site: str, **changes: Any) -> Settings:
+    """A controller's settings on the test's database and broker (never an embedded one)."""
+    return Settings(
+        database_url=db_url,
+        mqtt_url=f"mqtt://{endpoint.host}:{endpoint.port}",
+        site=site,
+        embedded_broker=False,
+        **changes,
+    )
 
 
 class FakeFloor:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from controller.allocation import Allocator
 from controller.runtime import Controller
 from tests.integration.carriers.conftest import FakeCarrier, start_process, stop
+from tests.integration.controller.support import settings_for
 from tests.integration.persistence.helpers import new_order, seed_catalogue
 from tests.ports import free_port
 from wcs.carriers.client import RetryPolicy
@@ -26,7 +27,7 @@ from wcs.persistence.orders import transition
 from wcs.persistence.tables import alerts, orders, packages, shipments
 from wcs.services.orders import submit_order
 from wcs.services.shipments import CarrierDesk
-from wcs.settings import MqttEndpoint, Settings
+from wcs.settings import MqttEndpoint
 from wcs.timeutil import utcnow
 
 TO_PACKED = (
@@ -174,11 +175,10 @@ async def test_the_controller_runs_the_loop(
     mqtt_endpoint: MqttEndpoint,
     site: str,
 ) -> None:
-    settings = Settings(
-        database_url=db_url,
-        mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
-        site=site,
-        embedded_broker=False,
+    settings = settings_for(
+        db_url,
+        mqtt_endpoint,
+        site,
         carrier_url=carrier.url,
         controller={"wave_interval_s": 3600, "allocate_interval_s": 0.05},
     )

@@ -7,21 +7,20 @@ import asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.runtime import Controller
-from tests.integration.controller.support import fake_floor, floor_for
+from tests.integration.controller.support import fake_floor, floor_for, settings_for
 from wcs.contract.topics import Topics
-from wcs.settings import MqttEndpoint, Settings
+from wcs.settings import MqttEndpoint
 
 
 async def test_events_apart_by_less_than_the_wait_commit_together(
     db_url: str, engine: AsyncEngine, mqtt_endpoint: MqttEndpoint, site: str
 ) -> None:
-    settings = Settings(
-        database_url=db_url,
-        mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
-        site=site,
-        embedded_broker=False,
+    settings = settings_for(
+        db_url,
+        mqtt_endpoint,
+        site,
         # One committer, so both devices' events meet in one queue.
-        controller={"wave_interval_s": 3600, "committers": 1, "batch_wait_ms": 600},  # type: ignore[arg-type]
+        controller={"wave_interval_s": 3600, "committers": 1, "batch_wait_ms": 600},
     )
     async with (
         fake_floor(mqtt_endpoint, Topics(site)) as floor,

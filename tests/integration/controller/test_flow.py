@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.runtime import Controller
-from tests.integration.controller.support import FakeFloor, fake_floor, floor_for
+from tests.integration.controller.support import FakeFloor, fake_floor, floor_for, settings_for
 from tests.integration.persistence.helpers import new_order
 from wcs.contract.topics import Topics
 from wcs.persistence.tables import activity, order_events, packages
@@ -22,12 +22,11 @@ from wcs.settings import MqttEndpoint, Settings
 
 @pytest.fixture
 def settings(db_url: str, mqtt_endpoint: MqttEndpoint, site: str) -> Settings:
-    return Settings(
-        database_url=db_url,
-        mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
-        site=site,
-        embedded_broker=False,
-        controller={"wave_interval_s": 3600, "committers": 2},  # type: ignore[arg-type]
+    return settings_for(
+        db_url,
+        mqtt_endpoint,
+        site,
+        controller={"wave_interval_s": 3600, "committers": 2},
     )
 
 

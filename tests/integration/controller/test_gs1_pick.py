@@ -14,13 +14,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.runtime import Controller
-from tests.integration.controller.support import FakeFloor, fake_floor, floor_for
+from tests.integration.controller.support import FakeFloor, fake_floor, floor_for, settings_for
 from tests.integration.controller.test_flow import order_in, wait_state
 from wcs.contract.topics import Topics
 from wcs.persistence.tables import activity, pick_tasks, picked_units
 from wcs.services.catalog import LocationData, SkuData, upsert_location, upsert_sku
 from wcs.services.orders import receive_stock
-from wcs.settings import MqttEndpoint, Settings
+from wcs.settings import MqttEndpoint
 
 GS = "\x1d"
 EAN = "4006381333931"  # the SKU's barcode, an EAN-13
@@ -35,11 +35,10 @@ def yymmdd(day: dt.date) -> str:
 async def bench(
     db_url: str, engine: AsyncEngine, mqtt_endpoint: MqttEndpoint, site: str
 ) -> AsyncIterator[tuple[Controller, FakeFloor, AsyncEngine]]:
-    settings = Settings(
-        database_url=db_url,
-        mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
-        site=site,
-        embedded_broker=False,
+    settings = settings_for(
+        db_url,
+        mqtt_endpoint,
+        site,
         controller={"wave_interval_s": 3600},
     )
     topics = Topics(site)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from controller.runtime import Controller
-from tests.integration.controller.support import FakeFloor, fake_floor, floor_for
+from tests.integration.controller.support import FakeFloor, fake_floor, floor_for, settings_for
 from tests.integration.controller.test_flow import kinds, order_in, wait_state
 from wcs.contract.topics import Topics
 from wcs.persistence.tables import (
@@ -38,12 +38,11 @@ EAN_A, EAN_B = "4006381333931", "4006381333948"
 def settings(
     db_url: str, mqtt_endpoint: MqttEndpoint, site: str, request: pytest.FixtureRequest
 ) -> Settings:
-    return Settings(
-        database_url=db_url,
-        mqtt_url=f"mqtt://{mqtt_endpoint.host}:{mqtt_endpoint.port}",
-        site=site,
-        embedded_broker=False,
-        controller={"wave_interval_s": 3600, "answer_wait_s": 0},  # type: ignore[arg-type]
+    return settings_for(
+        db_url,
+        mqtt_endpoint,
+        site,
+        controller={"wave_interval_s": 3600, "answer_wait_s": 0},
         inventory=getattr(request, "param", {}),
     )
 
