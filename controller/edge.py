@@ -83,6 +83,9 @@ class Owned:
     lease_until: float = 0.0  # monotonic time the lease is good until
     leaving: bool = False  # handing over: take no more of its messages
     in_flight: int = 0  # its messages queued or in a batch
+    # A batch of it failed without a clear outcome (a commit whose answer was lost is
+    # durable all the same): its next batch reloads the state from the database.
+    doubtful: bool = False
 
     @property
     def id(self) -> str:

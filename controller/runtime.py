@@ -37,7 +37,7 @@ from paho.mqtt.client import MQTTMessage
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from controller import presence
+from controller import presence, reads
 from controller.allocation import Allocator
 from controller.edge import Edge, Inbound, Owned
 from controller.lane import Lane
@@ -355,15 +355,9 @@ class Controller:
         committer = zlib.crc32(spec.id.encode()) % len(self._queues)
         owned = Owned(spec, epoch, None, committer, lease_until=until)
         async with reading(self.engine).connect() as conn:
-            unit = Unit(conn, self.topics, self.actor, utcnow())
-            owned.state = await self.edge.load(unit, spec)
-            from controller import reads
-
-            watched = (*spec.devices, *spec.borrowed)
-            if watched:
-                owned.pending = await reads.pending_commands(
-                    conn, watched, utcnow() - timedelta(hours=1)
-                )
+            owned.state, owned.pending = await self._load(
+                Unit(conn, self.topics, self.actor, utcnow()), spec
+            )
             await conn.rollback()
         self.owned[spec.id] = owned
         session = StationSession(
@@ -381,6 +375,17 @@ class Controller:
         log.info("station %s taken over (epoch %d)", spec.id, epoch)
         if isinstance(owned.state, pick.PickStation) and owned.state.batch is None:
             self._tick(owned)
+
+    async def _load(
+        self, unit: Unit, spec: StationSpec
+    ) -> tuple[Any, dict[str, tuple[str, str, str | None]]]:
+        """The station's committed state and its logged commands awaiting an ack."""
+        state = await self.edge.load(unit, spec)
+        watched = (*spec.devices, *spec.borrowed)
+        if not watched:
+            return state, {}
+        since = utcnow() - timedelta(hours=1)
+        return state, await reads.pending_commands(unit.conn, watched, since)
 
     def _resume(self, owned: Owned) -> None:
         """The station's session is (back) up: what its devices should show, again."""
@@ -691,6 +696,11 @@ class Controller:
                         )
                         await self._drop(owned)
             except Exception as exc:  # database away: keep the batch, try again
+                # It may have committed all the same (the answer to COMMIT lost with
+                # the connection): its stations' memory is not to be trusted now.
+                for item in batch:
+                    if (owned := self.owned.get(item.station)) is not None:
+                        owned.doubtful = True
                 failures += 1
                 self.stats.commit_errors += 1
                 delay = backoff.delay(failures)
@@ -729,6 +739,11 @@ class Controller:
             owned = self.owned.get(station)
             if owned is not None:
                 owned.state = state
+                if owned.doubtful:
+                    # Commands of a batch that committed unanswered were never sent:
+                    # the devices are shown the state they should show.
+                    owned.doubtful = False
+                    self._resume(owned)
         for out in unit_logged(unit):
             owned = self.owned.get(out.station)
             if owned is not None:
@@ -764,6 +779,11 @@ class Controller:
                 keys = [k for k in dict.fromkeys(i.inbox_key for i in batch) if k]
                 fresh = await unit.claim(keys, held, self.instance)
                 working: dict[str, Any] = {st: self.owned[st].state for st in held}
+                for st in held:
+                    if (owned := self.owned[st]).doubtful:
+                        # What the database holds is what happened: a repeat of an
+                        # event that did commit is a duplicate now, and is skipped.
+                        working[st], owned.pending = await self._load(unit, owned.spec)
                 for item in batch:
                     key = item.inbox_key
                     if key is not None:

@@ -19,6 +19,7 @@ objects.
 from __future__ import annotations
 
 import contextlib
+import operator
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ class _Compiled:
     defaults: tuple[Any, ...]  # a bind's own value, or _REQUIRED
     processors: tuple[Callable[[Any], Any] | None, ...]
     direct: bool  # False: SQLAlchemy must run it (defaults to compute, expanding lists)
+    # Every bind named in the parameters (no defaults): they are read in one C call,
+    # and only the ones with a processor are converted (rows of a batch are many).
+    getter: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None
+    processed: tuple[tuple[int, Callable[[Any], Any]], ...]
 
 
 class Direct:
@@ -181,16 +186,31 @@ def _compile(stmt: Executable, dialect: Any, keys: tuple[str, ...], *, many: boo
         and not compiled.update_prefetch
         and not any(b.expanding for b in binds)
     )
+    processors = tuple(b.type.dialect_impl(dialect).bind_processor(dialect) for b in binds)
+    getter = None
+    if names and all(b.required for b in binds):
+        many_names = operator.itemgetter(*names)
+        getter = many_names if len(names) > 1 else lambda params: (many_names(params),)
     return _Compiled(
         sql=compiled.string,
         names=names,
         defaults=tuple(_REQUIRED if b.required else b.effective_value for b in binds),
-        processors=tuple(b.type.dialect_impl(dialect).bind_processor(dialect) for b in binds),
+        processors=processors,
         direct=direct,
+        getter=getter,
+        processed=tuple((i, p) for i, p in enumerate(processors) if p is not None),
     )
 
 
-def _values(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
+def _values(compiled: _Compiled, params: Mapping[str, Any]) -> Sequence[Any]:
+    if compiled.getter is not None:
+        read = compiled.getter(params)
+        if not compiled.processed:
+            return read
+        values = list(read)
+        for i, process in compiled.processed:
+            values[i] = process(values[i])
+        return values
     values: list[Any] = []
     for name, default, process in zip(
         compiled.names, compiled.defaults, compiled.processors, strict=True
