@@ -578,6 +578,12 @@ def run(opts: BenchOptions) -> Section:
             section.add(
                 "durable responder + PostgreSQL CPU per request at 500/s", d500[0] + d500[1], "ms"
             )
+            # The machine's speed moves from run to run; this ratio moves far less.
+            section.add(
+                "controller + PostgreSQL / durable responder + PostgreSQL, CPU at 500/s",
+                both / max(d500[0] + d500[1], 1e-9),
+                "x",
+            )
             # The floors under the figure above: what answering over MQTT alone costs a
             # Python process here, and what one durable commit costs PostgreSQL.
             section.add("durable responder alone, CPU per request at 500/s", d500[0], "ms")

@@ -207,10 +207,10 @@ def _values(compiled: _Compiled, params: Mapping[str, Any]) -> Sequence[Any]:
         read = compiled.getter(params)
         if not compiled.processed:
             return read
-        values = list(read)
-        for i, process in compiled.processed:
-            values[i] = process(values[i])
-        return values
+        converted = list(read)
+        for i, convert in compiled.processed:
+            converted[i] = convert(converted[i])
+        return converted
     values: list[Any] = []
     for name, default, process in zip(
         compiled.names, compiled.defaults, compiled.processors, strict=True

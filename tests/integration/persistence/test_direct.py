@@ -45,6 +45,10 @@ async def test_statements_give_what_sqlalchemy_gives(engine: AsyncEngine) -> Non
             assert missing.rows == [] and missing.rowcount == 0
             hit = await db.execute(SET_DOWN, {"b_id": "S1", "down": True})
             assert hit.rowcount == 1
+            one = await db.execute(  # a statement with a single parameter
+                select(stations.c.epoch).where(stations.c.id == bindparam("b_id")), {"b_id": "S2"}
+            )
+            assert [tuple(r) for r in one.rows] == [(2,)]
             await db.executemany(
                 insert(activity),
                 [
