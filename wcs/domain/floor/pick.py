@@ -20,7 +20,8 @@ are written and forgotten.
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -99,6 +100,13 @@ class PickStation:
     recent: tuple[str, ...] = ()
     # Moves and counts between batches (``facework``); None: the station does none.
     stock: StockWork | None = None
+    # How many of ``tasks`` each order has, derived from them when not given: a
+    # finished task tells whether its order is done without a walk over hundreds.
+    order_tasks: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.tasks and not self.order_tasks:
+            object.__setattr__(self, "order_tasks", _orders_of(self.tasks))
 
     def lit(self) -> list[Task]:
         return [t for t in self.tasks if t.state == TaskState.LIT]
@@ -233,12 +241,15 @@ class _Run:
         self.totes = state.totes
         self.started = state.started
         self.recent = state.recent
+        self.order_tasks = state.order_tasks  # copied on the first change (``_counted``)
+        self._counts_copied = False
         self.effects: list[Effect] = []
 
     def done(self, **changes: object) -> tuple[PickStation, list[Effect]]:
         state = replace(
             self.state,
             tasks=tuple(self.tasks),
+            order_tasks=self.order_tasks,
             totes=self.totes,
             started=self.started,
             recent=self.recent,
@@ -254,8 +265,32 @@ class _Run:
                     self.tasks[n] = task
                 else:
                     del self.tasks[n]
+                    self._counted(task.order_id, -1)
                 break
         self.effects.append(task.saved())
+
+    def add(self, task: Task) -> None:
+        """A new task at the end of the walk."""
+        self.tasks.append(task)
+        self._counted(task.order_id, 1)
+
+    def start(self, tasks: list[Task]) -> None:
+        """A new batch's tasks, in walking order."""
+        self.tasks = tasks
+        self.order_tasks = _orders_of(tasks)
+        self._counts_copied = True
+
+    def _counted(self, order_id: str, change: int) -> None:
+        if not self._counts_copied:  # the state decided from keeps its own
+            self.order_tasks = dict(self.order_tasks)
+            self._counts_copied = True
+        counts = self.order_tasks
+        assert isinstance(counts, dict)
+        left = counts.get(order_id, 0) + change
+        if left > 0:
+            counts[order_id] = left
+        else:
+            counts.pop(order_id, None)
 
     def find(self, task_id: int) -> Task | None:
         return next((t for t in self.tasks if t.id == task_id), None)
@@ -311,7 +346,7 @@ def decide(state: PickStation, event: PickEvent) -> tuple[PickStation, list[Effe
         case Confirm():
             _confirm(run, event)
         case BatchStarted():
-            run.tasks = sorted(event.tasks, key=lambda t: (t.seq, t.id))
+            run.start(sorted(event.tasks, key=lambda t: (t.seq, t.id)))
             run.totes = dict(event.totes)
             run.started = event.started
             run.state = replace(
@@ -509,11 +544,13 @@ def _finish(run: _Run, task: Task) -> None:
 _ORDER_OF = operator.attrgetter("order_id")
 
 
+def _orders_of(tasks: Iterable[Task]) -> dict[str, int]:
+    return dict(Counter(map(_ORDER_OF, tasks)))
+
+
 def _after(run: _Run, order_id: str) -> None:
     """An order with nothing left here is picked; the batch moves to its next stop."""
-    # A station may hold hundreds of tasks: these run once per finished task, so they
-    # walk them in C rather than in a Python loop.
-    if order_id in run.started and order_id not in map(_ORDER_OF, run.tasks):
+    if order_id in run.started and not run.order_tasks.get(order_id):
         run.effects.append(OrderMove(order_id, OrderState.PICKING, OrderState.PICKED, ALL_PICKED))
         run.effects.append(MoveTotes(order_id, (ToteState.PICKING,), ToteState.TO_QC))
         totes = dict(run.totes)
@@ -593,7 +630,7 @@ def _reallocated(run: _Run, event: Reallocated) -> None:
     last = max((t.seq for t in run.tasks), default=task.seq)
     for new in event.tasks:
         placed = replace(new, seq=last + 1, state=TaskState.OPEN)
-        run.tasks.append(placed)
+        run.add(placed)
         run.effects.append(PlaceTask(placed.id, placed.seq))
     # The replacements exist before this one closes, so the order is not mistaken for
     # complete and the batch lights them in turn.

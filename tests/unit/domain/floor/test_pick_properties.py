@@ -433,6 +433,8 @@ class PickStationMachine(RuleBasedStateMachine):
         assert keys == sorted(keys), "tasks out of walking order"
         for task in self.state.tasks:
             assert 0 <= task.picked < task.qty or task.state == TaskState.LIT
+        # The per-order count kept beside the tasks is theirs, after any step.
+        assert self.state.order_tasks == Counter(t.order_id for t in self.state.tasks)
 
     @invariant()
     def units_are_conserved(self) -> None:
