@@ -241,8 +241,10 @@ class _Run:
         self.totes = state.totes
         self.started = state.started
         self.recent = state.recent
-        self.order_tasks = state.order_tasks  # copied on the first change (``_counted``)
-        self._counts_copied = False
+        self.order_tasks = state.order_tasks
+        # This decision's own copy of the counts, made on the first change: the state
+        # decided from keeps its own.
+        self._counts: dict[str, int] | None = None
         self.effects: list[Effect] = []
 
     def done(self, **changes: object) -> tuple[PickStation, list[Effect]]:
@@ -277,15 +279,12 @@ class _Run:
     def start(self, tasks: list[Task]) -> None:
         """A new batch's tasks, in walking order."""
         self.tasks = tasks
-        self.order_tasks = _orders_of(tasks)
-        self._counts_copied = True
+        self.order_tasks = self._counts = _orders_of(tasks)
 
     def _counted(self, order_id: str, change: int) -> None:
-        if not self._counts_copied:  # the state decided from keeps its own
-            self.order_tasks = dict(self.order_tasks)
-            self._counts_copied = True
-        counts = self.order_tasks
-        assert isinstance(counts, dict)
+        counts = self._counts
+        if counts is None:
+            counts = self.order_tasks = self._counts = dict(self.order_tasks)
         left = counts.get(order_id, 0) + change
         if left > 0:
             counts[order_id] = left
