@@ -12,6 +12,12 @@ scan. The baselines, on the same broker and database at the same rates: a paho e
 (``bench.echo``), and a responder that commits each request to PostgreSQL before it
 answers, in one round trip per micro-batch (``bench.durable``): what durability
 itself costs here, apart from the controller's own work.
+
+Two more responders, after the controller and on its database, write what a pick scan
+writes without deciding anything (``bench.durable --rows``): one statement per table
+per micro-batch, as the controller's store does, and all of it in one statement. They
+are the floor under the controller's figures: what its rows cost, apart from its
+decisions.
 """
 
 from __future__ import annotations
@@ -297,13 +303,17 @@ def process(cmd: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[by
         log.close()
 
 
-async def echo_run(endpoint: MqttEndpoint, rate: float, seconds: float) -> tuple[Probe, float]:
+async def echo_run(
+    endpoint: MqttEndpoint, rate: float, seconds: float, prefix: str = "e"
+) -> tuple[Probe, float]:
+    """Requests to a responder at ``rate``; each payload ``{prefix}{rate}-{n}`` is new
+    (responders that keep them answer a payload once)."""
     probe = Probe()
     async with make_client(endpoint, max_queued_incoming=None) as client:
         await client.subscribe("bench/rep/+", qos=1)
 
         def make(n: int) -> tuple[str, bytes, str]:
-            key = f"e{rate:.0f}-{n}"
+            key = f"{prefix}{rate:.0f}-{n}"
             return f"bench/req/{n % STATIONS}", key.encode(), key
 
         def reply(_topic: str, payload: bytes, at: float) -> None:
@@ -416,6 +426,14 @@ async def controller_run(
 
 CPU_LABELS = ("controller", "PostgreSQL", "load generator")
 
+# The floor responders: (label, ``bench.durable --rows`` mode, payload prefix).
+FLOORS = (
+    ("pick rows", "pick", "p"),
+    ("pick rows in one statement", "pick-one", "q"),
+)
+
+Baseline = tuple[dict[int, tuple[Probe, float]], dict[int, Usage]]
+
 
 async def _metered(meter: Meter, run: Awaitable[tuple[Probe, float]]) -> tuple[Probe, float, Usage]:
     await meter.start()
@@ -430,6 +448,7 @@ def baseline(
     db_url: str,
     ramp: list[int],
     seconds: float,
+    prefix: str = "e",
 ) -> tuple[dict[int, tuple[Probe, float]], dict[int, Usage]]:
     """A responder on ``bench/req/+`` (``python -m module *args``) driven through the
     ramp: its probe and sent rate, and the CPU used, per rate."""
@@ -443,7 +462,7 @@ def baseline(
         for rate in ramp:
             run_s = seconds if rate == 1000 else seconds / 2
             probe, achieved, usage[rate] = asyncio.run(
-                _metered(meter, echo_run(endpoint, rate, run_s))
+                _metered(meter, echo_run(endpoint, rate, run_s, prefix))
             )
             results[rate] = (probe, achieved)
     return results, usage
@@ -462,6 +481,37 @@ def cpu_per_scan_ms(usage: Usage, probe: Probe) -> tuple[float, float, float]:
 def sustained(probe: Probe, rate: float, achieved: float) -> bool:
     s = summarize_ms(probe.latencies)
     return probe.missing == 0 and achieved >= 0.95 * rate and s["p99"] < 50
+
+
+def highest(results: dict[int, tuple[Probe, float]]) -> int:
+    """The highest rate of a ramp held with p99 < 50 ms, nothing lost."""
+    return max((r for r, (p, a) in results.items() if sustained(p, r, a)), default=0)
+
+
+def _floor_rows(
+    section: Section,
+    floors: dict[str, Baseline],
+    by_name: dict[str, tuple[float, Probe, float]],
+    usage: dict[str, Usage],
+    durable: dict[int, tuple[Probe, float]],
+) -> None:
+    """The floor responders' figures beside the controller's, as ratios."""
+    c500 = sum(cpu_per_scan_ms(usage["c500"], by_name["c500"][1])[:2])
+    d250 = summarize_ms(durable[250][0].latencies)["p99"] if 250 in durable else None
+    for label, (results, used) in floors.items():
+        section.add(f"{label}: highest rate tried with p99 < 50 ms", float(highest(results)), "/s")
+        if d250 is not None and 250 in results:
+            p250 = summarize_ms(results[250][0].latencies)["p99"]
+            section.add(f"{label} at 250/s: p99 / durable responder p99", p250 / d250, "x")
+        if 500 in results:
+            own, pg, _ = cpu_per_scan_ms(used[500], results[500][0])
+            section.add(f"{label} + PostgreSQL CPU per scan at 500/s", own + pg, "ms")
+            section.add(f"{label}: its PostgreSQL alone, CPU per scan at 500/s", pg, "ms")
+            section.add(
+                f"controller + PostgreSQL / {label} + PostgreSQL, CPU at 500/s",
+                c500 / max(own + pg, 1e-9),
+                "x",
+            )
 
 
 def run(opts: BenchOptions) -> Section:
@@ -485,15 +535,13 @@ def run(opts: BenchOptions) -> Section:
         section.add(
             "echo at 1,000/s: machine busy", 100 * echo_usage[1000].machine_busy, "% of all cores"
         )
-        echo_max = max((r for r, (p, a) in echo_results.items() if sustained(p, r, a)), default=0)
+        echo_max = highest(echo_results)
         section.add("echo: highest rate tried with p99 < 50 ms", float(echo_max), "/s")
         d = summarize_ms(durable_results[1000][0].latencies)
         section.add("durable responder at 1,000/s: p50", d["p50"], "ms")
         section.add("durable responder at 1,000/s: p99", d["p99"], "ms")
         section.add("durable responder at 1,000/s: p99 / echo p99", d["p99"] / e["p99"], "x")
-        durable_max = max(
-            (r for r, (p, a) in durable_results.items() if sustained(p, r, a)), default=0
-        )
+        durable_max = highest(durable_results)
         section.add(
             "durable responder: highest rate tried with p99 < 50 ms", float(durable_max), "/s"
         )
@@ -520,6 +568,18 @@ def run(opts: BenchOptions) -> Section:
                 runs += [(f"c{r}", float(r), seconds if r == 1000 else seconds / 2) for r in ramp]
                 meter = Meter([ctl.pid], db_url)
                 results, usage = asyncio.run(controller_run(endpoint, topics, pickers, runs, meter))
+        # --- the floor: a pick scan's rows, written without deciding them ---------------
+        floors: dict[str, Baseline] = {}
+        for label, mode, prefix in FLOORS:
+            floors[label] = baseline(
+                "bench.durable",
+                [*broker, "--database", db_url, "--rows", mode],
+                endpoint,
+                db_url,
+                ramp,
+                seconds,
+                prefix,
+            )
         by_name = {name: (rate, probe, achieved) for name, rate, probe, achieved in results}
         _, probe, achieved = by_name["c1000"]
         c = summarize_ms(probe.latencies)
@@ -591,6 +651,8 @@ def run(opts: BenchOptions) -> Section:
             if 500 in echo_usage:
                 e500 = cpu_per_scan_ms(echo_usage[500], echo_results[500][0])
                 section.add("echo, CPU per message at 500/s", e500[0], "ms")
+        if "c500" in usage:
+            _floor_rows(section, floors, by_name, usage, durable_results)
         for name, (rate_f, p, a) in sorted(by_name.items(), key=lambda x: x[1][0]):
             rate = int(rate_f)
             if name == "warm":
@@ -606,6 +668,7 @@ def run(opts: BenchOptions) -> Section:
             for label, base, base_usage in (
                 ("echo", echo_results, echo_usage),
                 ("durable", durable_results, durable_usage),
+                *((label, *floors[label]) for label, _, _ in FLOORS),
             ):
                 if (measured := base.get(rate)) is not None:
                     bp, _ = measured
