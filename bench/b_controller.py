@@ -449,7 +449,7 @@ def baseline(
     ramp: list[int],
     seconds: float,
     prefix: str = "e",
-) -> tuple[dict[int, tuple[Probe, float]], dict[int, Usage]]:
+) -> Baseline:
     """A responder on ``bench/req/+`` (``python -m module *args``) driven through the
     ramp: its probe and sent rate, and the CPU used, per rate."""
     cmd = [sys.executable, "-m", module, *args]
@@ -696,9 +696,11 @@ def run(opts: BenchOptions) -> Section:
                 if (measured := base.get(rate)) is not None:
                     bp, _ = measured
                     bs = summarize_ms(bp.latencies)
+                    own, pg, _ = cpu_per_scan_ms(base_usage[rate], bp)
                     line += (
                         f" | {label} p50 {bs['p50']:.2f} p99 {bs['p99']:.2f} ms, unanswered "
-                        f"{bp.missing}, machine busy {100 * base_usage[rate].machine_busy:.0f}%"
+                        f"{bp.missing}, machine busy {100 * base_usage[rate].machine_busy:.0f}%, "
+                        f"CPU per request {own:.2f} / {pg:.2f} ms"
                     )
             section.notes.append(line)
         section.notes.append(
@@ -707,7 +709,8 @@ def run(opts: BenchOptions) -> Section:
             "much of the latency is waiting for a core. CPU per scan is given as "
             + " / ".join(CPU_LABELS)
             + "; it falls as the rate rises, because a busier batch shares each database "
-            "round trip and each process wake-up among more scans"
+            "round trip and each process wake-up among more scans. A baseline's CPU per "
+            "request is its own / its PostgreSQL's"
         )
         section.notes.append(
             f"{STATIONS} stations, {UNITS}-unit tasks; refusals (red lights) {pickers.mispicks}, "

@@ -16,7 +16,8 @@ what the controller writes for a pick scan, with no decision and no state: the i
 key, the activity row and the task's new count for every request, and for every fourth
 (the task's last unit) the rows of a finished task: order line, stock and its move,
 reservation, tote, the next task lit, the order's move with its event and outbox
-message, marked sent. One statement per table per micro-batch, one transaction. It is
+message, marked sent. One statement per table per micro-batch, one transaction.
+``--rows pick-one`` writes the same rows in one statement per micro-batch. They are
 the floor under the controller's own figures: what the rows a scan must leave cost
 PostgreSQL and a lean client, apart from deciding them.
 """
@@ -45,10 +46,12 @@ _STORE = (
 
 
 class PickRows:
-    """The rows of a pick scan, per micro-batch (``--rows pick``).
+    """The rows of a pick scan, per micro-batch (``--rows pick`` and ``pick-one``).
 
     A request's number (the digits after the last ``-`` of its payload) names its
-    task; every fourth is a task's last unit."""
+    task; every fourth is a task's last unit. As in the controller, a station's
+    requests all go to one committer (``lane``): no row is written by both, so no
+    batch waits for the other's locks."""
 
     INBOX = (
         "INSERT INTO processed_messages (msg_id, topic, at)"
@@ -130,20 +133,40 @@ class PickRows:
     def __init__(self, tasks: list[asyncpg.Record], *, one: bool = False) -> None:
         self.tasks = tasks
         self.one = one
+        stations = sorted({t["batch_id"] for t in tasks})
+        self._lanes = {batch: i % COMMITTERS for i, batch in enumerate(stations)}
+
+    def lane(self, payload: bytes) -> int:
+        """The committer of the request's station."""
+        task = self.tasks[int(payload.rsplit(b"-", 1)[1]) % len(self.tasks)]
+        return self._lanes[task["batch_id"]]
 
     def _plan(
         self, keys: list[str]
     ) -> tuple[list[asyncpg.Record], list[asyncpg.Record], list[asyncpg.Record]]:
         """The tasks the keys scan, those they finish, and the next task lit for each
-        finished one (unless it is scanned in the same batch)."""
+        finished one at its station (unless it is scanned in the same batch)."""
         numbers = [int(key.rsplit("-", 1)[1]) for key in keys]
         tasks = [self.tasks[n % len(self.tasks)] for n in numbers]
         ends = [t for n, t in zip(numbers, tasks, strict=True) if n % 4 == 3]
         scanned = {t["id"] for t in tasks}
         following = (self.tasks[(n + 1) % len(self.tasks)] for n in numbers if n % 4 == 3)
-        return tasks, ends, [t for t in following if t["id"] not in scanned]
+        lit = [
+            t
+            for t, done in zip(following, ends, strict=True)
+            if t["batch_id"] == done["batch_id"] and t["id"] not in scanned
+        ]
+        return tasks, ends, lit
 
-    async def store_one(
+    async def store(
+        self, conn: asyncpg.Connection, batch: list[tuple[str, bytes]]
+    ) -> list[tuple[str, bytes]]:
+        """Write the batch's rows; the requests to answer (those not seen before)."""
+        if self.one:
+            return await self._in_one(conn, batch)
+        return await self._per_table(conn, batch)
+
+    async def _in_one(
         self, conn: asyncpg.Connection, batch: list[tuple[str, bytes]]
     ) -> list[tuple[str, bytes]]:
         """Answers the new keys only, but writes the batch's rows either way (the bench
@@ -168,11 +191,9 @@ class PickRows:
         }
         return [item for item, key in zip(batch, keys, strict=True) if key in fresh]
 
-    async def store(
+    async def _per_table(
         self, conn: asyncpg.Connection, batch: list[tuple[str, bytes]]
     ) -> list[tuple[str, bytes]]:
-        if self.one:
-            return await self.store_one(conn, batch)
         keys = [payload.decode(errors="replace") for _, payload in batch]
         async with conn.transaction():
             fresh = {r[0] for r in await conn.fetch(self.INBOX, keys)}
@@ -206,24 +227,32 @@ class PickRows:
 
 
 class Responder:
-    """Requests arrive on paho's thread; committers in the event loop store and answer."""
+    """Requests arrive on paho's thread; committers in the event loop store and answer.
+
+    One row per request: both committers take whatever is pending. A pick scan's
+    rows: each committer takes its own stations' requests (``PickRows.lane``)."""
 
     def __init__(self, publish: Callable[[str, bytes], object], rows: PickRows | None) -> None:
         self.publish = publish
         self.rows = rows
-        self.pending: list[tuple[str, bytes]] = []  # (topic key, payload)
-        self.ready = asyncio.Event()
+        lanes = COMMITTERS if rows is not None else 1
+        self.pending: list[list[tuple[str, bytes]]] = [[] for _ in range(lanes)]
+        self.ready = [asyncio.Event() for _ in range(lanes)]
 
     def add(self, item: tuple[str, bytes]) -> None:
-        self.pending.append(item)
-        self.ready.set()
+        """``item`` is (topic key, payload)."""
+        lane = self.rows.lane(item[1]) if self.rows is not None else 0
+        self.pending[lane].append(item)
+        self.ready[lane].set()
 
-    async def commit_loop(self, conn: asyncpg.Connection) -> None:
+    async def commit_loop(self, conn: asyncpg.Connection, n: int) -> None:
+        lane = n % len(self.pending)
+        ready = self.ready[lane]
         while True:
-            while not self.pending:
-                self.ready.clear()
-                await self.ready.wait()
-            batch, self.pending = self.pending, []
+            while not self.pending[lane]:
+                ready.clear()
+                await ready.wait()
+            batch, self.pending[lane] = self.pending[lane], []
             if self.rows is not None:
                 for key, payload in await self.rows.store(conn, batch):
                     self.publish(f"bench/rep/{key}", payload)
@@ -251,7 +280,7 @@ async def serve(host: str, port: int, dsn: str, rows: str | None = None) -> None
     if rows is not None:
         pick = PickRows(
             await conns[0].fetch(
-                "SELECT id, order_id, line_id, reservation_id, sku, location"
+                "SELECT id, batch_id, order_id, line_id, reservation_id, sku, location"
                 " FROM pick_tasks ORDER BY id"
             ),
             one=rows == "pick-one",
@@ -280,7 +309,8 @@ async def serve(host: str, port: int, dsn: str, rows: str | None = None) -> None
     await subscribed.wait()
     print("ready", flush=True)
     tasks = [
-        asyncio.create_task(responder.commit_loop(conn), name="durable-committer") for conn in conns
+        asyncio.create_task(responder.commit_loop(conn, n), name="durable-committer")
+        for n, conn in enumerate(conns)
     ]
     try:
         await stop.wait()

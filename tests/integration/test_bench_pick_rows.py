@@ -26,6 +26,9 @@ COUNTED = (
 async def _counts(conn: asyncpg.Connection) -> dict[str, int]:
     counts = {table: await conn.fetchval(f"SELECT count(*) FROM {table}") for table in COUNTED}
     counts["picked"] = await conn.fetchval("SELECT count(*) FROM pick_tasks WHERE qty_picked = 1")
+    counts["lit, none picked"] = await conn.fetchval(
+        "SELECT count(*) FROM pick_tasks WHERE state = 'lit' AND qty_picked = 0"
+    )
     counts["sent"] = await conn.fetchval(
         "SELECT count(*) FROM outbox WHERE published_at IS NOT NULL"
     )
@@ -38,13 +41,15 @@ async def _exercise(url: str, one: bool) -> tuple[dict[str, int], dict[str, int]
     try:
         rows = PickRows(
             await conn.fetch(
-                "SELECT id, order_id, line_id, reservation_id, sku, location"
+                "SELECT id, batch_id, order_id, line_id, reservation_id, sku, location"
                 " FROM pick_tasks ORDER BY id"
             ),
             one=one,
         )
         before = await _counts(conn)
-        batch = [("k", f"p500-{n}".encode()) for n in range(8)]  # tasks 1-8; 3 and 7 end
+        # Tasks 1-8 of the first station; the fourth and the eighth end. The fifth is
+        # next after the fourth, but scanned here: only the ninth is lit.
+        batch = [("k", f"p500-{n}".encode()) for n in range(8)]
         answered = await rows.store(conn, batch)
         after = await _counts(conn)
         again = await rows.store(conn, batch[:2])
@@ -60,7 +65,7 @@ async def _exercise(url: str, one: bool) -> tuple[dict[str, int], dict[str, int]
 @pytest.mark.parametrize("one", [False, True], ids=["per-table", "one-statement"])
 def test_a_batch_writes_a_pick_scans_rows_once(pg_url: str, one: bool) -> None:
     with scratch_postgres(pg_url) as url:
-        asyncio.run(seed(url, 2))
+        asyncio.run(seed(url, 16))
         before, after, answered, seq = asyncio.run(_exercise(url, one))
     grown = {table: after[table] - before[table] for table in after}
     assert answered == 8  # all eight answered, the repeated two not again
@@ -71,6 +76,7 @@ def test_a_batch_writes_a_pick_scans_rows_once(pg_url: str, one: bool) -> None:
         "order_events": 2,
         "outbox": 2,
         "picked": 8,
+        "lit, none picked": 1,
         "sent": 2,
     }
     assert seq == 5  # the seeded order's 4 moves, then this one
