@@ -53,6 +53,7 @@ from wcs.errors import ConfigError, ValidationFailed, WcsError
 from wcs.floor import Floor
 from wcs.mqtt.client import make_client, publish_all
 from wcs.persistence.db import make_engine, reading
+from wcs.persistence.notices import can_listen, listen
 from wcs.persistence.outbox import OutboxRelay, collecting, mark_published
 from wcs.persistence.tables import (
     floor_requests,
@@ -61,6 +62,7 @@ from wcs.persistence.tables import (
 )
 from wcs.persistence.vacuum import Vacuuming
 from wcs.retry import Backoff, Outage, Reconnect
+from wcs.services.floor_requests import CHANNEL as REQUESTS_CHANNEL
 from wcs.services.shipments import CarrierDesk
 from wcs.services.waves import release_wave
 from wcs.settings import Settings
@@ -71,6 +73,8 @@ log = logging.getLogger(__name__)
 
 # Batches whose messages the broker has not confirmed yet, across all committers.
 SENDING_MAX = 16
+# Without notifications (SQLite) requests are looked for this often.
+SQLITE_REQUEST_POLL_S = 0.1
 
 
 @dataclass
@@ -132,6 +136,7 @@ class Controller:
         self._published: list[int] = []
         self._sending: deque[asyncio.Future[Any]] = deque()
         self._requests: set[str] = set()  # request ids queued, not committed yet
+        self._request_bell = asyncio.Event()  # a request was written: look now
         self._ticking: set[str] = set()  # stations with an idle tick queued
         self._changing = asyncio.Lock()  # takes and hand-overs, one at a time
         self.leases = Leases(self.engine, self.instance, timedelta(seconds=self.cfg.lease_ttl_s))
@@ -172,7 +177,15 @@ class Controller:
             "controller-leases",
             every(self.cfg.lease_interval_s, self._lease_tick, outage("leases")),
         )
-        await spawn("controller-requests", every(0.1, self._request_round, outage("requests")))
+        poll_s = self.cfg.request_poll_s
+        if can_listen(self.engine):
+            await spawn("controller-request-bell", self._request_notices())
+        else:
+            poll_s = min(poll_s, SQLITE_REQUEST_POLL_S)
+        await spawn(
+            "controller-requests",
+            every(poll_s, self._request_round, outage("requests"), wake=self._request_bell),
+        )
         if self._housekeeping:
             await spawn(
                 "controller-housekeeping",
@@ -536,6 +549,22 @@ class Controller:
         await link.run(session)
 
     # --- requests and ticks ------------------------------------------------------------
+
+    async def _request_notices(self) -> None:
+        """Wake the request round as each request is written (PostgreSQL's notifications),
+        rather than looking ten times a second: that look was a fifth of an idle
+        controller's CPU. On every (re)connection the round looks once, for what was
+        written while nobody listened."""
+        link = Reconnect(
+            f"controller {self.instance} request notices -> database", log, Backoff(0.2, 5.0)
+        )
+        bell = self._request_bell
+
+        def listening() -> None:
+            link.up()
+            bell.set()
+
+        await link.run(lambda: listen(self.engine, REQUESTS_CHANNEL, bell.set, listening))
 
     async def _request_round(self) -> None:
         """Queue the pending requests for the stations held here, in their order."""

@@ -144,6 +144,10 @@ class ControllerSettings(BaseModel):
     # How long the API waits for a station's owner to apply a request (a cancel, a QC
     # verdict, a wave) before answering 202 with the request to follow.
     answer_wait_s: float = Field(default=5.0, ge=0)
+    # How often an owner looks for requests on its own. On PostgreSQL a notification
+    # wakes it as each request is written, so this only catches one sent while it was
+    # not listening; SQLite has none, and there it looks every 0.1 s at least.
+    request_poll_s: float = Field(default=1.0, gt=0)
     batch_max: int = Field(default=256, ge=1)
     batch_wait_ms: float = Field(default=0.0, ge=0)
     committers: int = Field(default=2, ge=1)

@@ -73,6 +73,9 @@ DESCRIPTIONS: dict[str, str] = {
     "or hands over stations toward a fair share",
     "WCS_CONTROLLER__ANSWER_WAIT_S": "how long the API waits for a station's owner to apply "
     "a request before answering 202",
+    "WCS_CONTROLLER__REQUEST_POLL_S": "how often an owner looks for requests on its own; on "
+    "PostgreSQL each request also wakes it as it is written, so this only catches one sent "
+    "while it was not listening (SQLite: every 0.1 s at least)",
     "WCS_CONTROLLER__BATCH_MAX": "most events committed in one transaction",
     "WCS_CONTROLLER__BATCH_WAIT_MS": (
         "wait for more events before committing a lone one (0: batches form only while "

@@ -25,10 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from wcs.domain.floor.machines import PackageState, TaskState
 from wcs.ids import new_id
 from wcs.persistence.db import reading, transaction
+from wcs.persistence.notices import notify
 from wcs.persistence.tables import floor_requests, packages, pick_batches, pick_tasks, qc_checks
 from wcs.timeutil import utcnow
 
 FLOOR = "floor"
+# Rung with every request written, the station as its payload: the owner wakes at once
+# instead of at its next look (wcs.persistence.notices).
+CHANNEL = "wcs_floor_requests"
 KINDS = ("cancel", "qc_verdict", "qc_resolve", "wave", "count_create", "count_key", "count_accept")
 OPEN_PACKAGE = (PackageState.WEIGHING, PackageState.LABELLING, PackageState.AWAITING_SCAN)
 
@@ -108,6 +112,7 @@ async def ask(
                 done_at=None,
             )
         )
+        await notify(conn, CHANNEL, target)
     return request_id
 
 
